@@ -1,0 +1,58 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "bmbill",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "bmbill", targets: ["bmbill"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+    ],
+    targets: [
+        // libpq, the PostgreSQL C client library (Debian: libpq-dev).
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        // The only code that touches libpq.
+        .target(name: "PostgresClient", dependencies: ["CLibPQ"]),
+        // Pure billing rules: no I/O, imports nothing of ours.
+        .target(name: "BillingCore"),
+        // SQL in and out: migrations, reading a period's source rows, writing results.
+        .target(
+            name: "BillingStore",
+            dependencies: ["BillingCore", "PostgresClient"]
+        ),
+        // CSV, JSON and manifest files.
+        .target(name: "Reports", dependencies: ["BillingCore"]),
+        // The subcommands, settings and exit codes.
+        .target(
+            name: "BillingCommands",
+            dependencies: [
+                "BillingCore", "BillingStore", "Reports", "PostgresClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(name: "bmbill", dependencies: ["BillingCommands"]),
+
+        .testTarget(
+            name: "BillingCoreTests",
+            dependencies: [
+                "BillingCore",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "BillingCore"]),
+        .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient"]),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["BillingCommands", "BillingStore", "BillingCore", "PostgresClient", "Reports"]
+        ),
+    ]
+)

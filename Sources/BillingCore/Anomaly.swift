@@ -1,0 +1,93 @@
+/// Something wrong with the source data, reported with the records it concerns.
+///
+/// Errors keep a period's invoices from being issued; warnings are reported and billed
+/// around (billing-rules.md section 6).
+public struct Anomaly: Hashable, Sendable {
+    public enum Severity: String, Sendable, Comparable {
+        case error, warning
+        public static func < (a: Severity, b: Severity) -> Bool { a == .error && b == .warning }
+    }
+
+    /// What is wrong. The raw values are the `kind` column of `anomalies.csv`.
+    public enum Kind: String, Sendable, CaseIterable, Comparable {
+        // Errors.
+        case unknownState = "unknown state"
+        case missingRate = "no rate"
+        case orphanChange = "no instance row"
+        case unknownInstanceType = "unknown instance type"
+        case unknownProject = "unknown project"
+        case overlappingRates = "overlapping rates"
+        case invalidRate = "invalid rate"
+        // Warnings.
+        case duplicateInstant = "duplicate instant"
+        case changeAfterDeleted = "change after deleted"
+        case changeAfterAsOf = "change after as_of"
+        case changeBeforeCreated = "change before created_at"
+        case windowsImageOnType = "windows image on type"
+
+        public var severity: Severity {
+            switch self {
+            case .unknownState, .missingRate, .orphanChange, .unknownInstanceType, .unknownProject, .overlappingRates,
+                .invalidRate:
+                return .error
+            case .duplicateInstant, .changeAfterDeleted, .changeAfterAsOf, .changeBeforeCreated, .windowsImageOnType:
+                return .warning
+            }
+        }
+
+        /// What an operator does about it.
+        public var remedy: String {
+            switch self {
+            case .unknownState: return "add the state to billable_states (billable or not) or correct the change"
+            case .missingRate: return "add a rate for the type and currency covering that time"
+            case .orphanChange: return "load the instance's row into instances (replication may be behind)"
+            case .unknownInstanceType: return "add the type to instance_types"
+            case .unknownProject: return "add the project to projects"
+            case .overlappingRates: return "make the effective ranges of the type's rates not overlap"
+            case .invalidRate: return "correct the rate row"
+            case .duplicateInstant: return "none needed: the change with the highest event id holds"
+            case .changeAfterDeleted: return "none needed: deleted is final and later changes are not billed"
+            case .changeAfterAsOf: return "none needed: time after as_of is billed by a later run"
+            case .changeBeforeCreated: return "check the control plane's clock; the change is billed as recorded"
+            case .windowsImageOnType: return "check the instance: Windows images are offered on r2a.baremetal only"
+            }
+        }
+
+        public static func < (a: Kind, b: Kind) -> Bool {
+            allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+        }
+    }
+
+    public let kind: Kind
+    public var severity: Severity { kind.severity }
+    public let projectId: String?
+    public let instanceId: String?
+    /// The `instance_state_changes` rows concerned, in order.
+    public let eventIds: [Int64]
+    /// Metered microseconds concerned (unpriced or unbilled time), when it applies.
+    public let microseconds: Int64?
+    /// One sentence: what is wrong, with the records and instants.
+    public let detail: String
+
+    public init(
+        _ severity: Severity, _ kind: Kind, projectId: String? = nil, instanceId: String? = nil, eventIds: [Int64] = [],
+        microseconds: Int64? = nil, detail: String
+    ) {
+        precondition(severity == kind.severity, "\(kind) is a \(kind.severity)")
+        self.kind = kind
+        self.projectId = projectId
+        self.instanceId = instanceId
+        self.eventIds = eventIds
+        self.microseconds = microseconds
+        self.detail = detail
+    }
+
+    /// Report order: errors first, then by kind, instance and first event.
+    public static func reportOrder(_ a: Anomaly, _ b: Anomaly) -> Bool {
+        if a.severity != b.severity { return a.severity < b.severity }
+        if a.kind != b.kind { return a.kind < b.kind }
+        if (a.instanceId ?? "") != (b.instanceId ?? "") { return (a.instanceId ?? "") < (b.instanceId ?? "") }
+        if (a.eventIds.first ?? 0) != (b.eventIds.first ?? 0) { return (a.eventIds.first ?? 0) < (b.eventIds.first ?? 0) }
+        return a.detail < b.detail
+    }
+}

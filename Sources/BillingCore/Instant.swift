@@ -1,0 +1,183 @@
+/// A point in time in UTC, counted in whole microseconds since 1970-01-01T00:00:00Z.
+///
+/// Microseconds are the precision PostgreSQL stores for `timestamptz`, so metering is
+/// exact: no instant read from the database is ever rounded.
+public struct Instant: Hashable, Comparable, Sendable, CustomStringConvertible {
+    /// Microseconds since the Unix epoch (negative before 1970).
+    public var microseconds: Int64
+
+    public init(microseconds: Int64) { self.microseconds = microseconds }
+    public init(seconds: Int64) { self.microseconds = seconds * Instant.microsecondsPerSecond }
+
+    public static let microsecondsPerSecond: Int64 = 1_000_000
+
+    public static func < (a: Instant, b: Instant) -> Bool { a.microseconds < b.microseconds }
+
+    /// Whole seconds since the epoch, rounded towards negative infinity.
+    public var flooredSeconds: Int64 {
+        let (q, r) = microseconds.quotientAndRemainder(dividingBy: Instant.microsecondsPerSecond)
+        return r < 0 ? q - 1 : q
+    }
+
+    /// Microseconds from `self` to `later` (negative when `later` is earlier).
+    public func microseconds(until later: Instant) -> Int64 { later.microseconds - microseconds }
+
+    public func adding(microseconds delta: Int64) -> Instant { Instant(microseconds: microseconds + delta) }
+
+    /// ISO 8601 in UTC: `2026-10-01T00:00:00Z`, with six fractional digits only when
+    /// the instant is not a whole second (`2026-10-14T23:40:00.250000Z`).
+    public var iso8601: String {
+        let secs = flooredSeconds
+        let micros = microseconds - secs * Instant.microsecondsPerSecond
+        let (days, secOfDay) = floorDivMod(secs, 86_400)
+        let civil = CivilDate(daysSinceEpoch: days)
+        var s = civil.isoDate + "T" + pad2(secOfDay / 3600) + ":" + pad2(secOfDay / 60 % 60) + ":" + pad2(secOfDay % 60)
+        if micros != 0 {
+            let digits = String(micros)
+            s += "." + String(repeating: "0", count: 6 - digits.count) + digits
+        }
+        return s + "Z"
+    }
+
+    public var description: String { iso8601 }
+
+    /// Parses an ISO 8601 instant with an explicit offset: `2026-12-01T00:00:00Z`,
+    /// `2026-12-01 09:00:00+09:00`, `2026-10-14T23:40:00.25Z`. A bare date or a time
+    /// without an offset is refused: an instant must not depend on the machine's zone.
+    public init?(iso8601 text: String) {
+        let bytes = Array(text.utf8)
+        var p = 0
+        func digits(_ n: Int) -> Int64? {
+            guard p + n <= bytes.count else { return nil }
+            var v: Int64 = 0
+            for i in p..<(p + n) {
+                let b = bytes[i]
+                guard b >= 48 && b <= 57 else { return nil }
+                v = v * 10 + Int64(b - 48)
+            }
+            p += n
+            return v
+        }
+        func expect(_ c: UInt8) -> Bool {
+            guard p < bytes.count, bytes[p] == c else { return false }
+            p += 1
+            return true
+        }
+        guard let year = digits(4), expect(45), let month = digits(2), expect(45), let day = digits(2) else { return nil }
+        guard p < bytes.count, bytes[p] == 84 || bytes[p] == 116 || bytes[p] == 32 else { return nil }  // T, t or space
+        p += 1
+        guard let hour = digits(2), expect(58), let minute = digits(2), expect(58), let second = digits(2) else { return nil }
+        var micros: Int64 = 0
+        if p < bytes.count, bytes[p] == 46 {  // '.'
+            p += 1
+            var count = 0
+            while p < bytes.count, bytes[p] >= 48, bytes[p] <= 57 {
+                guard count < 6 else { return nil }  // finer than a microsecond cannot be stored
+                micros = micros * 10 + Int64(bytes[p] - 48)
+                count += 1
+                p += 1
+            }
+            guard count > 0 else { return nil }
+            for _ in count..<6 { micros *= 10 }
+        }
+        var offsetSeconds: Int64 = 0
+        guard p < bytes.count else { return nil }
+        if bytes[p] == 90 || bytes[p] == 122 {  // Z
+            p += 1
+        } else if bytes[p] == 43 || bytes[p] == 45 {  // + or -
+            let sign: Int64 = bytes[p] == 45 ? -1 : 1
+            p += 1
+            guard let oh = digits(2) else { return nil }
+            var om: Int64 = 0
+            if expect(58) {
+                guard let m = digits(2) else { return nil }
+                om = m
+            } else if let m = digits(2) {
+                om = m
+            }
+            guard oh <= 23, om <= 59 else { return nil }
+            offsetSeconds = sign * (oh * 3600 + om * 60)
+        } else {
+            return nil
+        }
+        guard p == bytes.count else { return nil }
+        guard (1...12).contains(month), day >= 1, day <= CivilDate.daysIn(year: year, month: month),
+            hour <= 23, minute <= 59, second <= 59
+        else { return nil }
+        let days = CivilDate(year: year, month: month, day: day).daysSinceEpoch
+        let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offsetSeconds
+        self.init(microseconds: secs * Instant.microsecondsPerSecond + micros)
+    }
+}
+
+/// A calendar date in the proleptic Gregorian calendar, with no zone.
+public struct CivilDate: Hashable, Comparable, Sendable {
+    public var year: Int64
+    public var month: Int64
+    public var day: Int64
+
+    public init(year: Int64, month: Int64, day: Int64) {
+        self.year = year
+        self.month = month
+        self.day = day
+    }
+
+    public static func < (a: CivilDate, b: CivilDate) -> Bool {
+        (a.year, a.month, a.day) < (b.year, b.month, b.day)
+    }
+
+    /// Days since 1970-01-01 (Howard Hinnant's `days_from_civil`).
+    public var daysSinceEpoch: Int64 {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let mp = (month + 9) % 12
+        let doy = (153 * mp + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
+    /// The date `days` after 1970-01-01 (Howard Hinnant's `civil_from_days`).
+    public init(daysSinceEpoch days: Int64) {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        self.init(year: yoe + era * 400 + (m <= 2 ? 1 : 0), month: m, day: d)
+    }
+
+    public static func isLeap(_ year: Int64) -> Bool { year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) }
+
+    public static func daysIn(year: Int64, month: Int64) -> Int64 {
+        switch month {
+        case 2: return isLeap(year) ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
+    }
+
+    /// The next calendar day.
+    public var next: CivilDate {
+        if day < CivilDate.daysIn(year: year, month: month) { return CivilDate(year: year, month: month, day: day + 1) }
+        if month < 12 { return CivilDate(year: year, month: month + 1, day: 1) }
+        return CivilDate(year: year + 1, month: 1, day: 1)
+    }
+
+    /// `YYYY-MM-DD`.
+    public var isoDate: String { pad4(year) + "-" + pad2(month) + "-" + pad2(day) }
+}
+
+func floorDivMod(_ a: Int64, _ b: Int64) -> (Int64, Int64) {
+    let (q, r) = a.quotientAndRemainder(dividingBy: b)
+    return r < 0 ? (q - 1, r + b) : (q, r)
+}
+
+func pad2(_ v: Int64) -> String { v < 10 ? "0" + String(v) : String(v) }
+func pad4(_ v: Int64) -> String {
+    let s = String(v)
+    return s.count >= 4 ? s : String(repeating: "0", count: 4 - s.count) + s
+}

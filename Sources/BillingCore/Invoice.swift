@@ -1,0 +1,78 @@
+/// One line of an invoice: one instance at one rate version.
+public struct InvoiceLine: Hashable, Sendable {
+    /// 1-based position on the invoice (lines are grouped by category).
+    public let lineNumber: Int
+    public let instanceId: String
+    public let instanceName: String?
+    public let typeName: String
+    public let category: String
+    public let image: String
+    public let rate: RateVersion
+    /// The exact metered billable time, in microseconds.
+    public let meteredMicroseconds: Int64
+    /// The metered time rounded up to the granularity, once: what is charged.
+    public let billableSeconds: Int64
+    /// The charge in minor currency units.
+    public let amount: Int128
+}
+
+/// What a project owes for a period, computed from the source data: lines, subtotal,
+/// VAT and total, all in minor units of `currency`. Identity (invoice id, number,
+/// status) is given when it is stored.
+public struct InvoiceContent: Hashable, Sendable {
+    public let project: Project
+    public let currency: Currency
+    public let lines: [InvoiceLine]
+    public let subtotal: Int128
+    public let tax: Int128
+    public let total: Int128
+
+    public init(project: Project, currency: Currency, lines: [InvoiceLine], vatRate: ExactDecimal, rounding: RoundingMode) {
+        self.project = project
+        self.currency = currency
+        self.lines = lines
+        subtotal = lines.reduce(0) { $0 + $1.amount }
+        tax = Pricing.tax(onSubtotal: subtotal, vatRate: vatRate, rounding: rounding)
+        total = subtotal + tax
+    }
+
+    /// The lines' categories in invoice order, each with its lines and their sum.
+    public var categories: [(category: String, lines: [InvoiceLine], subtotal: Int128)] {
+        var order: [String] = []
+        var groups: [String: [InvoiceLine]] = [:]
+        for line in lines {
+            if groups[line.category] == nil { order.append(line.category) }
+            groups[line.category, default: []].append(line)
+        }
+        return order.map { ($0, groups[$0]!, groups[$0]!.reduce(0) { $0 + $1.amount }) }
+    }
+
+    /// A canonical text of everything that is charged, to tell whether a new
+    /// computation differs from a stored invoice.
+    public var canonicalText: String {
+        var s = "\(project.id)|\(currency.code)|\(subtotal)|\(tax)|\(total)\n"
+        for l in lines {
+            s += "\(l.lineNumber)|\(l.instanceId)|\(l.typeName)|\(l.category)|\(l.rate.effectiveFrom.microseconds)|\(l.rate.hourlyRate)|\(l.billableSeconds)|\(l.amount)\n"
+        }
+        return s
+    }
+
+    /// SHA-256 of `canonicalText`, in hex.
+    public var fingerprint: String { SHA256.hex(of: Array(canonicalText.utf8)) }
+}
+
+/// One row of the usage report: the exact time an instance spent in one state under one
+/// rate version.
+public struct UsageRow: Hashable, Sendable {
+    public let projectId: String
+    public let instanceId: String
+    /// Canonical state name.
+    public let state: String
+    /// Whether the state is billed; false for a state the table does not know (reported as an error).
+    public let billable: Bool
+    /// The rate version in force; nil where none is.
+    public let rate: RateVersion?
+    public let microseconds: Int64
+    /// The invoice line this time is charged on (billable and priced rows only).
+    public internal(set) var lineNumber: Int?
+}

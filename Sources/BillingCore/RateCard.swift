@@ -1,0 +1,95 @@
+/// One version of an instance type's hourly price, in force over `[effectiveFrom, effectiveTo)`.
+public struct RateVersion: Hashable, Sendable {
+    public let typeName: String
+    public let currency: String
+    /// Price of one hour, in major currency units with up to six decimals (`9876.543210` KRW).
+    public let hourlyRate: ExactDecimal
+    public let effectiveFrom: Instant
+    /// Exclusive end; nil while the price is still in force.
+    public let effectiveTo: Instant?
+
+    public init(typeName: String, currency: String, hourlyRate: ExactDecimal, effectiveFrom: Instant, effectiveTo: Instant?) {
+        self.typeName = typeName
+        self.currency = currency
+        self.hourlyRate = hourlyRate
+        self.effectiveFrom = effectiveFrom
+        self.effectiveTo = effectiveTo
+    }
+
+    /// The rate in millionths of a major unit per hour (the scale of `numeric(20,6)`).
+    public var microsPerHour: Int128 { hourlyRate.rescaled(to: 6) ?? 0 }
+
+    func covers(_ t: Instant) -> Bool { effectiveFrom <= t && (effectiveTo.map { t < $0 } ?? true) }
+}
+
+/// The price list of one currency: for each instance type, its rate versions in time order.
+public struct RateCard: Sendable {
+    public let currency: Currency
+    private var versionsByType: [String: [RateVersion]] = [:]
+    /// Problems with the price list itself (overlapping versions, negative or over-precise rates).
+    public private(set) var problems: [Anomaly] = []
+
+    /// Keeps the rates in `currency`; rates in other currencies play no part in the run.
+    public init(rates: [RateVersion], currency: Currency) {
+        self.currency = currency
+        for rate in rates where rate.currency.uppercased() == currency.code {
+            if rate.hourlyRate.isNegative {
+                problems.append(Anomaly(.error, .invalidRate, detail: "\(rate.typeName) rate \(rate.hourlyRate) \(currency.code)/h from \(rate.effectiveFrom) is negative; the version is not used"))
+                continue
+            }
+            if rate.hourlyRate.rescaled(to: 6) == nil {
+                problems.append(Anomaly(.error, .invalidRate, detail: "\(rate.typeName) rate \(rate.hourlyRate) \(currency.code)/h has more than six decimals; the version is not used"))
+                continue
+            }
+            if let to = rate.effectiveTo, to <= rate.effectiveFrom {
+                problems.append(Anomaly(.error, .invalidRate, detail: "\(rate.typeName) rate from \(rate.effectiveFrom) ends at \(to), before it starts; the version is not used"))
+                continue
+            }
+            versionsByType[rate.typeName, default: []].append(rate)
+        }
+        for type in versionsByType.keys.sorted() {
+            var versions = versionsByType[type]!
+            versions.sort { $0.effectiveFrom < $1.effectiveFrom }
+            var kept: [RateVersion] = []
+            for v in versions {
+                if let prev = kept.last, prev.effectiveTo.map({ $0 > v.effectiveFrom }) ?? true {
+                    problems.append(Anomaly(.error, .overlappingRates, detail: "\(type) \(currency.code) rates from \(prev.effectiveFrom) and from \(v.effectiveFrom) overlap; the later version is not used until the ranges are fixed"))
+                    continue
+                }
+                kept.append(v)
+            }
+            versionsByType[type] = kept
+        }
+    }
+
+    /// Every version of `typeName`, in time order.
+    public func versions(of typeName: String) -> [RateVersion] { versionsByType[typeName] ?? [] }
+
+    /// All versions in force at some instant of `[from, to)`.
+    public func versionsInForce(from: Instant, to: Instant) -> [RateVersion] {
+        versionsByType.keys.sorted().flatMap { type in
+            versions(of: type).filter { v in v.effectiveFrom < to && (v.effectiveTo.map { $0 > from } ?? true) }
+        }
+    }
+
+    /// Splits `[from, to)` at every rate change of `typeName`. Each piece carries the
+    /// version in force over it, or nil where no version is (time that cannot be priced).
+    public func segments(of typeName: String, from: Instant, to: Instant) -> [(from: Instant, to: Instant, rate: RateVersion?)] {
+        var pieces: [(Instant, Instant, RateVersion?)] = []
+        var cursor = from
+        for v in versions(of: typeName) {
+            guard cursor < to else { break }
+            if let end = v.effectiveTo, end <= cursor { continue }
+            if v.effectiveFrom >= to { break }
+            if v.effectiveFrom > cursor {
+                pieces.append((cursor, v.effectiveFrom, nil))
+                cursor = v.effectiveFrom
+            }
+            let end = min(v.effectiveTo ?? to, to)
+            pieces.append((cursor, end, v))
+            cursor = end
+        }
+        if cursor < to { pieces.append((cursor, to, nil)) }
+        return pieces
+    }
+}

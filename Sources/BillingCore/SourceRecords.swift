@@ -1,0 +1,119 @@
+/// A project: the customer an invoice is addressed to.
+public struct Project: Hashable, Sendable {
+    public let id: String
+    public let name: String
+    /// Several projects may be billed to one account; nil when the project stands alone.
+    public let billingAccountId: String?
+
+    public init(id: String, name: String, billingAccountId: String?) {
+        self.id = id
+        self.name = name
+        self.billingAccountId = billingAccountId
+    }
+}
+
+/// An instance type (`r2a.baremetal`) and the category invoices group it under.
+public struct InstanceType: Hashable, Sendable {
+    public let name: String
+    /// `memory_optimized`, `gpu` or `general_purpose`.
+    public let category: String
+
+    public init(name: String, category: String) {
+        self.name = name
+        self.category = category
+    }
+
+    /// Categories in invoice order; an unlisted one sorts after these, by name.
+    public static let categoryOrder = ["memory_optimized", "gpu", "general_purpose"]
+
+    public static func categoryRank(_ category: String) -> Int {
+        categoryOrder.firstIndex(of: category) ?? categoryOrder.count
+    }
+}
+
+/// One bare-metal server, as the control plane's `instances` table describes it.
+public struct Instance: Hashable, Sendable {
+    public let id: String
+    public let projectId: String
+    public let typeName: String
+    public let image: String
+    public let name: String?
+    public let createdAt: Instant
+
+    public init(id: String, projectId: String, typeName: String, image: String, name: String?, createdAt: Instant) {
+        self.id = id
+        self.projectId = projectId
+        self.typeName = typeName
+        self.image = image
+        self.name = name
+        self.createdAt = createdAt
+    }
+
+    /// True for the Windows Server images (`Windows 2019`, `Windows 2022`).
+    public var hasWindowsImage: Bool { image.lowercased().hasPrefix("windows") }
+}
+
+/// One row of `instance_state_changes`: from `changedAt` on, the instance is in `state`.
+public struct StateChange: Hashable, Sendable {
+    public let eventId: Int64
+    public let instanceId: String
+    /// The state name as recorded (case and spacing as the control plane wrote it).
+    public let state: String
+    public let changedAt: Instant
+    /// When the row reached the database; the run's input watermark is the latest one read.
+    public let recordedAt: Instant
+
+    public init(eventId: Int64, instanceId: String, state: String, changedAt: Instant, recordedAt: Instant) {
+        self.eventId = eventId
+        self.instanceId = instanceId
+        self.state = state
+        self.changedAt = changedAt
+        self.recordedAt = recordedAt
+    }
+
+    /// Orders changes as the rules do: by instant, then by event id.
+    public static func inEffectOrder(_ a: StateChange, _ b: StateChange) -> Bool {
+        (a.changedAt, a.eventId) < (b.changedAt, b.eventId)
+    }
+}
+
+/// Which states are charged, keyed by canonical name (`billable_states`, editable data).
+public struct BillableStateTable: Sendable {
+    private let billable: [String: Bool]
+
+    /// `rows` maps state names, in any case, to whether they are billed.
+    public init(_ rows: [String: Bool]) {
+        var map: [String: Bool] = [:]
+        for (name, value) in rows { map[BillableStateTable.canonical(name)] = value }
+        billable = map
+    }
+
+    /// The canonical spelling of a state name: trimmed and lower-case, so that
+    /// `Active`, `ACTIVE ` and `active` are one state (billing-rules.md section 1).
+    public static func canonical(_ name: String) -> String {
+        name.lowercased().trimmingSpaces()
+    }
+
+    /// True or false for a known state; nil for a name the table does not hold.
+    public func isBillable(_ canonicalState: String) -> Bool? { billable[canonicalState] }
+
+    /// The seed's table (`../shared/seed/bare-metal-server.txt`), as `sql/` installs it.
+    public static let seed = BillableStateTable([
+        "spawning": false, "active": true, "stopped": true, "rebuild_spawning": true,
+        "rebooting_hard": true, "rebooting_started_hard": true, "powering-off": true,
+        "powering-on": true, "error": false, "deleting": false, "shelved_offloaded": false,
+        "deleted": false,
+    ])
+
+    /// The terminal state: nothing after it is applied.
+    public static let deleted = "deleted"
+}
+
+extension String {
+    func trimmingSpaces() -> String {
+        let scalars = unicodeScalars
+        guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }) else { return "" }
+        let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })!
+        return String(scalars[first...last])
+    }
+}

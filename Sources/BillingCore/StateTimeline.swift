@@ -1,0 +1,70 @@
+/// The states of one instance over time, built from its ordered state changes.
+///
+/// Each state holds over `[changedAt, next changedAt)`; the last one holds until further
+/// notice. Changes at the same instant are applied in event-id order, so only the last
+/// of them holds (the others last zero microseconds). `deleted` is final: changes after
+/// it are set aside, never applied.
+public struct StateTimeline: Sendable {
+    /// A state held over `[from, to)`; `to` is nil for the state still in force.
+    public struct Interval: Hashable, Sendable {
+        public let from: Instant
+        public let to: Instant?
+        /// Canonical state name (see `BillableStateTable.canonical`).
+        public let state: String
+        /// The change that began the interval.
+        public let eventId: Int64
+    }
+
+    public let intervals: [Interval]
+    /// Changes that came after `deleted` and were not applied.
+    public let setAsideAfterDeleted: [StateChange]
+
+    /// `changes` are one instance's changes in any order.
+    public init(changes: [StateChange]) {
+        let ordered = changes.isSorted(by: StateChange.inEffectOrder) ? changes : changes.sorted(by: StateChange.inEffectOrder)
+        var applied: [StateChange] = []
+        var setAside: [StateChange] = []
+        applied.reserveCapacity(ordered.count)
+        for change in ordered {
+            if let last = applied.last, BillableStateTable.canonical(last.state) == BillableStateTable.deleted {
+                setAside.append(change)
+            } else {
+                applied.append(change)
+            }
+        }
+        var intervals: [Interval] = []
+        intervals.reserveCapacity(applied.count)
+        for (i, change) in applied.enumerated() {
+            let to = i + 1 < applied.count ? applied[i + 1].changedAt : nil
+            intervals.append(Interval(from: change.changedAt, to: to, state: BillableStateTable.canonical(change.state), eventId: change.eventId))
+        }
+        self.intervals = intervals
+        self.setAsideAfterDeleted = setAside
+    }
+
+    /// The intervals cut to `window`, without empty ones: disjoint and in time order.
+    public func clipped(to window: BillingWindow) -> [Interval] {
+        var result: [Interval] = []
+        for interval in intervals {
+            let from = max(interval.from, window.start)
+            let to = min(interval.to ?? window.end, window.end)
+            if from < to { result.append(Interval(from: from, to: to, state: interval.state, eventId: interval.eventId)) }
+        }
+        return result
+    }
+
+    /// Microseconds of `window` spent in states `table` bills.
+    public func billableMicroseconds(in window: BillingWindow, table: BillableStateTable) -> Int64 {
+        clipped(to: window).reduce(0) { sum, i in
+            table.isBillable(i.state) == true ? sum + i.from.microseconds(until: i.to!) : sum
+        }
+    }
+}
+
+extension Array {
+    func isSorted(by areInIncreasingOrder: (Element, Element) -> Bool) -> Bool {
+        guard count > 1 else { return true }
+        for i in 1..<count where areInIncreasingOrder(self[i], self[i - 1]) { return false }
+        return true
+    }
+}

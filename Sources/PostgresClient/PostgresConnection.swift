@@ -1,0 +1,310 @@
+import CLibPQ
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One libpq connection. Not thread-safe: use it from one thread at a time, and keep
+/// its blocking calls off Swift concurrency's cooperative threads.
+///
+/// Connection settings follow libpq's conventions: an empty `conninfo` uses the `PG*`
+/// environment variables, `PGSERVICE` and `~/.pgpass`; otherwise it is a `key=value`
+/// string or a `postgresql://` URI.
+public final class PostgresConnection {
+    private let conn: OpaquePointer
+
+    /// Opens a connection, or throws `PostgresError` with code `.connection`.
+    public init(conninfo: String = "") throws {
+        guard let c = PQconnectdb(conninfo) else {
+            throw PostgresError(code: .connection, message: "libpq could not allocate a connection")
+        }
+        guard PQstatus(c) == CONNECTION_OK else {
+            let message = String(cString: PQerrorMessage(c)).trimmingCharacters(in: " \n")
+            PQfinish(c)
+            throw PostgresError(code: .connection, message: message, hint: "set PGHOST, PGPORT, PGDATABASE and PGUSER, or pass --db")
+        }
+        conn = c
+        // CREATE ... IF NOT EXISTS and the like send notices; keep them off stderr.
+        _ = try? execute("SET client_min_messages = warning")
+    }
+
+    deinit { PQfinish(conn) }
+
+    /// Where this connection goes, without the password: `user@host:port/db`.
+    public var displayName: String {
+        func s(_ p: UnsafeMutablePointer<CChar>?) -> String { p.map { String(cString: $0) } ?? "?" }
+        return "\(s(PQuser(conn)))@\(s(PQhost(conn))):\(s(PQport(conn)))/\(s(PQdb(conn)))"
+    }
+
+    /// The server's version as an integer (`150018` for 15.18).
+    public var serverVersion: Int { Int(PQserverVersion(conn)) }
+
+    /// The server process serving this connection.
+    public var backendPID: Int32 { PQbackendPID(conn) }
+
+    // MARK: Queries
+
+    /// Runs one statement with text parameters bound as `$1`, `$2` …, and returns all
+    /// its rows. For large results use `stream`.
+    @discardableResult
+    public func execute(_ sql: String, _ parameters: [String?] = [], context: String? = nil) throws -> QueryResult {
+        let result = withParameters(parameters) { values in
+            PQexecParams(conn, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+        }
+        defer { PQclear(result) }
+        let status = PQresultStatus(result)
+        guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK else {
+            throw PostgresError.from(result: result, connection: conn, code: .query, context: context)
+        }
+        return QueryResult(copying: result!)
+    }
+
+    /// Runs a script of several statements with no parameters (migrations).
+    public func executeScript(_ sql: String, context: String? = nil) throws {
+        guard PQsendQuery(conn, sql) == 1 else {
+            throw PostgresError.from(result: nil, connection: conn, code: .query, context: context)
+        }
+        var failure: PostgresError?
+        while let result = PQgetResult(conn) {
+            let status = PQresultStatus(result)
+            if failure == nil, status != PGRES_COMMAND_OK, status != PGRES_TUPLES_OK, status != PGRES_EMPTY_QUERY {
+                failure = PostgresError.from(result: result, connection: conn, code: .query, context: context)
+            }
+            PQclear(result)
+        }
+        if let failure { throw failure }
+    }
+
+    /// Runs a query and hands its rows to `body` one at a time (libpq's single-row
+    /// mode), so memory stays bounded whatever the result's size. A `Row` is valid only
+    /// during its call. If `body` throws, the query is cancelled and the error rethrown.
+    public func stream(_ sql: String, _ parameters: [String?] = [], context: String? = nil, _ body: (Row) throws -> Void) throws {
+        let sent = withParameters(parameters) { values in
+            PQsendQueryParams(conn, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+        }
+        guard sent == 1 else { throw PostgresError.from(result: nil, connection: conn, code: .query, context: context) }
+        guard PQsetSingleRowMode(conn) == 1 else {
+            drain()
+            throw PostgresError(code: .query, message: "could not enter single-row mode", context: context)
+        }
+        var failure: Error?
+        while let result = PQgetResult(conn) {
+            defer { PQclear(result) }
+            let status = PQresultStatus(result)
+            if status == PGRES_SINGLE_TUPLE {
+                guard failure == nil else { continue }
+                do {
+                    try body(Row(result: result))
+                } catch {
+                    failure = error
+                    cancel()
+                }
+            } else if status != PGRES_TUPLES_OK && failure == nil {
+                failure = PostgresError.from(result: result, connection: conn, code: .query, context: context)
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    // MARK: COPY
+
+    /// Runs `COPY … FROM STDIN` and sends the data `produce` writes through its
+    /// argument (text in the COPY format of the statement). COPY takes no parameters:
+    /// build `sql` from validated names only.
+    public func copyIn(_ sql: String, context: String? = nil, _ produce: (_ send: (String) throws -> Void) throws -> Void) throws {
+        let start = PQexec(conn, sql)
+        let status = PQresultStatus(start)
+        if status != PGRES_COPY_IN {
+            let error = PostgresError.from(result: start, connection: conn, code: .copy, context: context)
+            PQclear(start)
+            throw error
+        }
+        PQclear(start)
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(1 << 16)
+        func flush() throws {
+            guard !buffer.isEmpty else { return }
+            let ok = buffer.withUnsafeBufferPointer { p in
+                p.baseAddress!.withMemoryRebound(to: CChar.self, capacity: p.count) { PQputCopyData(conn, $0, Int32(p.count)) }
+            }
+            buffer.removeAll(keepingCapacity: true)
+            guard ok == 1 else { throw PostgresError.from(result: nil, connection: conn, code: .copy, context: context) }
+        }
+        do {
+            try produce { text in
+                buffer.append(contentsOf: text.utf8)
+                if buffer.count >= 1 << 16 { try flush() }
+            }
+            try flush()
+        } catch {
+            _ = PQputCopyEnd(conn, "aborted by bmbill")
+            drain()
+            throw error
+        }
+        guard PQputCopyEnd(conn, nil) == 1 else {
+            throw PostgresError.from(result: nil, connection: conn, code: .copy, context: context)
+        }
+        var failure: PostgresError?
+        while let result = PQgetResult(conn) {
+            if failure == nil, PQresultStatus(result) != PGRES_COMMAND_OK {
+                failure = PostgresError.from(result: result, connection: conn, code: .copy, context: context)
+            }
+            PQclear(result)
+        }
+        if let failure { throw failure }
+    }
+
+    /// Runs `COPY … TO STDOUT` and hands each data row (as libpq delivers it, with its
+    /// newline) to `body`. Each buffer is freed after its call.
+    public func copyOut(_ sql: String, context: String? = nil, _ body: (UnsafeBufferPointer<UInt8>) throws -> Void) throws {
+        let start = PQexec(conn, sql)
+        if PQresultStatus(start) != PGRES_COPY_OUT {
+            let error = PostgresError.from(result: start, connection: conn, code: .copy, context: context)
+            PQclear(start)
+            throw error
+        }
+        PQclear(start)
+        var failure: Error?
+        while true {
+            var pointer: UnsafeMutablePointer<CChar>?
+            let n = PQgetCopyData(conn, &pointer, 0)
+            if n > 0, let pointer {
+                if failure == nil {
+                    do {
+                        try pointer.withMemoryRebound(to: UInt8.self, capacity: Int(n)) {
+                            try body(UnsafeBufferPointer(start: $0, count: Int(n)))
+                        }
+                    } catch {
+                        failure = error
+                        cancel()
+                    }
+                }
+                PQfreemem(pointer)
+            } else if n == -1 {
+                break
+            } else {
+                failure = failure ?? PostgresError.from(result: nil, connection: conn, code: .copy, context: context)
+                break
+            }
+        }
+        while let result = PQgetResult(conn) {
+            if failure == nil, PQresultStatus(result) != PGRES_COMMAND_OK {
+                failure = PostgresError.from(result: result, connection: conn, code: .copy, context: context)
+            }
+            PQclear(result)
+        }
+        if let failure { throw failure }
+    }
+
+    // MARK: Transactions and locks
+
+    /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
+    public func transaction<T>(_ body: () throws -> T) throws -> T {
+        try execute("BEGIN", context: "starting a transaction")
+        do {
+            let value = try body()
+            try execute("COMMIT", context: "committing")
+            return value
+        } catch {
+            _ = try? execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// Takes a session-level advisory lock without waiting; false when another
+    /// session holds it. The lock lasts until `advisoryUnlock` or the connection closes.
+    public func tryAdvisoryLock(_ key: Int64) throws -> Bool {
+        try execute("SELECT pg_try_advisory_lock($1::int8)", [String(key)], context: "taking the advisory lock").rows.first?[0] == "t"
+    }
+
+    public func advisoryUnlock(_ key: Int64) throws {
+        try execute("SELECT pg_advisory_unlock($1::int8)", [String(key)], context: "releasing the advisory lock")
+    }
+
+    // MARK: Internals
+
+    private func cancel() {
+        guard let handle = PQgetCancel(conn) else { return }
+        var errbuf = [CChar](repeating: 0, count: 256)
+        _ = PQcancel(handle, &errbuf, Int32(errbuf.count))
+        PQfreeCancel(handle)
+    }
+
+    private func drain() {
+        while let result = PQgetResult(conn) { PQclear(result) }
+    }
+
+    /// Calls `body` with C strings for `parameters` (NULL for nil), freed afterwards.
+    private func withParameters<R>(_ parameters: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+        let copies: [UnsafeMutablePointer<CChar>?] = parameters.map { $0.map { strdup($0) } ?? nil }
+        defer { for p in copies { free(p) } }
+        return body(copies.map { $0.map { UnsafePointer($0) } })
+    }
+}
+
+/// A fully read result: column names and text values (nil for SQL NULL).
+public struct QueryResult: Sendable {
+    public let columns: [String]
+    public let rows: [[String?]]
+
+    init(copying result: OpaquePointer) {
+        let n = Int(PQntuples(result)), m = Int(PQnfields(result))
+        let columns = (0..<m).map { String(cString: PQfname(result, Int32($0))) }
+        var rows: [[String?]] = []
+        rows.reserveCapacity(n)
+        for r in 0..<n {
+            rows.append((0..<m).map { c in
+                PQgetisnull(result, Int32(r), Int32(c)) == 1 ? nil : String(cString: PQgetvalue(result, Int32(r), Int32(c)))
+            })
+        }
+        self.rows = rows
+        self.columns = columns
+    }
+
+    /// The first column of the first row, when there is one.
+    public var scalar: String? { rows.first?.first ?? nil }
+}
+
+/// A row of a streamed result, valid only inside the `stream` callback that received it.
+public struct Row {
+    let result: OpaquePointer
+
+    public var count: Int { Int(PQnfields(result)) }
+
+    public func isNull(_ column: Int) -> Bool { PQgetisnull(result, 0, Int32(column)) == 1 }
+
+    /// The column's text, or nil for NULL.
+    public func string(_ column: Int) -> String? {
+        isNull(column) ? nil : String(cString: PQgetvalue(result, 0, Int32(column)))
+    }
+
+    /// The column parsed as a 64-bit integer without building a `String`; nil for NULL
+    /// or for text that is not an integer.
+    public func int64(_ column: Int) -> Int64? {
+        guard !isNull(column), let p = PQgetvalue(result, 0, Int32(column)) else { return nil }
+        let length = Int(PQgetlength(result, 0, Int32(column)))
+        return p.withMemoryRebound(to: UInt8.self, capacity: length) { parseInt64(UnsafeBufferPointer(start: $0, count: length)) }
+    }
+}
+
+/// Parses an optionally signed decimal integer; nil on any other byte or on overflow.
+func parseInt64(_ bytes: UnsafeBufferPointer<UInt8>) -> Int64? {
+    var i = 0
+    var negative = false
+    if i < bytes.count, bytes[i] == 45 || bytes[i] == 43 {
+        negative = bytes[i] == 45
+        i += 1
+    }
+    guard i < bytes.count else { return nil }
+    var value: Int64 = 0
+    while i < bytes.count {
+        let d = bytes[i]
+        guard d >= 48 && d <= 57 else { return nil }
+        let (m, o1) = value.multipliedReportingOverflow(by: 10)
+        let (a, o2) = negative ? m.subtractingReportingOverflow(Int64(d - 48)) : m.addingReportingOverflow(Int64(d - 48))
+        guard !o1, !o2 else { return nil }
+        value = a
+        i += 1
+    }
+    return value
+}

@@ -1,0 +1,70 @@
+import CLibPQ
+
+/// A failure talking to PostgreSQL, with what the server said about it.
+public struct PostgresError: Error, CustomStringConvertible, Sendable {
+    /// What step failed.
+    public enum Code: String, Sendable {
+        /// The connection could not be opened (bad host, refused, authentication failed).
+        case connection
+        /// A statement failed; `sqlState` says why.
+        case query
+        /// A COPY into or out of the server failed.
+        case copy
+        /// The connection broke in the middle of an operation.
+        case connectionLost
+    }
+
+    public let code: Code
+    /// The five-character SQLSTATE from the server (`42P01` undefined table), when one came.
+    public let sqlState: String?
+    /// The server's primary message, or libpq's.
+    public let message: String
+    public let detail: String?
+    public let hint: String?
+    /// What bmbill was doing: a short label, never the text of a parameter (no secrets).
+    public let context: String?
+
+    public init(code: Code, sqlState: String? = nil, message: String, detail: String? = nil, hint: String? = nil, context: String? = nil) {
+        self.code = code
+        self.sqlState = sqlState
+        self.message = message
+        self.detail = detail
+        self.hint = hint
+        self.context = context
+    }
+
+    public var description: String {
+        var s = "PostgreSQL \(code.rawValue) error"
+        if let context { s += " while \(context)" }
+        if let sqlState { s += " [SQLSTATE \(sqlState)]" }
+        s += ": \(message)"
+        if let detail { s += " (detail: \(detail))" }
+        if let hint { s += " (hint: \(hint))" }
+        return s
+    }
+
+    /// Builds the error from a failed result (or from the connection when there is none).
+    static func from(result: OpaquePointer?, connection: OpaquePointer?, code: Code, context: String?) -> PostgresError {
+        func field(_ f: UInt8) -> String? {
+            guard let result, let p = PQresultErrorField(result, Int32(f)) else { return nil }
+            return String(cString: p)
+        }
+        let sqlState = field(UInt8(ascii: "C"))
+        var message = field(UInt8(ascii: "M"))
+        if message == nil, let result, let p = PQresultErrorMessage(result) { message = String(cString: p) }
+        if message == nil || message!.isEmpty, let connection, let p = PQerrorMessage(connection) { message = String(cString: p) }
+        let text = (message ?? "unknown error").trimmingCharacters(in: " \n")
+        let lost = connection.map { PQstatus($0) == CONNECTION_BAD } ?? false
+        return PostgresError(code: lost ? .connectionLost : code, sqlState: sqlState, message: text, detail: field(UInt8(ascii: "D")),
+                             hint: field(UInt8(ascii: "H")), context: context)
+    }
+}
+
+extension String {
+    func trimmingCharacters(in set: String) -> String {
+        var s = Substring(self)
+        while let f = s.first, set.contains(f) { s = s.dropFirst() }
+        while let l = s.last, set.contains(l) { s = s.dropLast() }
+        return String(s)
+    }
+}
