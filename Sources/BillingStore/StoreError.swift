@@ -1,0 +1,22 @@
+import PostgresClient
+
+/// A problem with the database's contents or schema, as opposed to a failed statement.
+public enum StoreError: Error, CustomStringConvertible {
+    /// A migration's text differs from the one applied under its version.
+    case migrationChanged(name: String)
+    /// The schema is missing or behind: `bmbill migrate` has not been run.
+    case schemaNotReady(pending: [String])
+    /// A source row could not be read (a value of the wrong form).
+    case badSourceRow(table: String, key: String, problem: String)
+
+    public var description: String {
+        switch self {
+        case .migrationChanged(let name):
+            return "migration \(name) was edited after it was applied; add a new numbered migration instead of changing an old one"
+        case .schemaNotReady(let pending):
+            return "the database schema is not ready (pending: \(pending.joined(separator: ", "))); run 'bmbill migrate' first"
+        case .badSourceRow(let table, let key, let problem):
+            return "\(table) row \(key): \(problem)"
+        }
+    }
+}
