@@ -210,9 +210,12 @@ public struct BillingEngine: Sendable {
                    "\(formatSeconds(unpriced.micros)) s of billable time between \(unpriced.from!) and \(unpriced.to!) has no \(settings.currency.code) rate for \(instance.typeName)")
         }
         if billedAny { counts.instancesBilled += 1 }
-        for (key, micros) in rows {
-            usage.append(UsageRow(projectId: instance.projectId, instanceId: instanceId, state: key.state, billable: key.billable,
-                                  rate: key.rate, microseconds: micros, lineNumber: nil))
+        let projectName = catalog.projects[instance.projectId]?.name ?? instance.projectId
+        for (key, micros) in rows where key.state != BillableStateTable.deleted {
+            usage.append(UsageRow(projectId: instance.projectId, projectName: projectName, instanceId: instanceId,
+                                  instanceName: instance.name, typeName: instance.typeName, category: type?.category ?? "unknown",
+                                  image: instance.image, state: key.state, billable: key.billable, rate: key.rate,
+                                  microseconds: micros, lineNumber: nil))
         }
     }
 

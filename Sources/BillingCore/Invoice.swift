@@ -65,7 +65,12 @@ public struct InvoiceContent: Hashable, Sendable {
 /// rate version.
 public struct UsageRow: Hashable, Sendable {
     public let projectId: String
+    public let projectName: String
     public let instanceId: String
+    public let instanceName: String?
+    public let typeName: String
+    public let category: String
+    public let image: String
     /// Canonical state name.
     public let state: String
     /// Whether the state is billed; false for a state the table does not know (reported as an error).

@@ -1,18 +1,6 @@
 import BillingCore
 import PostgresClient
 
-/// An invoice as stored: its identity and status, with the content it was computed from.
-public struct StoredInvoice: Sendable {
-    public let invoiceId: Int64
-    public let projectId: String
-    public let revision: Int
-    public let status: String
-    public let invoiceNumber: String?
-    public let runId: Int64
-    public let issuedAt: Instant?
-    public let fingerprint: String
-}
-
 /// What a run did to the stored invoices.
 public struct RunOutcome: Sendable {
     public enum Status: String, Sendable {
@@ -29,7 +17,7 @@ public struct RunOutcome: Sendable {
     public let runId: Int64
     public let status: Status
     /// The stored invoice for each project the result bills, by project id.
-    public let invoices: [String: StoredInvoice]
+    public let invoices: [String: InvoiceRecord]
     /// Projects whose issued invoice differs from today's computation (late or corrected
     /// data): left untouched, for `bmbill recompute` to correct.
     public let differFromIssued: [String]
@@ -61,7 +49,7 @@ public struct InvoiceStore {
         let currency = result.settings.currency.code
         let runId = try insertRun(result, kind: kind, startedAt: startedAt, host: host, pid: pid)
 
-        var existing: [String: (stored: StoredInvoice, windowEnd: Int64)] = [:]
+        var existing: [String: (stored: InvoiceRecord, windowEnd: Int64)] = [:]
         for row in try db.execute(
             """
             SELECT invoice_id, project_id, revision, status, invoice_number, run_id,
@@ -69,13 +57,13 @@ public struct InvoiceStore {
             FROM current_invoices WHERE period = $1 AND currency = $2
             """, [period, currency], context: "reading the period's invoices"
         ).rows {
-            let s = StoredInvoice(invoiceId: Int64(row[0]!)!, projectId: row[1]!, revision: Int(row[2]!)!, status: row[3]!,
+            let s = InvoiceRecord(invoiceId: Int64(row[0]!)!, projectId: row[1]!, revision: Int(row[2]!)!, status: row[3]!,
                                   invoiceNumber: row[4], runId: Int64(row[5]!)!, issuedAt: row[6].map { Instant(microseconds: Int64($0)!) },
                                   fingerprint: row[7]!)
             existing[s.projectId] = (s, Int64(row[8]!)!)
         }
 
-        var stored: [String: StoredInvoice] = [:]
+        var stored: [String: InvoiceRecord] = [:]
         var differ: [String] = []
         var toInsert: [InvoiceContent] = []
         for content in result.invoices {
@@ -152,7 +140,7 @@ public struct InvoiceStore {
         return Int64(row.scalar!)!
     }
 
-    private func insertInvoice(_ c: InvoiceContent, result r: BillingResult, runId: Int64, issue: Bool) throws -> StoredInvoice {
+    private func insertInvoice(_ c: InvoiceContent, result r: BillingResult, runId: Int64, issue: Bool) throws -> InvoiceRecord {
         var number: String?
         if issue {
             let n = try db.execute(
@@ -180,13 +168,13 @@ public struct InvoiceStore {
                 r.settings.timeZone.identifier, r.period.start.iso8601, r.period.end.iso8601, r.window.end.iso8601,
                 r.settings.vatRate.description, r.settings.rounding.rawValue, r.settings.granularity.rawValue, c.fingerprint,
             ], context: "storing the invoice of \(c.project.id)")
-        return StoredInvoice(invoiceId: Int64(row.rows[0][0]!)!, projectId: c.project.id, revision: 0, status: issue ? "issued" : "draft",
+        return InvoiceRecord(invoiceId: Int64(row.rows[0][0]!)!, projectId: c.project.id, revision: 0, status: issue ? "issued" : "draft",
                              invoiceNumber: number, runId: runId, issuedAt: row.rows[0][1].map { Instant(microseconds: Int64($0)!) },
                              fingerprint: c.fingerprint)
     }
 
     /// All lines of the new invoices in one COPY: a large month has hundreds of thousands.
-    private func insertLines(_ invoices: [InvoiceContent], ids: [String: StoredInvoice]) throws {
+    private func insertLines(_ invoices: [InvoiceContent], ids: [String: InvoiceRecord]) throws {
         guard invoices.contains(where: { !$0.lines.isEmpty }) else { return }
         try db.copyIn(
             """

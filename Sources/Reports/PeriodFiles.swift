@@ -1,0 +1,174 @@
+import BillingCore
+
+/// The files of one period's output folder, rendered in memory from a billing result and
+/// the stored identity of its invoices. Rendering is deterministic: the same result and
+/// invoices always give the same bytes.
+public struct PeriodFiles {
+    /// Relative path (`usage.csv`, `invoices/prj-alpha.json`) and contents, in write order,
+    /// `manifest.json` last.
+    public let files: [(path: String, contents: String)]
+
+    /// `records` holds the stored invoice of each project of `result.invoices`.
+    public init(result: BillingResult, records: [String: InvoiceRecord]) {
+        var files: [(String, String)] = []
+        files.append(("usage.csv", PeriodFiles.usageCSV(result)))
+        files.append(("invoice_lines.csv", PeriodFiles.invoiceLinesCSV(result, records: records)))
+        files.append(("anomalies.csv", PeriodFiles.anomaliesCSV(result)))
+        for invoice in result.invoices {
+            files.append(("invoices/" + SafeFileName.of(invoice.project.id) + ".json",
+                          PeriodFiles.invoiceJSON(invoice, record: records[invoice.project.id], result: result).pretty))
+        }
+        let checksums = files.map { ($0.0, JSON.string(SHA256.hex(of: Array($0.1.utf8)))) }
+        files.append(("manifest.json", PeriodFiles.manifest(result, records: records, checksums: checksums).pretty))
+        self.files = files
+    }
+
+    /// The checksums as stored with the run: every file's SHA-256, the manifest's included.
+    public var checksumsJSON: JSON {
+        .object(files.map { ($0.path, .string(SHA256.hex(of: Array($0.contents.utf8)))) })
+    }
+
+    // MARK: usage.csv
+
+    public static let usageColumns = [
+        "period", "project_id", "project_name", "instance_id", "instance_name", "instance_type", "category", "image", "state",
+        "billable", "rate_effective_from", "hourly_rate", "currency", "seconds", "amount", "invoice_line",
+    ]
+
+    static func usageCSV(_ r: BillingResult) -> String {
+        var csv = CSVWriter(header: usageColumns)
+        for row in r.usage {
+            let amount: String
+            if row.billable, let rate = row.rate {
+                amount = formatScaled(Pricing.meteredAmountMicros(microseconds: row.microseconds, rate: rate), scale: 6)
+            } else {
+                amount = "0"
+            }
+            csv.appendRecord([
+                .plain(r.period.month.description), .text(row.projectId), .text(row.projectName),
+                .text(row.instanceId), .text(row.instanceName ?? ""), .text(row.typeName), .text(row.category), .text(row.image),
+                .text(row.state),
+                .plain(row.billable ? "true" : "false"), .plain(row.rate?.effectiveFrom.iso8601 ?? ""),
+                .plain(row.rate?.hourlyRate.description ?? ""), .plain(r.settings.currency.code), .plain(formatSeconds(row.microseconds)),
+                .plain(amount), .plain(row.lineNumber.map(String.init) ?? ""),
+            ])
+        }
+        return csv.text
+    }
+
+    // MARK: invoice_lines.csv
+
+    public static let invoiceLineColumns = [
+        "period", "project_id", "invoice_id", "invoice_number", "status", "line_no", "instance_id", "instance_name",
+        "instance_type", "category", "image", "rate_effective_from", "hourly_rate", "currency", "metered_seconds",
+        "billable_seconds", "amount",
+    ]
+
+    static func invoiceLinesCSV(_ r: BillingResult, records: [String: InvoiceRecord]) -> String {
+        var csv = CSVWriter(header: invoiceLineColumns)
+        for invoice in r.invoices {
+            let record = records[invoice.project.id]
+            for l in invoice.lines {
+                csv.appendRecord([
+                    .plain(r.period.month.description), .text(invoice.project.id), .plain(record.map { String($0.invoiceId) } ?? ""),
+                    .plain(record?.invoiceNumber ?? ""), .plain(record?.status ?? ""), .plain(String(l.lineNumber)),
+                    .text(l.instanceId), .text(l.instanceName ?? ""), .text(l.typeName), .text(l.category), .text(l.image),
+                    .plain(l.rate.effectiveFrom.iso8601), .plain(l.rate.hourlyRate.description), .plain(invoice.currency.code),
+                    .plain(formatSeconds(l.meteredMicroseconds)), .plain(String(l.billableSeconds)), .plain(invoice.currency.plain(l.amount)),
+                ])
+            }
+        }
+        return csv.text
+    }
+
+    // MARK: anomalies.csv
+
+    public static let anomalyColumns = ["period", "severity", "kind", "project_id", "instance_id", "event_ids", "seconds", "detail", "remedy"]
+
+    static func anomaliesCSV(_ r: BillingResult) -> String {
+        var csv = CSVWriter(header: anomalyColumns)
+        for a in r.anomalies {
+            csv.appendRecord([
+                .plain(r.period.month.description), .plain(a.severity.rawValue), .plain(a.kind.rawValue), .text(a.projectId ?? ""),
+                .text(a.instanceId ?? ""), .plain(a.eventIds.map(String.init).joined(separator: " ")),
+                .plain(a.microseconds.map(formatSeconds) ?? ""), .text(a.detail), .plain(a.kind.remedy),
+            ])
+        }
+        return csv.text
+    }
+
+    // MARK: invoices/<project>.json
+
+    static func invoiceJSON(_ c: InvoiceContent, record: InvoiceRecord?, result r: BillingResult) -> JSON {
+        let cur = c.currency
+        return [
+            "invoice_id": record.map { .int($0.invoiceId) } ?? .null,
+            "invoice_number": .optional(record?.invoiceNumber),
+            "status": .optional(record?.status),
+            "revision": .int(Int64(record?.revision ?? 0)),
+            "issued_at": .optional(record?.issuedAt?.iso8601),
+            "run_id": record.map { .int($0.runId) } ?? .null,
+            "period": .string(r.period.month.description),
+            "timezone": .string(r.settings.timeZone.identifier),
+            "period_utc": [.string(r.period.start.iso8601), .string(r.period.end.iso8601)],
+            "billed_through": .string(r.window.end.iso8601),
+            "project": [
+                "project_id": .string(c.project.id), "name": .string(c.project.name),
+                "billing_account_id": .optional(c.project.billingAccountId),
+            ],
+            "currency": .string(cur.code),
+            "categories": .array(c.categories.map { group in
+                [
+                    "category": .string(group.category),
+                    "subtotal": .string(cur.plain(group.subtotal)),
+                    "lines": .array(group.lines.map { l in
+                        [
+                            "line_no": .int(Int64(l.lineNumber)), "instance_id": .string(l.instanceId),
+                            "instance_name": .optional(l.instanceName), "instance_type": .string(l.typeName), "image": .string(l.image),
+                            "rate_effective_from": .string(l.rate.effectiveFrom.iso8601),
+                            "rate_effective_to": .optional(l.rate.effectiveTo?.iso8601),
+                            "hourly_rate": .string(l.rate.hourlyRate.description),
+                            "metered_seconds": .string(formatSeconds(l.meteredMicroseconds)),
+                            "billable_seconds": .string(String(l.billableSeconds)), "amount": .string(cur.plain(l.amount)),
+                        ]
+                    }),
+                ]
+            }),
+            "subtotal": .string(cur.plain(c.subtotal)),
+            "vat_rate": .string(r.settings.vatRate.description),
+            "tax": .string(cur.plain(c.tax)),
+            "total": .string(cur.plain(c.total)),
+            "settings": r.settingsJSON,
+            "fingerprint": .string(c.fingerprint),
+        ]
+    }
+
+    // MARK: manifest.json
+
+    static func manifest(_ r: BillingResult, records: [String: InvoiceRecord], checksums: [(String, JSON)]) -> JSON {
+        let statuses = Set(records.values.map(\.status))
+        return [
+            "manifest_version": .int(1),
+            "period": .string(r.period.month.description),
+            "timezone": .string(r.settings.timeZone.identifier),
+            "period_utc": [.string(r.period.start.iso8601), .string(r.period.end.iso8601)],
+            "billed_through": .string(r.window.end.iso8601),
+            "status": .string(statuses.count == 1 ? statuses.first! : (statuses.isEmpty ? "empty" : "mixed")),
+            "input_watermark": .optional(r.inputWatermark?.iso8601),
+            "settings": r.settingsJSON,
+            "counts": r.countsJSON,
+            "totals": r.totalsJSON,
+            "anomalies": r.anomaliesJSON,
+            "rates_in_force": r.ratesJSON,
+            "invoices": .array(r.invoices.map { c in
+                let rec = records[c.project.id]
+                return [
+                    "project_id": .string(c.project.id), "invoice_id": rec.map { .int($0.invoiceId) } ?? .null,
+                    "invoice_number": .optional(rec?.invoiceNumber), "status": .optional(rec?.status),
+                    "run_id": rec.map { .int($0.runId) } ?? .null, "total": .string(c.currency.plain(c.total)),
+                ]
+            }),
+            "files": .object(checksums),
+        ]
+    }
+}
