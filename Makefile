@@ -1,0 +1,78 @@
+# bmbill: `make demo` and `make test` do all set-up on a fresh machine.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+# The demo database: a project-local PostgreSQL on a Unix socket (see scripts/pg).
+PG_DIR  ?= $(CURDIR)/.pg
+PG_PORT ?= 55432
+DEMO_DB ?= bmbill_demo
+# The test suite's own server, started and stopped by `make test`.
+TEST_PG_DIR  ?= $(CURDIR)/.pg-test
+TEST_PG_PORT ?= 55433
+OUT ?= reports/out
+SHARED ?= $(CURDIR)/../shared
+SWIFT_BUILD_FLAGS ?=
+
+RELEASE_BIN = .build/release/bmbill
+DEBUG_BIN   = .build/debug/bmbill
+
+.PHONY: help deps build demo test db-up db-down db-env sql format contract clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+deps: ## install PostgreSQL, libpq-dev and tzdata when missing (apt-get)
+	@scripts/install-deps
+
+build: deps ## release build of bmbill
+	swift build -c release $(SWIFT_BUILD_FLAGS)
+
+sql: ## embed sql/ migrations into the binary (after editing sql/)
+	scripts/embed-sql
+
+db-up: deps ## start the demo PostgreSQL (data in .pg/, git-ignored)
+	@scripts/pg up $(PG_DIR) $(PG_PORT)
+	@eval "$$(scripts/pg env $(PG_DIR) $(PG_PORT))"; \
+	  psql -X -q -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$(DEMO_DB)'" | grep -q 1 \
+	  || psql -X -q -d postgres -c "CREATE DATABASE $(DEMO_DB)"
+	@echo "PostgreSQL is up: eval \"\$$(make -s db-env)\" to reach it with psql or bmbill"
+
+db-env: ## print the PG* exports for the demo database
+	@scripts/pg env $(PG_DIR) $(PG_PORT); echo "export PGDATABASE='$(DEMO_DB)'"
+
+db-down: ## stop the demo PostgreSQL
+	@scripts/pg down $(PG_DIR)
+	@echo "PostgreSQL stopped (data kept in $(PG_DIR); rm -rf it to start afresh)"
+
+demo: build db-up ## demo database, demo data, billing run; prints where the invoices are
+	@eval "$$(scripts/pg env $(PG_DIR) $(PG_PORT))"; export PGDATABASE=$(DEMO_DB); \
+	  $(RELEASE_BIN) migrate && \
+	  $(RELEASE_BIN) demo-data --replace --projects 6 --instances 40 --months 4 --seed 42 && \
+	  $(RELEASE_BIN) run --out $(OUT)
+	@echo "Invoices and reports: $(OUT)/<period>/ (usage.csv, invoice_lines.csv, anomalies.csv, invoices/*.json, manifest.json)"
+	@echo "Database: eval \"\$$(make -s db-env)\"; psql -c 'select * from current_invoices'"
+	@echo "Stop the server with: make db-down"
+
+test: deps ## the whole test suite, against a PostgreSQL it starts and stops itself
+	@scripts/pg up $(TEST_PG_DIR) $(TEST_PG_PORT)
+	@eval "$$(scripts/pg env $(TEST_PG_DIR) $(TEST_PG_PORT))"; export PGDATABASE=postgres BMBILL_TEST_REQUIRE_DB=1; \
+	  status=0; \
+	  swift build $(SWIFT_BUILD_FLAGS) && swift test $(SWIFT_BUILD_FLAGS) || status=$$?; \
+	  if [ $$status -eq 0 ] && [ -x $(SHARED)/tools/check-contract ]; then \
+	    psql -X -q -c "DROP DATABASE IF EXISTS bmbill_contract" -c "CREATE DATABASE bmbill_contract"; \
+	    PGDATABASE=bmbill_contract $(SHARED)/tools/check-contract $(DEBUG_BIN) || status=$$?; \
+	  fi; \
+	  scripts/pg down $(TEST_PG_DIR); \
+	  exit $$status
+
+contract: build db-up ## run ../shared/tools/check-contract on the release build (fresh database)
+	@eval "$$(scripts/pg env $(PG_DIR) $(PG_PORT))"; \
+	  psql -X -q -d postgres -c "DROP DATABASE IF EXISTS bmbill_contract" -c "CREATE DATABASE bmbill_contract"; \
+	  PGDATABASE=bmbill_contract $(SHARED)/tools/check-contract $(RELEASE_BIN)
+
+format: ## format the sources with swift format
+	swift format --in-place --recursive Sources Tests Package.swift
+
+clean: db-down ## remove builds, databases and generated reports
+	rm -rf .build .pg .pg-test $(OUT)

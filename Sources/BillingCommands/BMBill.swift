@@ -1,0 +1,63 @@
+import ArgumentParser
+import Foundation
+import Logging
+
+/// The `bmbill` command: billing and metering for bare-metal servers.
+public struct BMBill: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "bmbill",
+        abstract: "Bills bare-metal server usage from PostgreSQL into invoices and CSV reports.",
+        discussion: """
+            Reads instance state changes, applies the billable-state table and the hourly rates,
+            and writes invoices to the database and to files under <out>/<period>/.
+
+            Examples:
+              bmbill migrate                                  create or upgrade the schema
+              bmbill run                                      last ended month + month to date
+              bmbill run --period 2026-10                     one month (issued once it has ended)
+              bmbill run --period 2026-10 --as-of 2026-10-20T00:00:00Z --json
+              bmbill demo-data --replace --seed 7             synthetic data (demo databases only)
+
+            Exit codes: 0 done; 1 failure; 2 usage error; 65 data errors kept invoices from
+            being issued; 75 another run holds the period's lock (try later).
+            """,
+        version: "0.1.0",
+        subcommands: [MigrateCommand.self, RunCommand.self, DemoDataCommand.self]
+    )
+
+    public init() {}
+
+    /// Parses `arguments`, runs the command and returns the exit code (never calls exit).
+    public static func main(arguments: [String]) -> Int32 {
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+            return ExitStatus.success
+        } catch let error as BMBillError {
+            FileHandle.standardError.write(Data(("bmbill: " + error.description + "\n").utf8))
+            return error.exitCode
+        } catch let error as ExitCode {
+            return error.rawValue
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                return ExitStatus.success
+            }
+            let isParse = code == .validationFailure
+            let message = isParse ? fullMessage(for: error) : "bmbill: \(error)"
+            FileHandle.standardError.write(Data((message + "\n").utf8))
+            return isParse ? ExitStatus.usage : ExitStatus.failure
+        }
+    }
+
+    /// Logs go to stderr; `BMBILL_LOG_LEVEL` sets the level (default info).
+    public static func bootstrapLogging() {
+        let level = ProcessInfo.processInfo.environment["BMBILL_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+}

@@ -1,0 +1,151 @@
+import ArgumentParser
+import BillingCore
+import Foundation
+
+/// `--db`: where the database is. Empty means libpq's defaults (`PG*`, service file, `.pgpass`).
+struct ConnectionOptions: ParsableArguments {
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "libpq connection string or postgresql:// URI.",
+            discussion: "Without it, libpq's PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, PGSERVICE and ~/.pgpass apply.",
+            valueName: "conninfo"))
+    var db: String?
+}
+
+/// The settings that decide a bill. Each comes from its flag, else from the environment
+/// (`BMBILL_TIMEZONE` …), else from the config file, else the default.
+struct BillingOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("IANA billing time zone (default Asia/Seoul; env BMBILL_TIMEZONE).", valueName: "zone"))
+    var timezone: String?
+
+    @Option(help: ArgumentHelp("Billing currency, ISO 4217 (default KRW; env BMBILL_CURRENCY).", valueName: "code"))
+    var currency: String?
+
+    @Option(name: .customLong("vat-rate"), help: ArgumentHelp("VAT as a decimal fraction (default 0.10; env BMBILL_VAT_RATE).", valueName: "rate"))
+    var vatRate: String?
+
+    @Option(help: ArgumentHelp("half-up (default), half-even or floor (env BMBILL_ROUNDING).", valueName: "mode"))
+    var rounding: String?
+
+    @Option(help: ArgumentHelp("second (default), minute or hour (env BMBILL_GRANULARITY).", valueName: "unit"))
+    var granularity: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Config file of 'key = value' lines (keys: timezone, currency, vat_rate, rounding, granularity, out; env BMBILL_CONFIG).",
+            valueName: "path"))
+    var config: String?
+
+    /// Resolves the settings, or throws a usage error naming the bad value and its source.
+    func resolve(environment env: [String: String] = ProcessInfo.processInfo.environment) throws -> (BillingSettings, [String: String]) {
+        let file = try ConfigFile.load(path: config ?? env["BMBILL_CONFIG"])
+        func pick(_ flag: String?, _ key: String) -> (String, String)? {
+            if let flag { return (flag, "--\(key.replacingOccurrences(of: "_", with: "-"))") }
+            if let v = env["BMBILL_" + key.uppercased()], !v.isEmpty { return (v, "BMBILL_" + key.uppercased()) }
+            if let v = file[key] { return (v, "\(key) in \(config ?? env["BMBILL_CONFIG"] ?? "the config file")") }
+            return nil
+        }
+        var s = BillingSettings()
+        if let (v, src) = pick(timezone, "timezone") {
+            guard let zone = BillingTimeZone(identifier: v) else {
+                throw BMBillError.usage("\(src): '\(v)' is not an IANA time zone name (for example Asia/Seoul, Europe/Berlin, UTC)")
+            }
+            s.timeZone = zone
+        }
+        if let (v, src) = pick(currency, "currency") {
+            guard let c = Currency(code: v) else {
+                throw BMBillError.usage("\(src): '\(v)' is not a currency bmbill knows; use an ISO 4217 code such as KRW, USD, EUR, JPY")
+            }
+            s.currency = c
+        }
+        if let (v, src) = pick(vatRate, "vat_rate") {
+            guard let d = ExactDecimal(parsing: v), !d.isNegative, d.rescaled(to: 0).map({ $0 <= 1 }) ?? true, d.units <= pow10(d.scale) else {
+                throw BMBillError.usage("\(src): '\(v)' is not a VAT rate; give a decimal fraction from 0 to 1, such as 0.10")
+            }
+            s.vatRate = d
+        }
+        if let (v, src) = pick(rounding, "rounding") {
+            guard let r = RoundingMode(rawValue: v) else {
+                throw BMBillError.usage("\(src): '\(v)' is not a rounding mode; use half-up, half-even or floor")
+            }
+            s.rounding = r
+        }
+        if let (v, src) = pick(granularity, "granularity") {
+            guard let g = Granularity(rawValue: v) else {
+                throw BMBillError.usage("\(src): '\(v)' is not a granularity; use second, minute or hour")
+            }
+            s.granularity = g
+        }
+        return (s, file)
+    }
+}
+
+/// A config file: `key = value` lines; `#` starts a comment; values may be quoted.
+enum ConfigFile {
+    static let keys: Set<String> = ["timezone", "currency", "vat_rate", "rounding", "granularity", "out"]
+
+    static func load(path: String?) throws -> [String: String] {
+        guard let path, !path.isEmpty else { return [:] }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw BMBillError.usage("cannot read config file \(path); check the path (--config or BMBILL_CONFIG)")
+        }
+        return try parse(text, path: path)
+    }
+
+    static func parse(_ text: String, path: String) throws -> [String: String] {
+        var values: [String: String] = [:]
+        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty { continue }
+            let parts = trimmed.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, keys.contains(parts[0]) else {
+                throw BMBillError.usage("\(path):\(n + 1): expected 'key = value' with a key among \(keys.sorted().joined(separator: ", "))")
+            }
+            var value = parts[1]
+            if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
+            values[parts[0]] = value
+        }
+        return values
+    }
+}
+
+/// Where files go and how the summary is printed.
+struct OutputOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Output root; files go under <out>/<period>/ (default reports/out; env BMBILL_OUT).", valueName: "dir"))
+    var out: String?
+
+    @Flag(help: "Print a machine-readable JSON summary on stdout instead of the table.")
+    var json = false
+
+    func root(config: [String: String], environment env: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        out ?? env["BMBILL_OUT"].flatMap { $0.isEmpty ? nil : $0 } ?? config["out"] ?? "reports/out"
+    }
+}
+
+/// Parses `--as-of`, or gives now.
+func parseAsOf(_ text: String?) throws -> Instant {
+    guard let text else { return Instant.now() }
+    guard let i = Instant(iso8601: text) else {
+        throw BMBillError.usage("--as-of '\(text)' is not an ISO 8601 instant with a zone, such as 2026-12-01T00:00:00Z")
+    }
+    return i
+}
+
+/// Parses `--period`.
+func parsePeriod(_ text: String) throws -> YearMonth {
+    guard let m = YearMonth(parsing: text) else {
+        throw BMBillError.usage("--period '\(text)' is not a month; write it YYYY-MM, for example 2026-10")
+    }
+    return m
+}
+
+extension Instant {
+    /// The current time from the system clock, to the microsecond.
+    static func now() -> Instant {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Instant(microseconds: Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000)
+    }
+}
