@@ -1,0 +1,133 @@
+import BillingCore
+import Testing
+
+/// billing-rules.md sections 2 and 3: prices and money.
+@Suite("2-3. Prices and money")
+struct PricingRulesTests {
+    @Test("2. A rate change inside a period splits the instance's usage at the boundary: one line per rate version")
+    func rateChangeSplitsLines() {
+        var w = World()
+        w.rates = [rate("p2a.baremetal", "51296", to: "2026-10-15T03:17:00Z"), rate("p2a.baremetal", "48731.2", from: "2026-10-15T03:17:00Z")]
+        w.instance("i-1", type: "p2a.baremetal")
+        w.change("i-1", "active", at: "2026-10-14T23:40:00.25Z")
+        let lines = w.bill().invoice("prj-a")!.lines
+        #expect(lines.count == 2)
+        #expect(lines[0].meteredMicroseconds == 13_019_750_000)
+        #expect(lines[0].billableSeconds == 13_020)
+        #expect(lines[0].amount == 185_521)
+        #expect(lines[1].rate.effectiveFrom == t("2026-10-15T03:17:00Z"))
+        #expect(lines[1].billableSeconds == 1_424_580)
+        #expect(lines[1].amount == 19_283_748)
+    }
+
+    @Test("2. Billable time with no rate in force is an error, never billed at 0")
+    func missingRateIsError() {
+        var w = World()
+        w.rates = [rate("r2a.baremetal", "3600", from: "2026-10-20T00:00:00Z")]
+        w.instance("i-1")
+        w.change("i-1", "active", at: "2026-10-19T00:00:00Z")
+        let r = w.bill()
+        let a = r.anomalies(.missingRate)
+        #expect(a.count == 1)
+        #expect(a[0].severity == .error)
+        #expect(a[0].microseconds == 86_400 * 1_000_000)
+        #expect(r.invoice("prj-a")!.lines.allSatisfy { $0.amount > 0 })
+        #expect(r.isIssuable == false)
+    }
+
+    @Test("2. Rates in another currency play no part in the run")
+    func otherCurrencyIgnored() {
+        var w = World()
+        w.rates = [rate("r2a.baremetal", "2.5", currency: "USD")]
+        w.instance("i-1")
+        w.change("i-1", "active", at: "2026-10-31T14:00:00Z")
+        #expect(w.bill().anomalies(.missingRate).count == 1)
+        w.settings.currency = Currency(code: "USD")!
+        let r = w.bill()
+        #expect(r.anomalies(.missingRate).isEmpty)
+        #expect(r.invoice("prj-a")!.lines[0].amount == 250)  // 1 h x 2.50 USD = 250 cents
+    }
+
+    @Test("2. Overlapping rate versions and negative rates are errors")
+    func badRateRows() {
+        var w = World()
+        w.rates = [rate("r2a.baremetal", "100"), rate("r2a.baremetal", "200", from: "2026-10-10T00:00:00Z"), rate("p1i.baremetal", "-5")]
+        #expect(w.bill().anomalies(.overlappingRates).count == 1)
+        #expect(w.bill().anomalies(.invalidRate).count == 1)
+    }
+
+    @Test("2. Invoices group lines by category: memory-optimized, then GPU")
+    func groupedByCategory() {
+        var w = World()
+        w.instance("i-gpu", type: "p1i.baremetal")
+        w.instance("i-mem", type: "r2a.baremetal")
+        w.instance("a-gpu", type: "p2a.baremetal")
+        for id in ["i-gpu", "i-mem", "a-gpu"] { w.change(id, "active", at: "2026-10-31T14:00:00Z") }
+        let inv = w.bill().invoice("prj-a")!
+        #expect(inv.lines.map(\.instanceId) == ["i-mem", "a-gpu", "i-gpu"])
+        #expect(inv.lines.map(\.lineNumber) == [1, 2, 3])
+        #expect(inv.categories.map(\.category) == ["memory_optimized", "gpu"])
+        #expect(inv.categories.map(\.subtotal).reduce(0, +) == inv.subtotal)
+    }
+
+    @Test("3. Rounding modes", arguments: [
+        (RoundingMode.halfUp, Int128(25), Int128(10), Int128(3)), (.halfUp, 24, 10, 2), (.halfUp, -25, 10, -3),
+        (.halfEven, 25, 10, 2), (.halfEven, 35, 10, 4), (.halfEven, 26, 10, 3), (.halfEven, -25, 10, -2),
+        (.floor, 29, 10, 2), (.floor, -21, 10, -3), (.floor, 20, 10, 2),
+    ])
+    func roundingModes(mode: RoundingMode, numerator: Int128, denominator: Int128, expected: Int128) {
+        #expect(mode.divide(numerator, by: denominator) == expected)
+    }
+
+    @Test("3. Line amount = billable seconds x hourly rate / 3600, rounded once to the minor unit", arguments: [
+        (RoundingMode.halfUp, Int128(185_521)), (.halfEven, 185_521), (.floor, 185_520),
+    ])
+    func lineAmount(mode: RoundingMode, expected: Int128) {
+        let r = rate("p2a.baremetal", "51296")
+        #expect(Pricing.lineAmount(billableSeconds: 13_020, rate: r, currency: .krw, rounding: mode) == expected)
+    }
+
+    @Test("3. Minor units follow ISO 4217: KRW has none, USD two")
+    func minorUnits() {
+        let r = rate("x", "1.005")
+        #expect(Pricing.lineAmount(billableSeconds: 3600, rate: r, currency: .krw, rounding: .halfUp) == 1)
+        #expect(Pricing.lineAmount(billableSeconds: 3600, rate: r, currency: Currency(code: "USD")!, rounding: .halfUp) == 101)
+        #expect(Pricing.lineAmount(billableSeconds: 3600, rate: r, currency: Currency(code: "USD")!, rounding: .halfEven) == 100)
+        #expect(Currency(code: "XYZ") == nil)
+    }
+
+    @Test("3. VAT = subtotal x rate, rounded the same way; total = subtotal + VAT")
+    func vat() {
+        #expect(Pricing.tax(onSubtotal: 26_284_084, vatRate: ExactDecimal(parsing: "0.10")!, rounding: .halfUp) == 2_628_408)
+        #expect(Pricing.tax(onSubtotal: 15, vatRate: ExactDecimal(parsing: "0.1")!, rounding: .halfUp) == 2)
+        #expect(Pricing.tax(onSubtotal: 15, vatRate: ExactDecimal(parsing: "0.1")!, rounding: .halfEven) == 2)
+        #expect(Pricing.tax(onSubtotal: 25, vatRate: ExactDecimal(parsing: "0.1")!, rounding: .halfEven) == 2)
+        #expect(Pricing.tax(onSubtotal: 19, vatRate: ExactDecimal(parsing: "0.1")!, rounding: .floor) == 1)
+        var w = World()
+        w.instance("i-1")
+        w.change("i-1", "active", at: "2026-10-31T14:00:00Z")
+        let inv = w.bill().invoice("prj-a")!
+        #expect(inv.subtotal == 3600)
+        #expect(inv.tax == 360)
+        #expect(inv.total == inv.subtotal + inv.tax)
+    }
+
+    @Test("3. A full month at the highest rate cannot overflow")
+    func noOverflow() {
+        // numeric(20,6)'s largest value, for the longest month (31 days + a DST hour).
+        let highest = rate("x", "99999999999999.999999")
+        let seconds: Int64 = (31 * 24 + 1) * 3600
+        let amount = Pricing.lineAmount(billableSeconds: seconds, rate: highest, currency: Currency(code: "KWD")!, rounding: .halfUp)
+        #expect(amount == 74_500_000_000_000_000_000)  // 745 h x 10^14 KWD in fils, rounded
+        let tax = Pricing.tax(onSubtotal: amount * 1_000_000, vatRate: ExactDecimal(parsing: "1")!, rounding: .halfUp)
+        #expect(tax == amount * 1_000_000)  // even a million such lines on one invoice fit
+        #expect(Pricing.meteredAmountMicros(microseconds: seconds * 1_000_000, rate: highest) > 0)
+    }
+
+    @Test("3. Decimal parsing is strict: no '12abc', no exponent, no blanks")
+    func strictDecimals() {
+        #expect(ExactDecimal(parsing: "9876.543210")?.rescaled(to: 6) == 9_876_543_210)
+        for bad in ["12abc", "1e5", "", ".", "1.2.3", " 1", "--1", "0x10"] { #expect(ExactDecimal(parsing: bad) == nil) }
+        #expect(ExactDecimal(parsing: "1.0000001")?.rescaled(to: 6) == nil)
+    }
+}
