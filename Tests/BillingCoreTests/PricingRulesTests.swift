@@ -30,7 +30,8 @@ struct PricingRulesTests {
         let a = r.anomalies(.missingRate)
         #expect(a.count == 1)
         #expect(a[0].severity == .error)
-        #expect(a[0].microseconds == 86_400 * 1_000_000)
+        let unpriced: Int64? = a.first?.microseconds
+        #expect(unpriced == 86_400_000_000)
         #expect(r.invoice("prj-a")!.lines.allSatisfy { $0.amount > 0 })
         #expect(r.isIssuable == false)
     }
@@ -71,20 +72,21 @@ struct PricingRulesTests {
     }
 
     @Test("3. Rounding modes", arguments: [
-        (RoundingMode.halfUp, Int128(25), Int128(10), Int128(3)), (.halfUp, 24, 10, 2), (.halfUp, -25, 10, -3),
+        (RoundingMode.halfUp, Int64(25), Int64(10), Int64(3)), (.halfUp, 24, 10, 2), (.halfUp, -25, 10, -3),
         (.halfEven, 25, 10, 2), (.halfEven, 35, 10, 4), (.halfEven, 26, 10, 3), (.halfEven, -25, 10, -2),
         (.floor, 29, 10, 2), (.floor, -21, 10, -3), (.floor, 20, 10, 2),
     ])
-    func roundingModes(mode: RoundingMode, numerator: Int128, denominator: Int128, expected: Int128) {
-        #expect(mode.divide(numerator, by: denominator) == expected)
+    func roundingModes(mode: RoundingMode, numerator: Int64, denominator: Int64, expected: Int64) {
+        // (Arguments are Int64: Swift Testing cannot yet describe Int128 arguments on Linux.)
+        #expect(mode.divide(Int128(numerator), by: Int128(denominator)) == Int128(expected))
     }
 
     @Test("3. Line amount = billable seconds x hourly rate / 3600, rounded once to the minor unit", arguments: [
-        (RoundingMode.halfUp, Int128(185_521)), (.halfEven, 185_521), (.floor, 185_520),
+        (RoundingMode.halfUp, Int64(185_521)), (.halfEven, 185_521), (.floor, 185_520),
     ])
-    func lineAmount(mode: RoundingMode, expected: Int128) {
+    func lineAmount(mode: RoundingMode, expected: Int64) {
         let r = rate("p2a.baremetal", "51296")
-        #expect(Pricing.lineAmount(billableSeconds: 13_020, rate: r, currency: .krw, rounding: mode) == expected)
+        #expect(Pricing.lineAmount(billableSeconds: 13_020, rate: r, currency: .krw, rounding: mode) == Int128(expected))
     }
 
     @Test("3. Minor units follow ISO 4217: KRW has none, USD two")
@@ -118,7 +120,7 @@ struct PricingRulesTests {
         let highest = rate("x", "99999999999999.999999")
         let seconds: Int64 = (31 * 24 + 1) * 3600
         let amount = Pricing.lineAmount(billableSeconds: seconds, rate: highest, currency: Currency(code: "KWD")!, rounding: .halfUp)
-        #expect(amount == 74_500_000_000_000_000_000)  // 745 h x 10^14 KWD in fils, rounded
+        #expect(amount == 74_499_999_999_999_999_999)  // 745 h x (10^14 - 10^-6) KWD in fils, rounded
         let tax = Pricing.tax(onSubtotal: amount * 1_000_000, vatRate: ExactDecimal(parsing: "1")!, rounding: .halfUp)
         #expect(tax == amount * 1_000_000)  // even a million such lines on one invoice fit
         #expect(Pricing.meteredAmountMicros(microseconds: seconds * 1_000_000, rate: highest) > 0)

@@ -1,0 +1,35 @@
+import BillingCore
+import Testing
+
+@Suite("Exact formats")
+struct FormatTests {
+    @Test("SHA-256 matches the FIPS 180-4 test vectors", arguments: [
+        ("", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+        ("abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+        ("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"),
+    ])
+    func sha256(input: String, digest: String) {
+        #expect(SHA256.hex(of: Array(input.utf8)) == digest)
+    }
+
+    @Test("SHA-256 of a million 'a's (multi-block)")
+    func sha256Long() {
+        #expect(SHA256.hex(of: [UInt8](repeating: 97, count: 1_000_000)) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+    }
+
+    @Test("Decimal formatting is plain and exact")
+    func decimals() {
+        #expect(formatScaled(9_876_543_210, scale: 6) == "9876.543210")
+        #expect(formatScaled(-5, scale: 2) == "-0.05")
+        #expect(formatSeconds(13_019_750_000) == "13019.75")
+        #expect(formatSeconds(2_484_000_000_000) == "2484000")
+        #expect(Currency(code: "USD")!.plain(12_50) == "12.50")
+    }
+
+    @Test("JSON prints the same bytes for the same value, money as strings")
+    func json() {
+        let v: JSON = ["b": "1", "a": [.int(2), .null, true], "s": "x\"\n\u{1}"]
+        #expect(v.compact == #"{"b":"1","a":[2,null,true],"s":"x\"\n\u0001"}"#)
+        #expect(v.pretty.hasSuffix("}\n"))
+    }
+}
