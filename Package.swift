@@ -49,7 +49,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "BillingCore"]),
-        .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient"]),
+        // Against a real PostgreSQL (make test starts one): the libpq layer, the store, the CLI.
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["BillingCommands", "BillingStore", "BillingCore", "PostgresClient", "Reports"]

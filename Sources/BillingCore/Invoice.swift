@@ -52,7 +52,7 @@ public struct InvoiceContent: Hashable, Sendable {
     public var canonicalText: String {
         var s = "\(project.id)|\(currency.code)|\(subtotal)|\(tax)|\(total)\n"
         for l in lines {
-            s += "\(l.lineNumber)|\(l.instanceId)|\(l.typeName)|\(l.category)|\(l.rate.effectiveFrom.microseconds)|\(l.rate.hourlyRate)|\(l.billableSeconds)|\(l.amount)\n"
+            s += "\(l.lineNumber)|\(l.instanceId)|\(l.typeName)|\(l.category)|\(l.rate.effectiveFrom.microseconds)|\(l.rate.hourlyRateText)|\(l.billableSeconds)|\(l.amount)\n"
         }
         return s
     }

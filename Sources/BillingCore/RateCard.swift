@@ -19,6 +19,9 @@ public struct RateVersion: Hashable, Sendable {
     /// The rate in millionths of a major unit per hour (the scale of `numeric(20,6)`).
     public var microsPerHour: Int128 { hourlyRate.rescaled(to: 6) ?? 0 }
 
+    /// The rate with exactly six decimals, as `numeric(20,6)` shows it (`3600.000000`).
+    public var hourlyRateText: String { formatScaled(microsPerHour, scale: 6) }
+
     func covers(_ t: Instant) -> Bool { effectiveFrom <= t && (effectiveTo.map { t < $0 } ?? true) }
 }
 

@@ -45,7 +45,7 @@ extension BillingResult {
     public var ratesJSON: JSON {
         .array(ratesInForce.map { r in
             [
-                "type_name": .string(r.typeName), "currency": .string(r.currency), "hourly_rate": .string(r.hourlyRate.description),
+                "type_name": .string(r.typeName), "currency": .string(r.currency), "hourly_rate": .string(r.hourlyRateText),
                 "effective_from": .string(r.effectiveFrom.iso8601), "effective_to": .optional(r.effectiveTo?.iso8601),
             ]
         })

@@ -188,7 +188,7 @@ public struct InvoiceStore {
                     try send(
                         CopyText.row([
                             id, String(l.lineNumber), l.instanceId, l.instanceName, l.typeName, l.category, l.image,
-                            l.rate.effectiveFrom.iso8601, l.rate.effectiveTo?.iso8601, l.rate.hourlyRate.description,
+                            l.rate.effectiveFrom.iso8601, l.rate.effectiveTo?.iso8601, l.rate.hourlyRateText,
                             formatSeconds(l.meteredMicroseconds), String(l.billableSeconds), c.currency.plain(l.amount),
                         ]))
                 }

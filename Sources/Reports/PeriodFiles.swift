@@ -49,7 +49,7 @@ public struct PeriodFiles {
                 .text(row.instanceId), .text(row.instanceName ?? ""), .text(row.typeName), .text(row.category), .text(row.image),
                 .text(row.state),
                 .plain(row.billable ? "true" : "false"), .plain(row.rate?.effectiveFrom.iso8601 ?? ""),
-                .plain(row.rate?.hourlyRate.description ?? ""), .plain(r.settings.currency.code), .plain(formatSeconds(row.microseconds)),
+                .plain(row.rate?.hourlyRateText ?? ""), .plain(r.settings.currency.code), .plain(formatSeconds(row.microseconds)),
                 .plain(amount), .plain(row.lineNumber.map(String.init) ?? ""),
             ])
         }
@@ -73,7 +73,7 @@ public struct PeriodFiles {
                     .plain(r.period.month.description), .text(invoice.project.id), .plain(record.map { String($0.invoiceId) } ?? ""),
                     .plain(record?.invoiceNumber ?? ""), .plain(record?.status ?? ""), .plain(String(l.lineNumber)),
                     .text(l.instanceId), .text(l.instanceName ?? ""), .text(l.typeName), .text(l.category), .text(l.image),
-                    .plain(l.rate.effectiveFrom.iso8601), .plain(l.rate.hourlyRate.description), .plain(invoice.currency.code),
+                    .plain(l.rate.effectiveFrom.iso8601), .plain(l.rate.hourlyRateText), .plain(invoice.currency.code),
                     .plain(formatSeconds(l.meteredMicroseconds)), .plain(String(l.billableSeconds)), .plain(invoice.currency.plain(l.amount)),
                 ])
             }
@@ -127,7 +127,7 @@ public struct PeriodFiles {
                             "instance_name": .optional(l.instanceName), "instance_type": .string(l.typeName), "image": .string(l.image),
                             "rate_effective_from": .string(l.rate.effectiveFrom.iso8601),
                             "rate_effective_to": .optional(l.rate.effectiveTo?.iso8601),
-                            "hourly_rate": .string(l.rate.hourlyRate.description),
+                            "hourly_rate": .string(l.rate.hourlyRateText),
                             "metered_seconds": .string(formatSeconds(l.meteredMicroseconds)),
                             "billable_seconds": .string(String(l.billableSeconds)), "amount": .string(cur.plain(l.amount)),
                         ]

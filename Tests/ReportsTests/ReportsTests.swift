@@ -1,0 +1,72 @@
+import BillingCore
+import Reports
+import Testing
+
+@Suite("Report files")
+struct ReportsTests {
+    @Test("CSV follows RFC 4180: quotes doubled, CRLF, fields with commas or newlines quoted")
+    func rfc4180() {
+        var w = CSVWriter(header: ["a", "b"])
+        w.appendRecord([.text("Beta, Inc."), .text("say \"hi\"\nbye")])
+        w.appendRecord([.plain("1.5"), .text("")])
+        #expect(w.text == "a,b\r\n\"Beta, Inc.\",\"say \"\"hi\"\"\nbye\"\r\n1.5,\r\n")
+    }
+
+    @Test("Names that look like spreadsheet formulas are exported as plain text", arguments: [
+        ("=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")"), ("+1", "'+1"), ("-2", "'-2"), ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"),
+        ("Robert'); DROP TABLE projects;--", "Robert'); DROP TABLE projects;--"), ("Alpha", "Alpha"),
+    ])
+    func formulas(input: String, written: String) {
+        #expect(CSVWriter.defuseFormula(input) == written)
+        var w = CSVWriter(header: ["n"])
+        w.appendRecord([.plain("-5")])  // numbers we format stay numbers
+        #expect(w.text.hasSuffix("-5\r\n"))
+    }
+
+    @Test("Project ids used in file names cannot leave the output folder", arguments: [
+        ("prj-alpha", "prj-alpha"), ("../../x", "%2E.%2F..%2Fx"), ("/", "%2F"), ("a\u{0}b", "a%00b"), ("", "%00"), (".hidden", "%2Ehidden"),
+    ])
+    func safeNames(id: String, name: String) {
+        #expect(SafeFileName.of(id) == name)
+        #expect(!SafeFileName.of(id).contains("/"))
+    }
+
+    @Test("A very long id is cut and made unique by a hash")
+    func longNames() {
+        let a = SafeFileName.of(String(repeating: "x", count: 500) + "a")
+        let b = SafeFileName.of(String(repeating: "x", count: 500) + "b")
+        #expect(a.utf8.count <= 120 && b.utf8.count <= 120)
+        #expect(a != b)
+    }
+
+    @Test("Rendering is deterministic and the manifest checks every file")
+    func deterministic() {
+        let result = sampleResult()
+        let a = PeriodFiles(result: result, records: [:]), b = PeriodFiles(result: result, records: [:])
+        #expect(a.files.map(\.contents) == b.files.map(\.contents))
+        #expect(a.files.last!.path == "manifest.json")
+        for (path, contents) in a.files.dropLast() {
+            #expect(a.files.last!.contents.contains("\"\(path)\": \"\(SHA256.hex(of: Array(contents.utf8)))\""))
+        }
+        let usage = a.files.first { $0.path == "usage.csv" }!.contents
+        #expect(usage.hasPrefix(PeriodFiles.usageColumns.joined(separator: ",") + "\r\n"))
+        #expect(usage.contains(",active,true,2020-01-01T00:00:00Z,3600.000000,KRW,5400.5,5400.500000,1\r\n"))
+    }
+
+    func sampleResult() -> BillingResult {
+        let zone = BillingTimeZone(identifier: "Asia/Seoul")!
+        let period = BillingPeriod(month: YearMonth(year: 2026, month: 10)!, zone: zone)
+        let catalog = BillingCatalog(
+            projects: [Project(id: "=p", name: "-Evil, Corp", billingAccountId: nil)], types: [InstanceType(name: "r2a.baremetal", category: "memory_optimized")],
+            instances: [Instance(id: "i-1", projectId: "=p", typeName: "r2a.baremetal", image: "Ubuntu 22.04", name: "@db", createdAt: Instant(seconds: 0))],
+            rates: [RateVersion(typeName: "r2a.baremetal", currency: "KRW", hourlyRate: ExactDecimal(parsing: "3600")!, effectiveFrom: Instant(iso8601: "2020-01-01T00:00:00Z")!, effectiveTo: nil)],
+            billableStates: .seed)
+        var engine = BillingEngine(period: period, asOf: period.end, settings: BillingSettings(), catalog: catalog)!
+        let at = period.start.adding(microseconds: 1_000_000_000)
+        engine.meter(instanceId: "i-1", changes: [
+            StateChange(eventId: 1, instanceId: "i-1", state: "active", changedAt: at, recordedAt: at),
+            StateChange(eventId: 2, instanceId: "i-1", state: "deleting", changedAt: at.adding(microseconds: 5_400_500_000), recordedAt: at),
+        ])
+        return engine.finish()
+    }
+}
