@@ -58,12 +58,15 @@ test: deps ## the whole test suite, against a PostgreSQL it starts and stops its
 	@scripts/pg up $(TEST_PG_DIR) $(TEST_PG_PORT)
 	@eval "$$(scripts/pg env $(TEST_PG_DIR) $(TEST_PG_PORT))"; export PGDATABASE=postgres BMBILL_TEST_REQUIRE_DB=1; \
 	  status=0; \
-	  swift build $(SWIFT_BUILD_FLAGS) && swift test $(SWIFT_BUILD_FLAGS) || status=$$?; \
+	  mkdir -p .build; \
+	  swift build $(SWIFT_BUILD_FLAGS) && swift test --disable-xctest $(SWIFT_BUILD_FLAGS) 2>&1 | tee .build/test.log || status=$$?; \
+	  contract=skipped; \
 	  if [ $$status -eq 0 ] && [ -x $(SHARED)/tools/check-contract ]; then \
 	    psql -X -q -c "DROP DATABASE IF EXISTS bmbill_contract" -c "CREATE DATABASE bmbill_contract"; \
-	    PGDATABASE=bmbill_contract $(SHARED)/tools/check-contract $(DEBUG_BIN) || status=$$?; \
+	    if PGDATABASE=bmbill_contract $(SHARED)/tools/check-contract $(DEBUG_BIN); then contract=passed; else contract=failed; status=1; fi; \
 	  fi; \
 	  scripts/pg down $(TEST_PG_DIR); \
+	  scripts/test-summary .build/test.log "$$contract"; \
 	  exit $$status
 
 contract: build db-up ## run ../shared/tools/check-contract on the release build (fresh database)

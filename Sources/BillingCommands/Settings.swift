@@ -46,37 +46,24 @@ struct BillingOptions: ParsableArguments {
             if let v = file[key] { return (v, "\(key) in \(config ?? env["BMBILL_CONFIG"] ?? "the config file")") }
             return nil
         }
+        /// The setting's value from its first source, or nil when no source sets it.
+        func setting<T>(_ flag: String?, _ key: String, _ parse: (String) -> T?, _ fix: String) throws -> T? {
+            guard let (value, source) = pick(flag, key) else { return nil }
+            guard let parsed = parse(value) else { throw BMBillError.usage("\(source): '\(value)' \(fix)") }
+            return parsed
+        }
         var s = BillingSettings()
-        if let (v, src) = pick(timezone, "timezone") {
-            guard let zone = BillingTimeZone(identifier: v) else {
-                throw BMBillError.usage("\(src): '\(v)' is not an IANA time zone name (for example Asia/Seoul, Europe/Berlin, UTC)")
-            }
-            s.timeZone = zone
-        }
-        if let (v, src) = pick(currency, "currency") {
-            guard let c = Currency(code: v) else {
-                throw BMBillError.usage("\(src): '\(v)' is not a currency bmbill knows; use an ISO 4217 code such as KRW, USD, EUR, JPY")
-            }
-            s.currency = c
-        }
-        if let (v, src) = pick(vatRate, "vat_rate") {
-            guard let d = ExactDecimal(parsing: v), !d.isNegative, d.rescaled(to: 0).map({ $0 <= 1 }) ?? true, d.units <= pow10(d.scale) else {
-                throw BMBillError.usage("\(src): '\(v)' is not a VAT rate; give a decimal fraction from 0 to 1, such as 0.10")
-            }
-            s.vatRate = d
-        }
-        if let (v, src) = pick(rounding, "rounding") {
-            guard let r = RoundingMode(rawValue: v) else {
-                throw BMBillError.usage("\(src): '\(v)' is not a rounding mode; use half-up, half-even or floor")
-            }
-            s.rounding = r
-        }
-        if let (v, src) = pick(granularity, "granularity") {
-            guard let g = Granularity(rawValue: v) else {
-                throw BMBillError.usage("\(src): '\(v)' is not a granularity; use second, minute or hour")
-            }
-            s.granularity = g
-        }
+        s.timeZone = try setting(timezone, "timezone", BillingTimeZone.init(identifier:),
+            "is not an IANA time zone name (for example Asia/Seoul, Europe/Berlin, UTC)") ?? s.timeZone
+        s.currency = try setting(currency, "currency", Currency.init(code:),
+            "is not a currency bmbill knows; use an ISO 4217 code such as KRW, USD, EUR, JPY") ?? s.currency
+        s.vatRate = try setting(vatRate, "vat_rate", { v in
+            ExactDecimal(parsing: v).flatMap { d in !d.isNegative && d.units <= pow10(d.scale) ? d : nil }
+        }, "is not a VAT rate; give a decimal fraction from 0 to 1, such as 0.10") ?? s.vatRate
+        s.rounding = try setting(rounding, "rounding", RoundingMode.init(rawValue:),
+            "is not a rounding mode; use half-up, half-even or floor") ?? s.rounding
+        s.granularity = try setting(granularity, "granularity", Granularity.init(rawValue:),
+            "is not a granularity; use second, minute or hour") ?? s.granularity
         return (s, file)
     }
 }
