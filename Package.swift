@@ -28,8 +28,10 @@ let package = Package(
             name: "BillingStore",
             dependencies: ["BillingCore", "PostgresClient"]
         ),
+        // Atomic exchange of two folders (renameat2), for swapping a period's files in whole.
+        .target(name: "CFileSwap"),
         // CSV, JSON and manifest files.
-        .target(name: "Reports", dependencies: ["BillingCore"]),
+        .target(name: "Reports", dependencies: ["BillingCore", "CFileSwap"]),
         // The subcommands, settings and exit codes.
         .target(
             name: "BillingCommands",

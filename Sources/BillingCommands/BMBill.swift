@@ -22,7 +22,7 @@ public struct BMBill: ParsableCommand {
             being issued; 75 another run holds the period's lock (try later).
             """,
         version: "0.1.0",
-        subcommands: [MigrateCommand.self, RunCommand.self, DemoDataCommand.self]
+        subcommands: [MigrateCommand.self, RunCommand.self, RecomputeCommand.self, DemoDataCommand.self]
     )
 
     public init() {}
@@ -33,22 +33,27 @@ public struct BMBill: ParsableCommand {
             var command = try parseAsRoot(arguments)
             try command.run()
             return ExitStatus.success
-        } catch let error as BMBillError {
-            FileHandle.standardError.write(Data(("bmbill: " + error.description + "\n").utf8))
-            return error.exitCode
-        } catch let error as ExitCode {
-            return error.rawValue
         } catch {
-            let code = exitCode(for: error)
-            if code == .success {
+            let status = exitStatus(for: error)
+            if status == ExitStatus.success {
                 print(fullMessage(for: error))
-                return ExitStatus.success
+            } else {
+                let message = error is BMBillError || exitCode(for: error) != .validationFailure ? "bmbill: \(error)" : fullMessage(for: error)
+                FileHandle.standardError.write(Data((message + "\n").utf8))
             }
-            let isParse = code == .validationFailure
-            let message = isParse ? fullMessage(for: error) : "bmbill: \(error)"
-            FileHandle.standardError.write(Data((message + "\n").utf8))
-            return isParse ? ExitStatus.usage : ExitStatus.failure
+            return status
         }
+    }
+
+    /// The contract's exit code for an error: ours carry theirs; the parser's usage errors
+    /// are 2 (not its default 64); help and version requests 0; anything else 1.
+    public static func exitStatus(for error: Error) -> Int32 {
+        if let e = error as? BMBillError { return e.exitCode }
+        if let e = error as? ExitCode { return e.rawValue }
+        let code = exitCode(for: error)
+        if code == .success { return ExitStatus.success }
+        if code == .validationFailure { return ExitStatus.usage }
+        return ExitStatus.failure
     }
 
     /// Logs go to stderr; `BMBILL_LOG_LEVEL` sets the level (default info).

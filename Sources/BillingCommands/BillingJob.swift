@@ -5,20 +5,101 @@ import Logging
 import PostgresClient
 import Reports
 
+/// How a period is billed.
+public enum BillingMode: Sendable {
+    /// `bmbill run`: issue what can be issued; with `adjust`, also correct issued invoices
+    /// that today's data changes.
+    case scheduled(adjust: Bool)
+    /// `bmbill recompute`: correct issued invoices (only `projects`, when given); with
+    /// `dryRun`, show what would change and write nothing at all.
+    case recompute(projects: Set<String>?, dryRun: Bool)
+
+    var kind: String {
+        if case .recompute = self { return "recompute" }
+        return "scheduled"
+    }
+    var corrects: Bool {
+        switch self {
+        case .scheduled(let adjust): return adjust
+        case .recompute: return true
+        }
+    }
+    var dryRun: Bool {
+        if case .recompute(_, let dry) = self { return dry }
+        return false
+    }
+    var projects: Set<String>? {
+        if case .recompute(let p, _) = self { return p }
+        return nil
+    }
+}
+
+/// How one project's issued invoice compares with today's computation, and why.
+public struct ProjectChange: Sendable {
+    public let projectId: String
+    public let issued: StoredInvoice
+    public let newTotal: Int128
+    public var difference: Int128 { newTotal - issued.total }
+    public let lines: [LineChange]
+    /// Plain-language causes: late changes, corrected rates, a changed billable-state table, settings.
+    public let reasons: [String]
+}
+
+/// Changes recorded after the last run of a period that touch it.
+public struct LateChanges: Sendable {
+    public let sinceRunId: Int64
+    public let watermark: Instant
+    public let changes: Int
+    public let instances: Int
+    public let projects: [String]
+}
+
 /// One period billed: what was computed and what the run did with it.
 public struct PeriodRun {
     public let result: BillingResult
-    public let outcome: RunOutcome
-    /// Where the files are, or nil when they were not written (see `outcome.differFromIssued`).
+    public let mode: BillingMode
+    /// The plan, applied unless the mode is a dry run.
+    public let actions: [InvoiceAction]
+    /// Nil on a dry run (nothing was written).
+    public let outcome: RunOutcome?
+    /// Issued invoices that today's data changes, with the reasons.
+    public let changes: [ProjectChange]
+    public let late: LateChanges?
+    /// Where the files are, or nil when they were not written.
     public let directory: String?
+
+    /// The run's status, or `dry_run` when nothing was written.
+    public var status: String { outcome?.status.rawValue ?? "dry_run" }
+    /// The invoice in force per project after the run (before it, on a dry run).
+    public var records: [String: InvoiceRecord] {
+        if let outcome { return outcome.invoices }
+        var r: [String: InvoiceRecord] = [:]
+        for a in actions {
+            switch a {
+            case .keep(let s), .differs(let s, _), .correct(let s, _), .removeDraft(let s): r[s.record.projectId] = s.record
+            case .draft(_, let s?), .issue(_, let s?): r[s.record.projectId] = s.record
+            default: break
+            }
+        }
+        return r
+    }
+    /// Projects whose issued invoice differs from today's data and was not corrected.
+    public var differFromIssued: [String] {
+        actions.compactMap { if case .differs(let s, _) = $0 { return s.record.projectId } else { return nil } }
+    }
 }
 
-/// The billing run of one period, end to end: read, meter, rate, store, write files.
+/// The billing of one period, end to end: read, meter, rate, store, write files.
 public struct BillingJob {
     public let db: PostgresConnection
     public let settings: BillingSettings
     public let outputRoot: String
     public let logger: Logger
+    /// Test hook: `BMBILL_TEST_PAUSE_AT=reading|transaction|files` makes the job stop there
+    /// (announcing it on stderr) so crash tests can kill it at a known point; for
+    /// `BMBILL_TEST_PAUSE_SECONDS` seconds, or until killed.
+    let pauseAt = ProcessInfo.processInfo.environment["BMBILL_TEST_PAUSE_AT"]
+    let pauseSeconds = ProcessInfo.processInfo.environment["BMBILL_TEST_PAUSE_SECONDS"].flatMap { UInt32($0) }
 
     public init(db: PostgresConnection, settings: BillingSettings, outputRoot: String, logger: Logger) {
         self.db = db
@@ -34,39 +115,146 @@ public struct BillingJob {
     }
 
     /// Bills `month` as of `asOf`. The database is written in one transaction, under the
-    /// period's advisory lock; files are written after the commit, each by rename.
-    public func bill(_ month: YearMonth, asOf: Instant, catalog: BillingCatalog) throws -> PeriodRun {
+    /// period's advisory lock; the files after the commit, swapped in as a whole folder.
+    public func bill(_ month: YearMonth, asOf: Instant, catalog: BillingCatalog, mode: BillingMode) throws -> PeriodRun {
         let period = BillingPeriod(month: month, zone: settings.timeZone)
         guard var engine = BillingEngine(period: period, asOf: asOf, settings: settings, catalog: catalog) else {
             throw BMBillError.usage("period \(month) starts at \(period.start), after --as-of \(asOf): there is nothing to bill yet")
         }
         let lock = PeriodLock(db: db, period: month)
-        try lock.acquire()
-        defer { lock.release() }
+        if !mode.dryRun { try lock.acquire() }
+        defer { if !mode.dryRun { lock.release() } }
 
         let startedAt = Instant.now()
-        logger.info("billing period", metadata: ["period": "\(month)", "window_end": "\(engine.window.end)", "as_of": "\(asOf)"])
+        logger.info("billing period", metadata: ["period": "\(month)", "window_end": "\(engine.window.end)", "as_of": "\(asOf)", "mode": "\(mode.kind)"])
+        pause("reading")
         try SourceReader(db).forEachInstance(in: period) { id, changes in engine.meter(instanceId: id, changes: changes) }
         let result = engine.finish()
         logger.info("metered", metadata: ["changes": "\(result.counts.changesRead)", "instances": "\(result.counts.instancesRead)",
                                           "anomalies": "\(result.anomalies.count)"])
 
         let store = InvoiceStore(db)
+        let stored = try store.current(period: month, currency: settings.currency)
+        let actions = InvoicePlanner.plan(result, stored: stored, correctIssued: mode.corrects, projects: mode.projects)
+        let late = try lateChanges(period)
+        let changes = try explain(actions, result: result, store: store)
+        if mode.dryRun {
+            return PeriodRun(result: result, mode: mode, actions: actions, outcome: nil, changes: changes, late: late, directory: nil)
+        }
+
         let (outcome, files) = try db.transaction {
-            let outcome = try store.record(result, kind: "scheduled", startedAt: startedAt, host: hostName(), pid: getpid())
-            let files = PeriodFiles(result: result, records: outcome.invoices)
-            try store.finishRun(outcome.runId, outputChecksums: outcome.differFromIssued.isEmpty ? files.checksumsJSON : [:])
+            let outcome = try store.record(result, actions: actions, kind: mode.kind, startedAt: startedAt, host: hostName(), pid: getpid())
+            let credits = actions.compactMap { a -> InvoiceContent? in
+                if case .correct(_, let c) = a, c.lines.isEmpty { return c } else { return nil }
+            }
+            let files = outcome.differFromIssued.isEmpty ? PeriodFiles(result: result, records: outcome.invoices, credits: credits) : nil
+            try store.finishRun(outcome.runId, outputChecksums: files?.checksumsJSON ?? [:])
+            pause("transaction")
             return (outcome, files)
         }
-        guard outcome.differFromIssued.isEmpty else {
-            logger.warning("issued invoices differ from the data now; files left as they were",
+        guard let files else {
+            logger.warning("issued invoices differ from the data now; they and the files were left as they are",
                            metadata: ["period": "\(month)", "projects": "\(outcome.differFromIssued.joined(separator: ","))"])
-            return PeriodRun(result: result, outcome: outcome, directory: nil)
+            return PeriodRun(result: result, mode: mode, actions: actions, outcome: outcome, changes: changes, late: late, directory: nil)
         }
         let folder = OutputFolder(root: outputRoot)
-        try folder.write(period: month.description, files: files)
+        try folder.write(period: month.description, files: files) { self.pause("files") }
         logger.info("wrote files", metadata: ["dir": "\(folder.periodDirectory(month.description))", "run_id": "\(outcome.runId)"])
-        return PeriodRun(result: result, outcome: outcome, directory: folder.periodDirectory(month.description))
+        return PeriodRun(result: result, mode: mode, actions: actions, outcome: outcome, changes: changes, late: late,
+                         directory: folder.periodDirectory(month.description))
+    }
+
+    /// The changes recorded after the last run of `period` (by its input watermark) that
+    /// could touch it: every change dated before the period's end.
+    func lateChanges(_ period: BillingPeriod) throws -> LateChanges? {
+        guard let last = try db.execute(
+            """
+            SELECT run_id, \(SourceReader.micros("input_watermark")) FROM billing_runs
+            WHERE period = $1 AND input_watermark IS NOT NULL ORDER BY run_id DESC LIMIT 1
+            """, [period.month.description], context: "reading the last run").rows.first
+        else { return nil }
+        let watermark = Instant(microseconds: Int64(last[1]!)!)
+        let row = try db.execute(
+            """
+            SELECT count(*), count(DISTINCT c.instance_id), coalesce(string_agg(DISTINCT i.project_id, ',' ORDER BY i.project_id), '')
+            FROM instance_state_changes c LEFT JOIN instances i USING (instance_id)
+            WHERE c.recorded_at > $1::timestamptz AND c.changed_at < $2::timestamptz
+            """, [watermark.iso8601, period.end.iso8601], context: "looking for late changes"
+        ).rows[0]
+        let count = Int(row[0]!)!
+        guard count > 0 else { return nil }
+        return LateChanges(sinceRunId: Int64(last[0]!)!, watermark: watermark, changes: count, instances: Int(row[1]!)!,
+                           projects: row[2]!.split(separator: ",").map(String.init))
+    }
+
+    /// For every issued invoice the plan corrects or reports as different: the line
+    /// changes and their causes.
+    func explain(_ actions: [InvoiceAction], result: BillingResult, store: InvoiceStore) throws -> [ProjectChange] {
+        var out: [ProjectChange] = []
+        for action in actions {
+            let issued: StoredInvoice, content: InvoiceContent
+            switch action {
+            case .correct(let s, let c), .differs(let s, let c):
+                issued = s
+                content = c
+            default: continue
+            }
+            let lines = LineChange.between(old: try store.lines(of: issued.record.invoiceId, currency: issued.currency),
+                                           new: content.lines.map(\.stored))
+            out.append(ProjectChange(projectId: issued.record.projectId, issued: issued, newTotal: content.total, lines: lines,
+                                     reasons: try reasons(issued: issued, lines: lines, result: result)))
+        }
+        return out
+    }
+
+    private func reasons(issued: StoredInvoice, lines: [LineChange], result: BillingResult) throws -> [String] {
+        var reasons: [String] = []
+        let run = try db.execute(
+            """
+            SELECT \(SourceReader.micros("input_watermark")), billable_states::text, settings->>'vat_rate', settings->>'rounding',
+                   settings->>'granularity'
+            FROM billing_runs WHERE run_id = $1
+            """, [String(issued.record.runId)], context: "reading the issuing run").rows.first
+        if let watermark = run?[0] {
+            let late = try db.execute(
+                """
+                SELECT count(*) FROM instance_state_changes c JOIN instances i USING (instance_id)
+                WHERE i.project_id = $1 AND c.recorded_at > $2::timestamptz AND c.changed_at < $3::timestamptz
+                """, [issued.record.projectId, Instant(microseconds: Int64(watermark)!).iso8601, result.period.end.iso8601], context: "counting late changes").scalar ?? "0"
+            if late != "0" {
+                reasons.append("\(late) late change(s) recorded after \(Instant(microseconds: Int64(watermark)!)) (the issuing run's watermark)")
+            }
+        }
+        for l in lines where l.rateChanged {
+            reasons.append("rate of \(l.instanceId) from \(l.rateEffectiveFrom) corrected: \(l.old!.hourlyRateText) -> \(l.new!.hourlyRateText)")
+        }
+        if let states = run?[1], let data = states.data(using: .utf8),
+            let before = (try? JSONSerialization.jsonObject(with: data)) as? [String: Bool]
+        {
+            for (state, billable) in result.billableStates.entries where before[state] != billable {
+                reasons.append("billable-state table changed: \(state) is now \(billable ? "billed" : "not billed")")
+            }
+        }
+        let settingsNow: [(String, String?, String)] = [
+            ("vat_rate", run?[2] ?? nil, result.settings.vatRate.description),
+            ("rounding", run?[3] ?? nil, result.settings.rounding.rawValue),
+            ("granularity", run?[4] ?? nil, result.settings.granularity.rawValue),
+        ]
+        for (name, was, isNow) in settingsNow {
+            if let was, was != isNow { reasons.append("setting \(name) changed: \(was) -> \(isNow)") }
+        }
+        if reasons.isEmpty && !lines.isEmpty { reasons.append("source data changed (rates, instances or states)") }
+        return reasons
+    }
+
+    private func pause(_ point: String) {
+        guard pauseAt == point else { return }
+        FileHandle.standardError.write(Data("bmbill: paused at \(point)\n".utf8))
+        if let pauseSeconds {
+            sleep(pauseSeconds)
+        } else {
+            while true { sleep(60) }
+        }
     }
 }
 
@@ -75,26 +263,35 @@ struct PeriodLock {
     let db: PostgresConnection
     let period: YearMonth
 
-    var key: Int64 {
-        // A stable 63-bit key from the period: namespace "bmbill" in the high bits.
-        0x626D_6269_0000_0000 | (period.year * 100 + period.month)
-    }
+    /// A stable 63-bit key from the period: "bmbi" in the high bits, YYYYMM in the low.
+    var key: Int64 { 0x626D_6269_0000_0000 | (period.year * 100 + period.month) }
 
     func acquire() throws {
         guard try db.tryAdvisoryLock(key) else {
             let holder = try? db.execute(
                 """
-                SELECT a.pid, coalesce(a.client_addr::text, 'local'), a.backend_start, a.application_name
+                SELECT a.application_name, a.pid, coalesce(a.client_addr::text, 'local socket'), a.backend_start
                 FROM pg_locks l JOIN pg_stat_activity a USING (pid)
                 WHERE l.locktype = 'advisory' AND l.granted AND ((l.classid::int8 << 32) | l.objid::int8) = $1::int8
                 """, [String(key)]
             ).rows.first
-            let who = holder.map { "backend pid \($0[0] ?? "?") from \($0[1] ?? "?") connected since \($0[2] ?? "?")" } ?? "another session"
+            let who = holder.map { h in
+                "\(h[0].map { $0.isEmpty ? "a session" : $0 } ?? "a session") (backend pid \(h[1] ?? "?") from \(h[2] ?? "?"), connected since \(h[3] ?? "?"))"
+            } ?? "another session"
             throw BMBillError.locked("period \(period) is being billed by \(who); try again when it finishes")
         }
     }
 
     func release() { try? db.advisoryUnlock(key) }
+}
+
+/// Opens the connection and names it after this process, so that a second run can say
+/// who holds a period's lock (PostgreSQL keeps the first 63 bytes).
+func openConnection(_ options: ConnectionOptions, command: String) throws -> PostgresConnection {
+    let db = try PostgresConnection(conninfo: options.db ?? "")
+    let name = "bmbill \(command) pid \(getpid()) since \(Instant.now().iso8601.prefix(19))Z on \(hostName())"
+    _ = try? db.execute("SELECT set_config('application_name', $1, false)", [String(decoding: Array(name.utf8.prefix(63)), as: UTF8.self)])
+    return db
 }
 
 func hostName() -> String { ProcessInfo.processInfo.hostName }

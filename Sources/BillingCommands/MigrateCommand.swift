@@ -18,7 +18,7 @@ struct MigrateCommand: ParsableCommand {
     @OptionGroup var connection: ConnectionOptions
 
     func run() throws {
-        let db = try PostgresConnection(conninfo: connection.db ?? "")
+        let db = try openConnection(connection, command: "migrate")
         let applied = try Migrator().migrate(db)
         if applied.isEmpty {
             print("schema is up to date (\(Migrator().migrations.count) migrations) on \(db.displayName)")

@@ -15,10 +15,16 @@ struct RunCommand: ParsableCommand {
             numbers, unless data errors keep them as drafts (exit 65). Running an unchanged
             period again changes nothing.
 
+            On a month already issued, changes recorded since its last run are reported; issued
+            invoices are never changed: if today's data gives other amounts the run says so and
+            leaves them (and the period's files) as they are. Correct them with
+            'bmbill recompute', or let this run issue the corrections with --adjust.
+
             Examples:
               bmbill run
-              bmbill run --period 2026-10 --out /srv/billing/reports
+              bmbill run --period 2026-10 --out /srv/billing/reports --metrics-file /var/lib/node_exporter/bmbill.prom
               bmbill run --period 2026-10 --as-of 2026-10-20T00:00:00Z --json
+              bmbill run --period 2026-10 --adjust
             """)
 
     @Option(help: ArgumentHelp("Month to bill, YYYY-MM, in the billing time zone.", valueName: "YYYY-MM"))
@@ -27,36 +33,114 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("as-of"), help: ArgumentHelp("Bill as if it were this instant (ISO 8601, e.g. 2026-12-01T00:00:00Z); default now.", valueName: "instant"))
     var asOf: String?
 
+    @Flag(help: "Also issue correcting revisions where today's data changes an issued invoice.")
+    var adjust = false
+
     @OptionGroup var output: OutputOptions
     @OptionGroup var billing: BillingOptions
     @OptionGroup var connection: ConnectionOptions
 
     func run() throws {
-        let (settings, config) = try billing.resolve()
-        let asOf = try parseAsOf(asOf)
-        let months: [YearMonth]
-        if let period {
-            months = [try parsePeriod(period)]
-        } else {
+        try BillingCommand(output: output, billing: billing, connection: connection, name: "run").execute { settings, asOf in
+            if let period { return [try parsePeriod(period)] }
             let current = BillingPeriod(containing: asOf, zone: settings.timeZone).month
-            months = [current.previous, current]
-        }
-        let logger = Logger(label: "bmbill.run")
-        let db = try PostgresConnection(conninfo: connection.db ?? "")
-        let job = BillingJob(db: db, settings: settings, outputRoot: output.root(config: config), logger: logger)
-        try job.checkSchema()
-        let catalog = try SourceReader(db).loadCatalog()
-        var runs: [PeriodRun] = []
-        for month in months {
-            runs.append(try job.bill(month, asOf: asOf, catalog: catalog))
-        }
-        print(output.json ? RunSummary.json(runs).pretty : RunSummary.text(runs), terminator: "")
+            return [current.previous, current]
+        } asOf: { try parseAsOf(asOf) } mode: { .scheduled(adjust: adjust) }
+    }
+}
 
-        let blocked = runs.filter { $0.outcome.status == .blocked }
-        if !blocked.isEmpty {
-            throw BMBillError.dataErrors(
-                "data errors kept the invoices of \(blocked.map { $0.result.period.month.description }.joined(separator: ", ")) from being issued; "
-                    + "they stay drafts. Fix what anomalies.csv lists as errors, then run again.")
+struct RecomputeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "recompute",
+        abstract: "Bill a period again from today's data and correct issued invoices.",
+        discussion: """
+            Shows, per project, the issued total, the new total, the difference, and which lines
+            changed and why (late changes, a corrected rate, a changed billable-state table, other
+            settings). Without --dry-run it issues a correcting revision for each project whose
+            amount changed: the next revision number, its own gapless invoice number, the
+            corrected amounts and the difference; the issued invoice is never modified (it becomes
+            'superseded'). Projects that did not change get nothing new; a second identical
+            recompute does nothing. --dry-run writes nothing at all.
+
+            Examples:
+              bmbill recompute --period 2026-10 --dry-run
+              bmbill recompute --period 2026-10 --project prj-alpha --project prj-beta
+            """)
+
+    @Option(help: ArgumentHelp("Month to recompute, YYYY-MM.", valueName: "YYYY-MM"))
+    var period: String
+
+    @Option(name: .customLong("project"), help: ArgumentHelp("Only this project (repeatable).", valueName: "id"))
+    var projects: [String] = []
+
+    @Flag(name: .customLong("dry-run"), help: "Show what would change; write nothing.")
+    var dryRun = false
+
+    @Option(name: .customLong("as-of"), help: ArgumentHelp("Recompute as if it were this instant (ISO 8601); default now.", valueName: "instant"))
+    var asOf: String?
+
+    @OptionGroup var output: OutputOptions
+    @OptionGroup var billing: BillingOptions
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() throws {
+        try BillingCommand(output: output, billing: billing, connection: connection, name: "recompute").execute { _, _ in
+            [try parsePeriod(period)]
+        } asOf: { try parseAsOf(asOf) } mode: { .recompute(projects: projects.isEmpty ? nil : Set(projects), dryRun: dryRun) }
+    }
+}
+
+/// What `run` and `recompute` share: settings, connection, billing each period, the
+/// summary, the metrics file and the exit code.
+struct BillingCommand {
+    let output: OutputOptions
+    let billing: BillingOptions
+    let connection: ConnectionOptions
+    let name: String
+
+    func execute(months: (BillingSettings, Instant) throws -> [YearMonth], asOf: () throws -> Instant, mode: () -> BillingMode) throws {
+        let startedAt = Instant.now()
+        var runs: [PeriodRun] = []
+        var exitCode = ExitStatus.failure
+        let metrics = try output.metricsFile(config: [:])
+        defer {
+            if let metrics {
+                try? MetricsFile(path: metrics).write(command: name, startedAt: startedAt, finishedAt: Instant.now(), runs: runs, exitCode: exitCode)
+            }
         }
+        do {
+            let (settings, config) = try billing.resolve()
+            let asOf = try asOf()
+            let months = try months(settings, asOf)
+            let logger = Logger(label: "bmbill.\(name)")
+            let db = try openConnection(connection, command: name)
+            let job = BillingJob(db: db, settings: settings, outputRoot: output.root(config: config), logger: logger)
+            try job.checkSchema()
+            let catalog = try SourceReader(db).loadCatalog()
+            for month in months {
+                runs.append(try job.bill(month, asOf: asOf, catalog: catalog, mode: mode()))
+            }
+            print(output.json ? RunSummary.json(runs).pretty : RunSummary.text(runs), terminator: "")
+            try checkDataErrors(runs)
+            exitCode = ExitStatus.success
+        } catch let error as BMBillError {
+            exitCode = error.exitCode
+            throw error
+        } catch {
+            exitCode = BMBill.exitStatus(for: error)
+            throw error
+        }
+    }
+
+    private func checkDataErrors(_ runs: [PeriodRun]) throws {
+        let blocked = runs.filter { $0.result.period.hasEnded(asOf: $0.result.asOf) && $0.result.hasErrors }
+        guard !blocked.isEmpty else { return }
+        let periods = blocked.map { $0.result.period.month.description }.joined(separator: ", ")
+        if case .recompute = blocked[0].mode {
+            throw BMBillError.dataErrors("data errors in \(periods): no correction can be issued until they are fixed. "
+                + "Fix what anomalies.csv lists as errors (or the anomalies above), then recompute again.")
+        }
+        throw BMBillError.dataErrors("data errors kept the invoices of \(periods) from being issued; they stay drafts. "
+            + "Fix what anomalies.csv lists as errors, then run again.")
     }
 }

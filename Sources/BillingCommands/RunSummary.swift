@@ -8,13 +8,14 @@ enum RunSummary {
         for run in runs {
             let r = run.result
             let c = r.settings.currency
-            out += "\(r.period.month) (\(r.settings.timeZone), \(r.period.start.iso8601) to \(r.window.end.iso8601)): "
-            out += "\(run.outcome.status.rawValue), run \(run.outcome.runId)\n"
+            let what = run.mode.dryRun ? "recompute, dry run: nothing written" : "\(run.status), run \(run.outcome!.runId)"
+            out += "\(r.period.month) (\(r.settings.timeZone), \(r.period.start.iso8601) to \(r.window.end.iso8601)): \(what)\n"
             out += "  \(r.counts.changesRead) changes read, \(r.counts.instancesBilled) instances billed, \(r.invoices.count) invoices\n"
+            let records = run.records
             if !r.invoices.isEmpty {
                 var rows = [["project", "invoice", "status", "subtotal", "vat", "total " + c.code]]
                 for inv in r.invoices {
-                    let rec = run.outcome.invoices[inv.project.id]
+                    let rec = records[inv.project.id]
                     rows.append([inv.project.id, rec?.invoiceNumber ?? "-", rec?.status ?? "-", grouped(c.plain(inv.subtotal)),
                                  grouped(c.plain(inv.tax)), grouped(c.plain(inv.total))])
                 }
@@ -28,12 +29,43 @@ enum RunSummary {
                 let kinds = r.anomalyCounts.map { "\($0.kind.rawValue) (\($0.kind.severity.rawValue)): \($0.count)" }
                 out += "  anomalies: " + kinds.joined(separator: "; ") + "\n"
             }
-            if !run.outcome.differFromIssued.isEmpty {
-                out += "  ! issued invoices differ from the data now for \(run.outcome.differFromIssued.joined(separator: ", ")): "
-                out += "they were left unchanged and no files were written; review the changes and correct them by a recompute\n"
+            if let late = run.late {
+                out += "  late data: \(late.changes) change(s) of \(late.instances) instance(s) recorded after run \(late.sinceRunId) "
+                out += "(watermark \(late.watermark.iso8601)) touch \(r.period.month)"
+                out += late.projects.isEmpty ? "\n" : "; projects: \(late.projects.joined(separator: ", "))\n"
+            }
+            out += changesText(run)
+            if !run.differFromIssued.isEmpty {
+                out += "  ! the issued invoices of \(run.differFromIssued.joined(separator: ", ")) differ from today's data; they and the "
+                out += "period's files were left unchanged.\n    See why: bmbill recompute --period \(r.period.month) --dry-run\n"
+                out += "    Correct:  bmbill recompute --period \(r.period.month)   (or bmbill run --period \(r.period.month) --adjust)\n"
             }
             if let dir = run.directory { out += "  files: \(dir)/ (usage.csv, invoice_lines.csv, anomalies.csv, invoices/, manifest.json)\n" }
             out += "\n"
+        }
+        return out
+    }
+
+    /// Per project: the issued total, the new total, the difference, the changed lines and why.
+    static func changesText(_ run: PeriodRun) -> String {
+        guard !run.changes.isEmpty else {
+            if case .recompute = run.mode { return "  no issued invoice changes\n" }
+            return ""
+        }
+        var out = "  changes against the issued invoices:\n"
+        for ch in run.changes {
+            let c = ch.issued.currency
+            let corrected = run.outcome?.invoices[ch.projectId].flatMap { $0.correctsInvoiceId == ch.issued.record.invoiceId ? $0 : nil }
+            out += "    \(ch.projectId) \(ch.issued.record.invoiceNumber ?? "-") (revision \(ch.issued.record.revision)): "
+            out += "issued \(grouped(c.plain(ch.issued.total))), now \(grouped(c.plain(ch.newTotal))), difference \(signed(c.plain(ch.difference)))"
+            if let corrected { out += " -> correcting revision \(corrected.revision), \(corrected.invoiceNumber ?? "")" }
+            out += "\n"
+            for l in ch.lines {
+                let old = l.old.map { "\($0.billableSeconds) s \(grouped(c.plain($0.amount)))" } ?? "none"
+                let new = l.new.map { "\($0.billableSeconds) s \(grouped(c.plain($0.amount)))" } ?? "none"
+                out += "      \(l.kind.rawValue) \(l.instanceId) at rate from \(l.rateEffectiveFrom.iso8601): \(old) -> \(new) (\(signed(c.plain(l.amountDelta))))\n"
+            }
+            for reason in ch.reasons { out += "      why: \(reason)\n" }
         }
         return out
     }
@@ -42,10 +74,13 @@ enum RunSummary {
         [
             "periods": .array(runs.map { run in
                 let r = run.result
+                let records = run.records
                 return [
                     "period": .string(r.period.month.description),
-                    "run_id": .int(run.outcome.runId),
-                    "status": .string(run.outcome.status.rawValue),
+                    "run_id": run.outcome.map { .int($0.runId) } ?? .null,
+                    "kind": .string(run.mode.kind),
+                    "dry_run": .bool(run.mode.dryRun),
+                    "status": .string(run.status),
                     "as_of": .string(r.asOf.iso8601),
                     "window_utc": [.string(r.window.start.iso8601), .string(r.window.end.iso8601)],
                     "input_watermark": .optional(r.inputWatermark?.iso8601),
@@ -54,20 +89,48 @@ enum RunSummary {
                     "totals": r.totalsJSON,
                     "anomalies": r.anomaliesJSON,
                     "invoices": .array(r.invoices.map { inv in
-                        let rec = run.outcome.invoices[inv.project.id]
+                        let rec = records[inv.project.id]
                         return [
                             "project_id": .string(inv.project.id), "invoice_id": rec.map { .int($0.invoiceId) } ?? .null,
                             "invoice_number": .optional(rec?.invoiceNumber), "status": .optional(rec?.status),
+                            "revision": rec.map { .int(Int64($0.revision)) } ?? .null,
                             "subtotal": .string(inv.currency.plain(inv.subtotal)), "tax": .string(inv.currency.plain(inv.tax)),
                             "total": .string(inv.currency.plain(inv.total)),
                         ]
                     }),
-                    "differ_from_issued": .array(run.outcome.differFromIssued.map { .string($0) }),
+                    "late_changes": run.late.map { l in
+                        [
+                            "since_run_id": .int(l.sinceRunId), "watermark": .string(l.watermark.iso8601), "changes": .int(Int64(l.changes)),
+                            "instances": .int(Int64(l.instances)), "projects": .array(l.projects.map { .string($0) }),
+                        ]
+                    } ?? .null,
+                    "changes": .array(run.changes.map { ch in
+                        let c = ch.issued.currency
+                        return [
+                            "project_id": .string(ch.projectId), "issued_invoice_number": .optional(ch.issued.record.invoiceNumber),
+                            "issued_revision": .int(Int64(ch.issued.record.revision)), "issued_total": .string(c.plain(ch.issued.total)),
+                            "new_total": .string(c.plain(ch.newTotal)), "difference": .string(c.plain(ch.difference)),
+                            "lines": .array(ch.lines.map { l in
+                                [
+                                    "change": .string(l.kind.rawValue), "instance_id": .string(l.instanceId),
+                                    "rate_effective_from": .string(l.rateEffectiveFrom.iso8601),
+                                    "old_billable_seconds": l.old.map { .string(String($0.billableSeconds)) } ?? .null,
+                                    "new_billable_seconds": l.new.map { .string(String($0.billableSeconds)) } ?? .null,
+                                    "old_amount": l.old.map { .string(c.plain($0.amount)) } ?? .null,
+                                    "new_amount": l.new.map { .string(c.plain($0.amount)) } ?? .null,
+                                ]
+                            }),
+                            "reasons": .array(ch.reasons.map { .string($0) }),
+                        ]
+                    }),
+                    "differ_from_issued": .array(run.differFromIssued.map { .string($0) }),
                     "directory": .optional(run.directory),
                 ]
             })
         ]
     }
+
+    static func signed(_ plain: String) -> String { plain.hasPrefix("-") ? grouped(plain) : "+" + grouped(plain) }
 
     /// `28912492` as `28,912,492` (human output only; files keep plain numbers).
     static func grouped(_ plain: String) -> String {

@@ -106,6 +106,15 @@ struct OutputOptions: ParsableArguments {
     @Flag(help: "Print a machine-readable JSON summary on stdout instead of the table.")
     var json = false
 
+    @Option(
+        name: .customLong("metrics-file"),
+        help: ArgumentHelp("Write Prometheus textfile-collector metrics here (env BMBILL_METRICS_FILE).", valueName: "path"))
+    var metricsFile: String?
+
+    func metricsFile(config: [String: String], environment env: [String: String] = ProcessInfo.processInfo.environment) throws -> String? {
+        metricsFile ?? env["BMBILL_METRICS_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
     func root(config: [String: String], environment env: [String: String] = ProcessInfo.processInfo.environment) -> String {
         out ?? env["BMBILL_OUT"].flatMap { $0.isEmpty ? nil : $0 } ?? config["out"] ?? "reports/out"
     }

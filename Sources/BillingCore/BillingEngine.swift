@@ -45,6 +45,8 @@ public struct BillingResult: Sendable {
     public let counts: BillingCounts
     /// The rate versions of the billing currency in force during the window.
     public let ratesInForce: [RateVersion]
+    /// The billable-state table the run applied.
+    public let billableStates: BillableStateTable
 
     public var hasErrors: Bool { anomalies.contains { $0.severity == .error } }
     /// True when the invoices may be issued: the period has ended and no error stands in the way.
@@ -280,7 +282,7 @@ public struct BillingEngine: Sendable {
         return BillingResult(
             period: period, asOf: asOf, window: window, settings: settings, usage: rows, invoices: invoices,
             anomalies: anomalies.sorted(by: Anomaly.reportOrder), inputWatermark: watermark, counts: counts,
-            ratesInForce: rateCard.versionsInForce(from: window.start, to: window.end))
+            ratesInForce: rateCard.versionsInForce(from: window.start, to: window.end), billableStates: catalog.billableStates)
     }
 }
 

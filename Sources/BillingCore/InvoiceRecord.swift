@@ -13,6 +13,10 @@ public struct InvoiceRecord: Hashable, Sendable {
     public let issuedAt: Instant?
     /// `InvoiceContent.fingerprint` of what it charges.
     public let fingerprint: String
+    /// On a correcting revision: the invoice it corrects.
+    public var correctsInvoiceId: Int64? = nil
+    /// On a correcting revision: its total less the corrected one's (negative: a credit).
+    public var difference: Int128? = nil
 
     public init(
         invoiceId: Int64, projectId: String, revision: Int, status: String, invoiceNumber: String?, runId: Int64,

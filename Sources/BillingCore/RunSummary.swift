@@ -50,4 +50,6 @@ extension BillingResult {
             ]
         })
     }
+
+    public var billableStatesJSON: JSON { .object(billableStates.entries.map { ($0.state, .bool($0.billable)) }) }
 }

@@ -94,6 +94,9 @@ public struct BillableStateTable: Sendable {
         name.lowercased().trimmingSpaces()
     }
 
+    /// Every state and whether it is billed, by name.
+    public var entries: [(state: String, billable: Bool)] { billable.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
+
     /// True or false for a known state; nil for a name the table does not hold.
     public func isBillable(_ canonicalState: String) -> Bool? { billable[canonicalState] }
 

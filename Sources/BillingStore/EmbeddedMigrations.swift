@@ -187,5 +187,13 @@ FROM invoices
 WHERE status <> 'superseded'
 ORDER BY project_id, period, currency, revision DESC;
 """##),
+        Migration(
+            version: 5, name: "005_run_inputs",
+            sql: ##"""
+-- What a run read besides the state changes, so that a recompute can say why an invoice
+-- changed: the billable-state table in force, and a correcting revision's links.
+ALTER TABLE billing_runs ADD COLUMN IF NOT EXISTS billable_states jsonb;
+CREATE INDEX IF NOT EXISTS invoices_corrects ON invoices (corrects_invoice_id);
+"""##),
     ]
 }

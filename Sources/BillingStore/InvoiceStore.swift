@@ -6,29 +6,35 @@ public struct RunOutcome: Sendable {
     public enum Status: String, Sendable {
         /// Invoices were issued (numbers given) by this run.
         case issued
+        /// Correcting revisions were issued (recompute, or run --adjust).
+        case corrected
         /// Drafts were written: the period is still open.
         case draft
         /// Data errors kept the ended period's invoices from being issued; drafts written.
         case blocked
+        /// Issued invoices differ from the data now and were left as they are.
+        case needsRecompute = "needs_recompute"
         /// Nothing differed from what was stored.
         case unchanged
     }
 
     public let runId: Int64
     public let status: Status
-    /// The stored invoice for each project the result bills, by project id.
+    /// The plan that was applied, one action per project.
+    public let actions: [InvoiceAction]
+    /// The stored invoice in force for each project after the run, by project id.
     public let invoices: [String: InvoiceRecord]
-    /// Projects whose issued invoice differs from today's computation (late or corrected
-    /// data): left untouched, for `bmbill recompute` to correct.
-    public let differFromIssued: [String]
-    /// Drafts deleted because their projects no longer have billable usage.
-    public let draftsRemoved: [String]
+
+    /// Projects whose issued invoice differs from today's computation and was left as it is.
+    public var differFromIssued: [String] {
+        actions.compactMap { if case .differs(let s, _) = $0 { return s.record.projectId } else { return nil } }
+    }
 }
 
-/// Writes a billing result into `billing_runs`, `invoices` and `invoice_lines`.
+/// Reads and writes `billing_runs`, `invoices` and `invoice_lines`.
 ///
-/// Call everything inside one transaction: the caller commits only when the files have
-/// been rendered too, so the database holds the previous complete state or the new one.
+/// Call the writing methods inside one transaction: the caller commits only when the files
+/// have been rendered too, so the database holds the previous complete state or the new one.
 public struct InvoiceStore {
     let db: PostgresConnection
 
@@ -37,84 +43,104 @@ public struct InvoiceStore {
     /// The series of gapless invoice numbers (`BM-00000001`, `BM-00000002`, …).
     public static let numberSeries = "BM"
 
-    /// Records the run and brings the period's invoices in line with `result`:
-    /// - an issued invoice is never changed; if the new content differs, the project is
-    ///   listed in `differFromIssued`;
-    /// - when the result is issuable, drafts are replaced by issued invoices with the next
-    ///   gapless numbers, in project order;
-    /// - otherwise drafts are replaced when their content or window changed, and kept
-    ///   (same id) when not; drafts of projects with no usage left are deleted.
-    public func record(_ result: BillingResult, kind: String, startedAt: Instant, host: String, pid: Int32) throws -> RunOutcome {
-        let period = result.period.month.description
-        let currency = result.settings.currency.code
-        let runId = try insertRun(result, kind: kind, startedAt: startedAt, host: host, pid: pid)
-
-        var existing: [String: (stored: InvoiceRecord, windowEnd: Int64)] = [:]
+    /// The current revision of each project's invoice for `period` in `currency`.
+    public func current(period: YearMonth, currency: Currency) throws -> [String: StoredInvoice] {
+        var stored: [String: StoredInvoice] = [:]
         for row in try db.execute(
             """
-            SELECT invoice_id, project_id, revision, status, invoice_number, run_id,
-                   \(SourceReader.micros("issued_at")), fingerprint, \(SourceReader.micros("window_end"))
+            SELECT invoice_id, project_id, revision, status, invoice_number, run_id, \(SourceReader.micros("issued_at")),
+                   fingerprint, \(SourceReader.micros("window_end")), project_name, billing_account_id,
+                   subtotal::text, tax::text, total::text, corrects_invoice_id, difference::text
             FROM current_invoices WHERE period = $1 AND currency = $2
-            """, [period, currency], context: "reading the period's invoices"
+            """, [period.description, currency.code], context: "reading the period's invoices"
         ).rows {
-            let s = InvoiceRecord(invoiceId: Int64(row[0]!)!, projectId: row[1]!, revision: Int(row[2]!)!, status: row[3]!,
-                                  invoiceNumber: row[4], runId: Int64(row[5]!)!, issuedAt: row[6].map { Instant(microseconds: Int64($0)!) },
-                                  fingerprint: row[7]!)
-            existing[s.projectId] = (s, Int64(row[8]!)!)
+            var record = InvoiceRecord(
+                invoiceId: Int64(row[0]!)!, projectId: row[1]!, revision: Int(row[2]!)!, status: row[3]!, invoiceNumber: row[4],
+                runId: Int64(row[5]!)!, issuedAt: row[6].map { Instant(microseconds: Int64($0)!) }, fingerprint: row[7]!)
+            record.correctsInvoiceId = row[14].map { Int64($0)! }
+            record.difference = try row[15].map { try minor($0, currency) }
+            stored[record.projectId] = StoredInvoice(
+                record: record, project: Project(id: row[1]!, name: row[9]!, billingAccountId: row[10]), currency: currency,
+                windowEnd: Instant(microseconds: Int64(row[8]!)!), subtotal: try minor(row[11]!, currency),
+                tax: try minor(row[12]!, currency), total: try minor(row[13]!, currency))
         }
+        return stored
+    }
 
-        var stored: [String: InvoiceRecord] = [:]
-        var differ: [String] = []
-        var toInsert: [InvoiceContent] = []
-        for content in result.invoices {
-            let id = content.project.id
-            if let ex = existing[id] {
-                if ex.stored.status == "issued" {
-                    stored[id] = ex.stored
-                    if ex.stored.fingerprint != content.fingerprint { differ.append(id) }
-                    continue
-                }
-                // A draft: keep it when nothing moved, else replace it.
-                if !result.isIssuable && ex.stored.fingerprint == content.fingerprint && ex.windowEnd == result.window.end.microseconds {
-                    stored[id] = ex.stored
-                    continue
-                }
-                try db.execute("DELETE FROM invoices WHERE invoice_id = $1 AND status = 'draft'", [String(ex.stored.invoiceId)],
-                               context: "replacing the draft of \(id)")
-            }
-            toInsert.append(content)
+    /// The lines of a stored invoice.
+    public func lines(of invoiceId: Int64, currency: Currency) throws -> [StoredLine] {
+        try db.execute(
+            """
+            SELECT instance_id, \(SourceReader.micros("rate_effective_from")), hourly_rate::text, billable_seconds::text, amount::text
+            FROM invoice_lines WHERE invoice_id = $1 ORDER BY line_no
+            """, [String(invoiceId)], context: "reading invoice lines"
+        ).rows.map {
+            StoredLine(instanceId: $0[0]!, rateEffectiveFrom: Instant(microseconds: Int64($0[1]!)!), hourlyRateText: $0[2]!,
+                       billableSeconds: Int64($0[3]!) ?? 0, amount: try minor($0[4]!, currency))
         }
-        var removed: [String] = []
-        let billed = Set(result.invoices.map { $0.project.id })
-        for (id, ex) in existing.sorted(by: { $0.key < $1.key }) where !billed.contains(id) {
-            if ex.stored.status == "draft" {
-                try db.execute("DELETE FROM invoices WHERE invoice_id = $1", [String(ex.stored.invoiceId)],
-                               context: "removing the draft of \(id)")
-                removed.append(id)
-            } else {
-                differ.append(id)  // issued, but no usage any more: a full credit is due
-            }
-        }
+    }
 
-        let issuing = result.isIssuable
-        for content in toInsert {  // already in project order
-            stored[content.project.id] = try insertInvoice(content, result: result, runId: runId, issue: issuing)
+    private func minor(_ text: String, _ currency: Currency) throws -> Int128 {
+        guard let d = ExactDecimal(parsing: text), let v = d.rescaled(to: currency.minorUnitDigits) else {
+            throw StoreError.badSourceRow(table: "invoices", key: text, problem: "amount is not in minor units of \(currency)")
         }
-        try insertLines(toInsert, ids: stored)
+        return v
+    }
+
+    /// Records the run and applies `actions` (see `InvoicePlanner`): drafts replaced or
+    /// removed, invoices issued with the next gapless numbers in project order, correcting
+    /// revisions issued (the corrected revision becomes `superseded`, never changed otherwise).
+    public func record(_ result: BillingResult, actions: [InvoiceAction], kind: String, startedAt: Instant, host: String, pid: Int32)
+        throws -> RunOutcome
+    {
+        let runId = try insertRun(result, kind: kind, startedAt: startedAt, host: host, pid: pid)
+        var records: [String: InvoiceRecord] = [:]
+        var written: [(InvoiceContent, InvoiceRecord)] = []
+        for action in actions {
+            switch action {
+            case .keep(let s), .differs(let s, _):
+                records[s.record.projectId] = s.record
+            case .removeDraft(let s):
+                try deleteDraft(s)
+            case .draft(let c, let replacing), .issue(let c, let replacing):
+                if let replacing { try deleteDraft(replacing) }
+                let issue: Bool
+                if case .issue = action { issue = true } else { issue = false }
+                let r = try insertInvoice(c, result: result, runId: runId, issue: issue, corrects: nil)
+                records[c.project.id] = r
+                written.append((c, r))
+            case .correct(let s, let c):
+                let r = try insertInvoice(c, result: result, runId: runId, issue: true, corrects: s)
+                try db.execute("UPDATE invoices SET status = 'superseded' WHERE invoice_id = $1 AND status = 'issued'",
+                               [String(s.record.invoiceId)], context: "superseding invoice \(s.record.invoiceNumber ?? "")")
+                records[c.project.id] = r
+                written.append((c, r))
+            }
+        }
+        try insertLines(written)
 
         let status: RunOutcome.Status
-        if issuing && !toInsert.isEmpty {
+        if actions.contains(where: { if case .correct = $0 { return true } else { return false } }) {
+            status = .corrected
+        } else if actions.contains(where: { if case .issue = $0 { return true } else { return false } }) {
             status = .issued
         } else if result.period.hasEnded(asOf: result.asOf) && result.hasErrors {
             status = .blocked
-        } else if toInsert.isEmpty && removed.isEmpty {
-            status = .unchanged
-        } else {
+        } else if actions.contains(where: { if case .differs = $0 { return true } else { return false } }) {
+            status = .needsRecompute
+        } else if actions.contains(where: \.writes) {
             status = .draft
+        } else {
+            status = .unchanged
         }
         try db.execute("UPDATE billing_runs SET status = $2 WHERE run_id = $1", [String(runId), status.rawValue],
                        context: "recording the run's status")
-        return RunOutcome(runId: runId, status: status, invoices: stored, differFromIssued: differ.sorted(), draftsRemoved: removed)
+        return RunOutcome(runId: runId, status: status, actions: actions, invoices: records)
+    }
+
+    private func deleteDraft(_ s: StoredInvoice) throws {
+        try db.execute("DELETE FROM invoices WHERE invoice_id = $1 AND status = 'draft'", [String(s.record.invoiceId)],
+                       context: "replacing the draft of \(s.record.projectId)")
     }
 
     /// Stores the checksums of the files rendered for the run, and its finish time.
@@ -127,20 +153,20 @@ public struct InvoiceStore {
         let row = try db.execute(
             """
             INSERT INTO billing_runs (period, kind, status, started_at, finished_at, as_of, period_start, period_end, window_end,
-                                      input_watermark, settings, counts, totals, anomalies, rates_in_force, host, pid)
+                                      input_watermark, settings, counts, totals, anomalies, rates_in_force, host, pid, billable_states)
             VALUES ($1, $2, 'running', $3::timestamptz, clock_timestamp(), $4::timestamptz, $5::timestamptz, $6::timestamptz,
-                    $7::timestamptz, $8::timestamptz, $9::jsonb, $10::jsonb, $11::jsonb, $12::jsonb, $13::jsonb, $14, $15)
+                    $7::timestamptz, $8::timestamptz, $9::jsonb, $10::jsonb, $11::jsonb, $12::jsonb, $13::jsonb, $14, $15, $16::jsonb)
             RETURNING run_id
             """,
             [
                 r.period.month.description, kind, startedAt.iso8601, r.asOf.iso8601, r.period.start.iso8601, r.period.end.iso8601,
                 r.window.end.iso8601, r.inputWatermark?.iso8601, r.settingsJSON.compact, r.countsJSON.compact, r.totalsJSON.compact,
-                r.anomaliesJSON.compact, r.ratesJSON.compact, host, String(pid),
+                r.anomaliesJSON.compact, r.ratesJSON.compact, host, String(pid), r.billableStatesJSON.compact,
             ], context: "recording the run")
         return Int64(row.scalar!)!
     }
 
-    private func insertInvoice(_ c: InvoiceContent, result r: BillingResult, runId: Int64, issue: Bool) throws -> InvoiceRecord {
+    private func insertInvoice(_ c: InvoiceContent, result r: BillingResult, runId: Int64, issue: Bool, corrects: StoredInvoice?) throws -> InvoiceRecord {
         var number: String?
         if issue {
             let n = try db.execute(
@@ -153,13 +179,16 @@ public struct InvoiceStore {
             number = InvoiceStore.numberSeries + "-" + String(repeating: "0", count: max(0, 8 - n.count)) + n
         }
         let cur = c.currency
+        let revision = corrects.map { $0.record.revision + 1 } ?? 0
         let row = try db.execute(
             """
-            INSERT INTO invoices (project_id, period, revision, status, invoice_number, currency, subtotal, tax, total, run_id,
+            INSERT INTO invoices (project_id, period, status, invoice_number, currency, subtotal, tax, total, run_id,
                                   issued_at, project_name, billing_account_id, timezone, period_start, period_end, window_end,
-                                  vat_rate, rounding, granularity, fingerprint)
-            VALUES ($1, $2, 0, $3, $4, $5, $6::numeric, $7::numeric, $8::numeric, $9, CASE WHEN $3 = 'issued' THEN clock_timestamp() END,
-                    $10, $11, $12, $13::timestamptz, $14::timestamptz, $15::timestamptz, $16::numeric, $17, $18, $19)
+                                  vat_rate, rounding, granularity, fingerprint, revision, corrects_invoice_id, difference_subtotal,
+                                  difference_tax, difference)
+            VALUES ($1, $2, $3, $4, $5, $6::numeric, $7::numeric, $8::numeric, $9, CASE WHEN $3 = 'issued' THEN clock_timestamp() END,
+                    $10, $11, $12, $13::timestamptz, $14::timestamptz, $15::timestamptz, $16::numeric, $17, $18, $19, $20::int,
+                    $21::int8, $22::numeric, $23::numeric, $24::numeric)
             RETURNING invoice_id, \(SourceReader.micros("issued_at"))
             """,
             [
@@ -167,23 +196,28 @@ public struct InvoiceStore {
                 cur.plain(c.tax), cur.plain(c.total), String(runId), c.project.name, c.project.billingAccountId,
                 r.settings.timeZone.identifier, r.period.start.iso8601, r.period.end.iso8601, r.window.end.iso8601,
                 r.settings.vatRate.description, r.settings.rounding.rawValue, r.settings.granularity.rawValue, c.fingerprint,
+                String(revision), corrects.map { String($0.record.invoiceId) }, corrects.map { cur.plain(c.subtotal - $0.subtotal) },
+                corrects.map { cur.plain(c.tax - $0.tax) }, corrects.map { cur.plain(c.total - $0.total) },
             ], context: "storing the invoice of \(c.project.id)")
-        return InvoiceRecord(invoiceId: Int64(row.rows[0][0]!)!, projectId: c.project.id, revision: 0, status: issue ? "issued" : "draft",
-                             invoiceNumber: number, runId: runId, issuedAt: row.rows[0][1].map { Instant(microseconds: Int64($0)!) },
-                             fingerprint: c.fingerprint)
+        var record = InvoiceRecord(invoiceId: Int64(row.rows[0][0]!)!, projectId: c.project.id, revision: revision,
+                                   status: issue ? "issued" : "draft", invoiceNumber: number, runId: runId,
+                                   issuedAt: row.rows[0][1].map { Instant(microseconds: Int64($0)!) }, fingerprint: c.fingerprint)
+        record.correctsInvoiceId = corrects?.record.invoiceId
+        record.difference = corrects.map { c.total - $0.total }
+        return record
     }
 
     /// All lines of the new invoices in one COPY: a large month has hundreds of thousands.
-    private func insertLines(_ invoices: [InvoiceContent], ids: [String: InvoiceRecord]) throws {
-        guard invoices.contains(where: { !$0.lines.isEmpty }) else { return }
+    private func insertLines(_ invoices: [(InvoiceContent, InvoiceRecord)]) throws {
+        guard invoices.contains(where: { !$0.0.lines.isEmpty }) else { return }
         try db.copyIn(
             """
             COPY invoice_lines (invoice_id, line_no, instance_id, instance_name, type_name, category, image, rate_effective_from,
                                 rate_effective_to, hourly_rate, metered_seconds, billable_seconds, amount) FROM STDIN
             """, context: "storing invoice lines"
         ) { send in
-            for c in invoices {
-                let id = String(ids[c.project.id]!.invoiceId)
+            for (c, record) in invoices {
+                let id = String(record.invoiceId)
                 for l in c.lines {
                     try send(
                         CopyText.row([

@@ -8,7 +8,7 @@ public struct SourceReader {
     public init(_ db: PostgresConnection) { self.db = db }
 
     /// `timestamptz` as exact microseconds since the epoch (`extract` gives numeric).
-    static func micros(_ column: String) -> String { "(extract(epoch FROM \(column)) * 1000000)::int8" }
+    public static func micros(_ column: String) -> String { "(extract(epoch FROM \(column)) * 1000000)::int8" }
 
     /// Projects, types, instances, rates (every currency: the engine keeps its own) and
     /// the billable-state table.

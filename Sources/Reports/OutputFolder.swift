@@ -1,11 +1,17 @@
+import CFileSwap
+import Foundation
+
 #if canImport(Glibc)
     import Glibc
 #endif
-import Foundation
 
-/// Writes a period's files under `<root>/<period>/`, each to a temporary name first and
-/// renamed into place, so no reader ever sees half a file. `manifest.json` is written
-/// last and lists every other file's checksum.
+/// Writes a period's files under `<root>/<period>/` so that a reader, or a crash, only
+/// ever sees the previous complete folder or the new complete folder.
+///
+/// All files are first written and flushed in a staging folder beside it; the staging
+/// folder is then exchanged with the period's folder in one atomic `renameat2` and the old
+/// contents removed. A crash leaves at most a stale staging folder, which the next write
+/// removes.
 public struct OutputFolder {
     public let root: String
 
@@ -13,36 +19,71 @@ public struct OutputFolder {
 
     public func periodDirectory(_ period: String) -> String { root + "/" + period }
 
-    /// Writes `files` and removes invoice files of projects no longer billed.
-    public func write(period: String, files: PeriodFiles) throws {
-        let dir = periodDirectory(period)
+    /// Writes `files` as the whole contents of the period's folder. `beforeSwap` runs once
+    /// everything is on disk, just before the exchange (a test hook for crash tests).
+    public func write(period: String, files: PeriodFiles, beforeSwap: () -> Void = {}) throws {
         let fm = FileManager.default
-        try fm.createDirectory(atPath: dir + "/invoices", withIntermediateDirectories: true)
-        for (path, contents) in files.files {
-            try OutputFolder.atomicWrite(contents, to: dir + "/" + path)
+        let target = periodDirectory(period)
+        do {
+            try fm.createDirectory(atPath: root, withIntermediateDirectories: true)
+        } catch {
+            throw OutputError.cannotWrite(path: root, reason: "\(error.localizedDescription)")
         }
-        let wanted = Set(files.files.map(\.path))
-        for name in (try? fm.contentsOfDirectory(atPath: dir + "/invoices")) ?? [] where name.hasSuffix(".json") {
-            if !wanted.contains("invoices/" + name) { try fm.removeItem(atPath: dir + "/invoices/" + name) }
+        removeStaleStaging(period: period)
+        let staging = root + "/.\(period).staging-\(getpid())"
+        try? fm.removeItem(atPath: staging)
+        try fm.createDirectory(atPath: staging + "/invoices", withIntermediateDirectories: true)
+        for (path, contents) in files.files {
+            try OutputFolder.writeFile(contents, to: staging + "/" + path)
+        }
+        syncDirectory(staging + "/invoices")
+        syncDirectory(staging)
+        beforeSwap()
+        if fm.fileExists(atPath: target) {
+            guard bmbill_exchange_paths(staging, target) == 0 else {
+                throw OutputError.cannotWrite(path: target, reason: String(cString: strerror(errno)))
+            }
+            try? fm.removeItem(atPath: staging)  // now holds the previous contents
+        } else {
+            guard rename(staging, target) == 0 else { throw OutputError.cannotWrite(path: target, reason: String(cString: strerror(errno))) }
+        }
+        syncDirectory(root)
+    }
+
+    /// Staging folders of this period left by runs that died.
+    private func removeStaleStaging(period: String) {
+        let fm = FileManager.default
+        for name in (try? fm.contentsOfDirectory(atPath: root)) ?? [] where name.hasPrefix(".\(period).staging-") {
+            try? fm.removeItem(atPath: root + "/" + name)
         }
     }
 
-    /// Writes to `<path>.tmp-<pid>`, flushes it to disk, then renames it over `path`.
+    /// Writes one file by write-then-rename: readers see the old file or the new one.
     public static func atomicWrite(_ contents: String, to path: String) throws {
         let tmp = path + ".tmp-\(getpid())"
-        guard let f = fopen(tmp, "wb") else { throw OutputError.cannotWrite(path: tmp, reason: String(cString: strerror(errno))) }
-        let bytes = Array(contents.utf8)
-        let written = bytes.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count, f) }
-        let flushed = fflush(f) == 0 && fsync(fileno(f)) == 0
-        fclose(f)
-        guard written == bytes.count, flushed else {
-            unlink(tmp)
-            throw OutputError.cannotWrite(path: path, reason: String(cString: strerror(errno)))
-        }
+        try writeFile(contents, to: tmp)
         guard rename(tmp, path) == 0 else {
             let reason = String(cString: strerror(errno))
             unlink(tmp)
             throw OutputError.cannotWrite(path: path, reason: reason)
+        }
+    }
+
+    /// Writes and flushes one file.
+    static func writeFile(_ contents: String, to path: String) throws {
+        guard let f = fopen(path, "wb") else { throw OutputError.cannotWrite(path: path, reason: String(cString: strerror(errno))) }
+        let bytes = Array(contents.utf8)
+        let written = bytes.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count, f) }
+        let flushed = fflush(f) == 0 && fsync(fileno(f)) == 0
+        fclose(f)
+        guard written == bytes.count, flushed else { throw OutputError.cannotWrite(path: path, reason: String(cString: strerror(errno))) }
+    }
+
+    private func syncDirectory(_ path: String) {
+        let fd = open(path, O_RDONLY)
+        if fd >= 0 {
+            fsync(fd)
+            close(fd)
         }
     }
 }
@@ -53,7 +94,7 @@ public enum OutputError: Error, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .cannotWrite(let path, let reason): return "cannot write \(path): \(reason); check the --out folder exists and is writable"
+        case .cannotWrite(let path, let reason): return "cannot write \(path): \(reason); check that the --out folder is writable"
         }
     }
 }

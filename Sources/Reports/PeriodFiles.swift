@@ -8,13 +8,14 @@ public struct PeriodFiles {
     /// `manifest.json` last.
     public let files: [(path: String, contents: String)]
 
-    /// `records` holds the stored invoice of each project of `result.invoices`.
-    public init(result: BillingResult, records: [String: InvoiceRecord]) {
+    /// `records` holds the stored invoice of each project of `result.invoices`; `credits`
+    /// are correcting revisions of projects with no usage left (an invoice of zero).
+    public init(result: BillingResult, records: [String: InvoiceRecord], credits: [InvoiceContent] = []) {
         var files: [(String, String)] = []
         files.append(("usage.csv", PeriodFiles.usageCSV(result)))
         files.append(("invoice_lines.csv", PeriodFiles.invoiceLinesCSV(result, records: records)))
         files.append(("anomalies.csv", PeriodFiles.anomaliesCSV(result)))
-        for invoice in result.invoices {
+        for invoice in (result.invoices + credits).sorted(by: { $0.project.id < $1.project.id }) {
             files.append(("invoices/" + SafeFileName.of(invoice.project.id) + ".json",
                           PeriodFiles.invoiceJSON(invoice, record: records[invoice.project.id], result: result).pretty))
         }
@@ -106,6 +107,8 @@ public struct PeriodFiles {
             "invoice_number": .optional(record?.invoiceNumber),
             "status": .optional(record?.status),
             "revision": .int(Int64(record?.revision ?? 0)),
+            "corrects_invoice_id": record?.correctsInvoiceId.map { .int($0) } ?? .null,
+            "difference": .optional(record?.difference.map { cur.plain($0) }),
             "issued_at": .optional(record?.issuedAt?.iso8601),
             "run_id": record.map { .int($0.runId) } ?? .null,
             "period": .string(r.period.month.description),

@@ -62,6 +62,46 @@ struct CommandResult {
     }
 }
 
+/// A bmbill process started in the background, stopped at a test pause point.
+final class PausedRun {
+    let process = Process()
+    let errPath: String
+
+    /// Starts `bmbill args` with `BMBILL_TEST_PAUSE_AT=point` and waits until it says it paused.
+    init(_ t: TestDatabase, _ args: [String], pauseAt point: String, seconds: Int? = nil) throws {
+        errPath = tempDir() + "/err"
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        process.executableURL = URL(fileURLWithPath: BMBillBinary.path)
+        process.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        env["PGDATABASE"] = t.name
+        env["BMBILL_TEST_PAUSE_AT"] = point
+        if let seconds { env["BMBILL_TEST_PAUSE_SECONDS"] = String(seconds) }
+        process.environment = env
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle(forWritingAtPath: errPath)
+        try process.run()
+        for _ in 0..<600 {
+            if read(errPath).contains("paused at \(point)") { return }
+            if !process.isRunning { break }
+            usleep(50_000)
+        }
+        Issue.record("bmbill did not pause at \(point): \(read(errPath))")
+    }
+
+    var pid: Int32 { process.processIdentifier }
+
+    func kill9() {
+        kill(pid, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    func wait() -> (status: Int32, stderr: String) {
+        process.waitUntilExit()
+        return (process.terminationStatus, read(errPath))
+    }
+}
+
 enum Fixtures {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
     static let october = root.appendingPathComponent("october-2026")

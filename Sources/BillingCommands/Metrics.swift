@@ -1,0 +1,57 @@
+import BillingCore
+import Foundation
+import Reports
+
+/// A Prometheus textfile-collector file (`--metrics-file`), written by write-then-rename so
+/// the node exporter never reads half of it.
+struct MetricsFile {
+    let path: String
+
+    /// Writes the figures of a finished command. `runs` is empty when it failed before
+    /// billing anything; the last success time is carried over from the previous file then.
+    func write(command: String, startedAt: Instant, finishedAt: Instant, runs: [PeriodRun], exitCode: Int32) throws {
+        var m = ""
+        func metric(_ name: String, _ help: String, _ type: String = "gauge", _ samples: [(labels: String, value: String)]) {
+            m += "# HELP bmbill_\(name) \(help)\n# TYPE bmbill_\(name) \(type)\n"
+            for s in samples { m += "bmbill_\(name)\(s.labels.isEmpty ? "" : "{\(s.labels)}") \(s.value)\n" }
+        }
+        let cmd = "command=\"\(command)\""
+        let end = String(finishedAt.flooredSeconds)
+        metric("last_run_timestamp_seconds", "When the last run finished (Unix time).", "gauge", [(cmd, end)])
+        metric("last_run_exit_code", "Exit code of the last run (0 done, 65 data errors, 75 locked, 1 failure).", "gauge", [(cmd, String(exitCode))])
+        let success = exitCode == 0 ? end : previousValue("bmbill_last_success_timestamp_seconds{\(cmd)}")
+        if let success { metric("last_success_timestamp_seconds", "When a run last finished with exit code 0 (Unix time).", "gauge", [(cmd, success)]) }
+        let millis = Int128(startedAt.microseconds(until: finishedAt) / 1000)
+        metric("run_duration_seconds", "Wall time of the last run.", "gauge", [(cmd, formatScaled(millis, scale: 3))])
+        var changes: [(String, String)] = [], invoices: [(String, String)] = [], anomalies: [(String, String)] = []
+        var totals: [(String, String)] = [], differ: [(String, String)] = [], late: [(String, String)] = []
+        for run in runs {
+            let r = run.result
+            let p = "period=\"\(r.period.month)\""
+            changes.append((p, String(r.counts.changesRead)))
+            invoices.append((p + ",status=\"\(run.status)\"", String(r.invoices.count)))
+            for kind in Anomaly.Kind.allCases {
+                let n = r.anomalies.filter { $0.kind == kind }.count
+                anomalies.append((p + ",kind=\"\(kind.rawValue)\",severity=\"\(kind.severity.rawValue)\"", String(n)))
+            }
+            totals.append((p + ",currency=\"\(r.settings.currency.code)\"", r.settings.currency.plain(r.invoices.reduce(0) { $0 + $1.total })))
+            differ.append((p, String(run.differFromIssued.count)))
+            late.append((p, String(run.late?.changes ?? 0)))
+        }
+        metric("changes_read", "State changes read for the period.", "gauge", changes)
+        metric("invoices", "Invoices of the period computed by the last run.", "gauge", invoices)
+        metric("anomalies", "Data problems found, by kind.", "gauge", anomalies)
+        metric("invoice_total", "Sum of the invoice totals of the period, VAT included, in the currency's major unit.", "gauge", totals)
+        metric("projects_needing_recompute", "Issued invoices that today's data changes and that were not corrected.", "gauge", differ)
+        metric("late_changes", "Changes recorded after the previous run of the period that touch it.", "gauge", late)
+        try OutputFolder.atomicWrite(m, to: path)
+    }
+
+    private func previousValue(_ series: String) -> String? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
+            return String(line.dropFirst(series.count + 1))
+        }
+        return nil
+    }
+}

@@ -1,0 +1,8 @@
+#ifndef BMBILL_FILE_SWAP_H
+#define BMBILL_FILE_SWAP_H
+
+/// Atomically exchanges two paths (Linux renameat2 with RENAME_EXCHANGE): both must
+/// exist; afterwards each name points at what the other did. Returns 0, or -1 with errno.
+int bmbill_exchange_paths(const char *a, const char *b);
+
+#endif
