@@ -128,7 +128,12 @@ public struct BillingJob {
         let startedAt = Instant.now()
         logger.info("billing period", metadata: ["period": "\(month)", "window_end": "\(engine.window.end)", "as_of": "\(asOf)", "mode": "\(mode.kind)"])
         pause("reading")
-        try SourceReader(db).forEachInstance(in: period) { id, changes in engine.meter(instanceId: id, changes: changes) }
+        let reader = SourceReader(db)
+        for bad in try reader.changesWithInfiniteTimestamps() {
+            engine.report(Anomaly(.error, .invalidTimestamp, instanceId: bad.instanceId, eventIds: [bad.eventId],
+                                  detail: "change \(bad.detail) cannot be placed in time; it is not applied"))
+        }
+        try reader.forEachInstance(in: period) { id, changes in engine.meter(instanceId: id, changes: changes) }
         let result = engine.finish()
         logger.info("metered", metadata: ["changes": "\(result.counts.changesRead)", "instances": "\(result.counts.instancesRead)",
                                           "anomalies": "\(result.anomalies.count)"])

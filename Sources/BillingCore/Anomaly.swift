@@ -18,6 +18,9 @@ public struct Anomaly: Hashable, Sendable {
         case unknownProject = "unknown project"
         case overlappingRates = "overlapping rates"
         case invalidRate = "invalid rate"
+        case unknownCategory = "unknown category"
+        case conflictingStates = "conflicting billable states"
+        case invalidTimestamp = "invalid timestamp"
         // Warnings.
         case duplicateInstant = "duplicate instant"
         case changeAfterDeleted = "change after deleted"
@@ -28,7 +31,7 @@ public struct Anomaly: Hashable, Sendable {
         public var severity: Severity {
             switch self {
             case .unknownState, .missingRate, .orphanChange, .unknownInstanceType, .unknownProject, .overlappingRates,
-                .invalidRate:
+                .invalidRate, .unknownCategory, .conflictingStates, .invalidTimestamp:
                 return .error
             case .duplicateInstant, .changeAfterDeleted, .changeAfterAsOf, .changeBeforeCreated, .windowsImageOnType:
                 return .warning
@@ -45,6 +48,9 @@ public struct Anomaly: Hashable, Sendable {
             case .unknownProject: return "add the project to projects"
             case .overlappingRates: return "make the effective ranges of the type's rates not overlap"
             case .invalidRate: return "correct the rate row"
+            case .unknownCategory: return "set the type's category to memory_optimized, gpu or general_purpose"
+            case .conflictingStates: return "keep one row per state in billable_states (names match case-insensitively)"
+            case .invalidTimestamp: return "correct the change's changed_at or recorded_at (infinity cannot be billed)"
             case .duplicateInstant: return "none needed: the change with the highest event id holds"
             case .changeAfterDeleted: return "none needed: deleted is final and later changes are not billed"
             case .changeAfterAsOf: return "none needed: time after as_of is billed by a later run"

@@ -96,8 +96,13 @@ public struct BillingEngine: Sendable {
         self.settings = settings
         self.catalog = catalog
         self.rateCard = RateCard(rates: catalog.rates, currency: settings.currency)
-        self.anomalies = rateCard.problems
+        self.anomalies = rateCard.problems + catalog.billableStates.conflicts.map {
+            Anomaly(.error, .conflictingStates, detail: "billable_states holds '\($0)' more than once, billed and not billed")
+        }
     }
+
+    /// Records a problem found outside the metering (for example by the reader).
+    public mutating func report(_ anomaly: Anomaly) { anomalies.append(anomaly) }
 
     /// Meters one instance. `changes` are all of its changes before the period's end:
     /// at least the last one before the period starts (the state carried in) and every
@@ -169,6 +174,8 @@ public struct BillingEngine: Sendable {
         let type = catalog.types[instance.typeName]
         if type == nil {
             report(.unknownInstanceType, clipped.map(\.eventId), "type \(instance.typeName) is not in instance_types")
+        } else if !InstanceType.categoryOrder.contains(type!.category) {
+            report(.unknownCategory, [], "type \(instance.typeName) has category '\(type!.category)', not one invoices group by")
         }
         if catalog.projects[instance.projectId] == nil {
             report(.unknownProject, [], "project \(instance.projectId) is not in projects")

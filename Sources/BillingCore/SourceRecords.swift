@@ -81,11 +81,22 @@ public struct StateChange: Hashable, Sendable {
 public struct BillableStateTable: Sendable {
     private let billable: [String: Bool]
 
+    /// Names that differ only in case or spacing but disagree on billing (`Active` billed,
+    /// `active` not). They are left out of the table, so their time is reported as unknown.
+    public let conflicts: [String]
+
     /// `rows` maps state names, in any case, to whether they are billed.
     public init(_ rows: [String: Bool]) {
         var map: [String: Bool] = [:]
-        for (name, value) in rows { map[BillableStateTable.canonical(name)] = value }
+        var conflicts: Set<String> = []
+        for (name, value) in rows {
+            let key = BillableStateTable.canonical(name)
+            if let other = map[key], other != value { conflicts.insert(key) }
+            map[key] = value
+        }
+        for key in conflicts { map[key] = nil }
         billable = map
+        self.conflicts = conflicts.sorted()
     }
 
     /// The canonical spelling of a state name: trimmed and lower-case, so that

@@ -47,6 +47,18 @@ public struct SourceReader {
                               billableStates: BillableStateTable(states))
     }
 
+    /// Changes whose `changed_at` or `recorded_at` is infinite: they cannot be metered and
+    /// are left out of the read, so they are returned here to be reported (first 1000).
+    public func changesWithInfiniteTimestamps() throws -> [(eventId: Int64, instanceId: String, detail: String)] {
+        try db.execute(
+            """
+            SELECT event_id, instance_id, state, changed_at::text, recorded_at::text FROM instance_state_changes
+            WHERE changed_at IN ('infinity', '-infinity') OR recorded_at IN ('infinity', '-infinity')
+            ORDER BY event_id LIMIT 1000
+            """, context: "looking for infinite timestamps"
+        ).rows.map { (Int64($0[0]!)!, $0[1]!, "'\($0[2]!)' at \($0[3]!), recorded \($0[4]!)") }
+    }
+
     /// Streams the changes the period needs, one instance at a time: the last change
     /// before `period.start` (the state carried in, unless it is `deleted` and nothing
     /// follows it) and every change in `[period.start, period.end)`, in effect order.
@@ -56,12 +68,12 @@ public struct SourceReader {
             WITH carried AS (
                 SELECT DISTINCT ON (instance_id) event_id, instance_id, state, changed_at, recorded_at
                 FROM instance_state_changes
-                WHERE changed_at < $1::timestamptz
+                WHERE changed_at < $1::timestamptz AND changed_at > '-infinity' AND isfinite(recorded_at)
                 ORDER BY instance_id, changed_at DESC, event_id DESC
             ), in_period AS (
                 SELECT event_id, instance_id, state, changed_at, recorded_at
                 FROM instance_state_changes
-                WHERE changed_at >= $1::timestamptz AND changed_at < $2::timestamptz
+                WHERE changed_at >= $1::timestamptz AND changed_at < $2::timestamptz AND isfinite(recorded_at)
             )
             SELECT instance_id, state, \(Self.micros("changed_at")), event_id, \(Self.micros("recorded_at"))
             FROM (

@@ -17,6 +17,22 @@ struct FormatTests {
         #expect(SHA256.hex(of: [UInt8](repeating: 97, count: 1_000_000)) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
     }
 
+    @Test("SHA-256 fed in uneven pieces equals the digest of the whole")
+    func sha256Pieces() {
+        let data = (0..<1000).map { UInt8(truncatingIfNeeded: $0 * 7) }
+        for piece in [1, 3, 63, 64, 65, 200] {
+            var h = SHA256()
+            var i = 0
+            while i < data.count {
+                let end = min(i + piece, data.count)
+                h.update(data[i..<end])
+                i = end
+            }
+            let hex = h.finalize().map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+            #expect(hex == SHA256.hex(of: data), "pieces of \(piece)")
+        }
+    }
+
     @Test("Decimal formatting is plain and exact")
     func decimals() {
         #expect(formatScaled(9_876_543_210, scale: 6) == "9876.543210")
