@@ -17,7 +17,7 @@ SWIFT_BUILD_FLAGS ?=
 RELEASE_BIN = .build/release/bmbill
 DEBUG_BIN   = .build/debug/bmbill
 
-.PHONY: help deps build demo test db-up db-down db-env sql format contract clean
+.PHONY: help deps build demo test db-up db-down db-env sql format contract fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -73,6 +73,17 @@ contract: build db-up ## run ../shared/tools/check-contract on the release build
 	@eval "$$(scripts/pg env $(PG_DIR) $(PG_PORT))"; \
 	  psql -X -q -d postgres -c "DROP DATABASE IF EXISTS bmbill_contract" -c "CREATE DATABASE bmbill_contract"; \
 	  PGDATABASE=bmbill_contract $(SHARED)/tools/check-contract $(RELEASE_BIN)
+
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = FuzzParsers FuzzCSV FuzzArguments
+fuzz: ## build the libFuzzer targets (Fuzz/) and run each for FUZZ_SECONDS (default 60)
+	cd Fuzz && swift build --scratch-path ../.build-fuzz -Xswiftc -sanitize=fuzzer
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p .build-fuzz/corpus/$$t; \
+	  echo "== $$t ($(FUZZ_SECONDS) s)"; \
+	  .build-fuzz/debug/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=.build-fuzz/ \
+	    .build-fuzz/corpus/$$t Fuzz/corpus/$$t 2>&1 | grep -E "^(Done|stat::number_of_executed_units|==[0-9]+==|SUMMARY)" || exit 1; \
+	done
 
 format: ## format the sources with swift format
 	swift format --in-place --recursive Sources Tests Package.swift

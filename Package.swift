@@ -5,7 +5,9 @@ let package = Package(
     name: "bmbill",
     platforms: [.macOS(.v13)],
     products: [
-        .executable(name: "bmbill", targets: ["bmbill"])
+        .executable(name: "bmbill", targets: ["bmbill"]),
+        // For the fuzz targets in Fuzz/ (a package of their own, built with -sanitize=fuzzer).
+        .library(name: "BillingKit", targets: ["BillingCore", "Reports", "BillingCommands"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),

@@ -56,6 +56,26 @@ public struct BMBill: ParsableCommand {
         return ExitStatus.failure
     }
 
+    /// Parses `arguments` and validates every value (period, instant, settings) without
+    /// running anything; returns the exit code a run would start with (0 when valid).
+    public static func validate(arguments: [String]) -> Int32 {
+        do {
+            let command = try parseAsRoot(arguments)
+            if let run = command as? RunCommand {
+                _ = try run.billing.resolve(environment: [:])
+                if let p = run.period { _ = try parsePeriod(p) }
+                _ = try parseAsOf(run.asOf ?? "2026-01-01T00:00:00Z")
+            } else if let recompute = command as? RecomputeCommand {
+                _ = try recompute.billing.resolve(environment: [:])
+                _ = try parsePeriod(recompute.period)
+                _ = try parseAsOf(recompute.asOf ?? "2026-01-01T00:00:00Z")
+            }
+            return ExitStatus.success
+        } catch {
+            return exitStatus(for: error)
+        }
+    }
+
     /// Logs go to stderr; `BMBILL_LOG_LEVEL` sets the level (default info).
     public static func bootstrapLogging() {
         let level = ProcessInfo.processInfo.environment["BMBILL_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info

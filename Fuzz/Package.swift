@@ -1,0 +1,19 @@
+// swift-tools-version: 6.1
+// libFuzzer targets for bmbill's parsers and CSV writer: `make fuzz` builds them with
+// -sanitize=fuzzer and runs each for a while. Kept apart so the main build stays lean.
+import PackageDescription
+
+let fuzz: SwiftSetting = .unsafeFlags(["-parse-as-library"])
+// gold trips over the fuzzer runtime's debug info; lld links it.
+let lld: LinkerSetting = .unsafeFlags(["-use-ld=lld"])
+
+let package = Package(
+    name: "bmbill-fuzz",
+    dependencies: [.package(path: "..")],
+    targets: [
+        .target(name: "FuzzDriver"),
+        .executableTarget(name: "FuzzParsers", dependencies: ["FuzzDriver", .product(name: "BillingKit", package: "main")], swiftSettings: [fuzz], linkerSettings: [lld]),
+        .executableTarget(name: "FuzzCSV", dependencies: ["FuzzDriver", .product(name: "BillingKit", package: "main")], swiftSettings: [fuzz], linkerSettings: [lld]),
+        .executableTarget(name: "FuzzArguments", dependencies: ["FuzzDriver", .product(name: "BillingKit", package: "main")], swiftSettings: [fuzz], linkerSettings: [lld]),
+    ]
+)
