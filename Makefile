@@ -77,6 +77,7 @@ contract: build db-up ## run ../shared/tools/check-contract on the release build
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS = FuzzParsers FuzzCSV FuzzArguments
 fuzz: ## build the libFuzzer targets (Fuzz/) and run each for FUZZ_SECONDS (default 60)
+	mkdir -p .build-fuzz/link && ln -sfn $(CURDIR) .build-fuzz/link/bmbill
 	cd Fuzz && swift build --scratch-path ../.build-fuzz -Xswiftc -sanitize=fuzzer
 	@for t in $(FUZZ_TARGETS); do \
 	  mkdir -p .build-fuzz/corpus/$$t; \

@@ -9,11 +9,13 @@ let lld: LinkerSetting = .unsafeFlags(["-use-ld=lld"])
 
 let package = Package(
     name: "bmbill-fuzz",
-    dependencies: [.package(path: "..")],
+    // make fuzz links the repository here, so its package identity is "bmbill" whatever
+    // the clone's folder is called.
+    dependencies: [.package(path: "../.build-fuzz/link/bmbill")],
     targets: [
         .target(name: "FuzzDriver"),
-        .executableTarget(name: "FuzzParsers", dependencies: ["FuzzDriver", .product(name: "BillingKit", package: "main")], swiftSettings: [fuzz], linkerSettings: [lld]),
-        .executableTarget(name: "FuzzCSV", dependencies: ["FuzzDriver", .product(name: "BillingKit", package: "main")], swiftSettings: [fuzz], linkerSettings: [lld]),
-        .executableTarget(name: "FuzzArguments", dependencies: ["FuzzDriver", .product(name: "BillingKit", package: "main")], swiftSettings: [fuzz], linkerSettings: [lld]),
+        .executableTarget(name: "FuzzParsers", dependencies: ["FuzzDriver", .product(name: "BillingKit", package: "bmbill")], swiftSettings: [fuzz], linkerSettings: [lld]),
+        .executableTarget(name: "FuzzCSV", dependencies: ["FuzzDriver", .product(name: "BillingKit", package: "bmbill")], swiftSettings: [fuzz], linkerSettings: [lld]),
+        .executableTarget(name: "FuzzArguments", dependencies: ["FuzzDriver", .product(name: "BillingKit", package: "bmbill")], swiftSettings: [fuzz], linkerSettings: [lld]),
     ]
 )
