@@ -48,7 +48,7 @@ let package = Package(
         .testTarget(
             name: "BillingCoreTests",
             dependencies: [
-                "BillingCore",
+                "BillingCore", "Reports",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),

@@ -1,5 +1,6 @@
 import BillingCore
 import Foundation
+import Reports
 import Testing
 
 /// The worked month of the spec (Tests/Fixtures/october-2026, copied from
@@ -11,8 +12,7 @@ struct WorkedExampleTests {
 
     static func csv(_ name: String) -> [[String: String]] {
         let text = try! String(contentsOf: dir.appendingPathComponent(name + ".csv"), encoding: .utf8)
-        let rows = parseCSV(text)
-        return rows.dropFirst().map { Dictionary(uniqueKeysWithValues: zip(rows[0], $0)) }
+        return CSVReader.dictionaries(text)
     }
 
     static func instant(_ pg: String) -> Instant {
@@ -95,44 +95,4 @@ struct WorkedExampleTests {
     func exactSeconds() {
         #expect(Self.bill(asOf: "2026-12-01T00:00:00Z").billableMicros("i-a2") == 1_437_599_750_000)
     }
-}
-
-/// A small RFC 4180 reader for fixtures and for checking what bmbill writes.
-func parseCSV(_ text: String) -> [[String]] {
-    var rows: [[String]] = []
-    var row: [String] = []
-    var field = ""
-    var quoted = false
-    var chars = Array(text)
-    if chars.last != "\n" { chars.append("\n") }
-    var i = 0
-    while i < chars.count {
-        let c = chars[i]
-        if quoted {
-            if c == "\"" {
-                if i + 1 < chars.count && chars[i + 1] == "\"" {
-                    field.append("\"")
-                    i += 1
-                } else {
-                    quoted = false
-                }
-            } else {
-                field.append(c)
-            }
-        } else if c == "\"" {
-            quoted = true
-        } else if c == "," {
-            row.append(field)
-            field = ""
-        } else if c == "\n" || c == "\r\n" {
-            row.append(field)
-            rows.append(row)
-            row = []
-            field = ""
-        } else if c != "\r" {
-            field.append(c)
-        }
-        i += 1
-    }
-    return rows
 }

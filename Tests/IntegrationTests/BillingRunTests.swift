@@ -1,4 +1,5 @@
 import BillingStore
+import Reports
 import Foundation
 import PostgresClient
 import Testing
@@ -232,42 +233,4 @@ func snapshot(_ dir: String) throws -> [String: Data] {
 }
 
 /// Rows of a CSV file with a header, as dictionaries.
-func csvDicts(_ text: String) -> [[String: String]] {
-    var rows: [[String]] = []
-    var row: [String] = []
-    var field = ""
-    var quoted = false
-    let chars = Array(text.unicodeScalars)
-    var i = 0
-    while i < chars.count {
-        let c = chars[i]
-        if quoted {
-            if c == "\"" {
-                if i + 1 < chars.count && chars[i + 1] == "\"" {
-                    field.unicodeScalars.append("\"")
-                    i += 1
-                } else {
-                    quoted = false
-                }
-            } else {
-                field.unicodeScalars.append(c)
-            }
-        } else if c == "\"" {
-            quoted = true
-        } else if c == "," {
-            row.append(field)
-            field = ""
-        } else if c == "\r" {
-        } else if c == "\n" {
-            row.append(field)
-            rows.append(row)
-            row = []
-            field = ""
-        } else {
-            field.unicodeScalars.append(c)
-        }
-        i += 1
-    }
-    guard let header = rows.first else { return [] }
-    return rows.dropFirst().map { Dictionary(uniqueKeysWithValues: zip(header, $0)) }
-}
+func csvDicts(_ text: String) -> [[String: String]] { CSVReader.dictionaries(text) }

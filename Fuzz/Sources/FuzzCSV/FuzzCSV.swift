@@ -15,30 +15,10 @@ public func fuzzCSV(_ data: UnsafePointer<UInt8>, _ count: Int) -> CInt {
     let fields = text.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init)
     var w = CSVWriter(header: ["h"])
     w.appendRecord(fields.map { .text($0) })
-    let rows = readCSV(w.text)
+    let rows = CSVReader.records(w.text)
     precondition(rows.count == 2, "record count")
     precondition(rows[1] == fields.map(CSVWriter.defuseFormula), "fields do not round-trip")
     let name = SafeFileName.of(text)
     precondition(!name.isEmpty && !name.contains("/") && !name.hasPrefix(".") && name.utf8.count <= 120, "unsafe file name \(name)")
     return 0
-}
-
-/// A strict RFC 4180 reader (CRLF records).
-func readCSV(_ s: String) -> [[String]] {
-    var rows: [[String]] = [], row: [String] = [], field = "", quoted = false
-    let u = Array(s.unicodeScalars)
-    var i = 0
-    while i < u.count {
-        let c = u[i]
-        if quoted {
-            if c == "\"" {
-                if i + 1 < u.count && u[i + 1] == "\"" { field.unicodeScalars.append("\""); i += 1 } else { quoted = false }
-            } else { field.unicodeScalars.append(c) }
-        } else if c == "\"" { quoted = true }
-        else if c == "," { row.append(field); field = "" }
-        else if c == "\r" && i + 1 < u.count && u[i + 1] == "\n" { row.append(field); rows.append(row); row = []; field = ""; i += 1 }
-        else { field.unicodeScalars.append(c) }
-        i += 1
-    }
-    return rows
 }
