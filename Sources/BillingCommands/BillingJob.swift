@@ -37,9 +37,11 @@ public enum BillingMode: Sendable {
 /// How one project's issued invoice compares with today's computation, and why.
 public struct ProjectChange: Sendable {
     public let projectId: String
-    public let issued: StoredInvoice
+    /// Nil when the project had no invoice in the issued period.
+    public let issued: StoredInvoice?
+    public let currency: Currency
     public let newTotal: Int128
-    public var difference: Int128 { newTotal - issued.total }
+    public var difference: Int128 { newTotal - (issued?.total ?? 0) }
     public let lines: [LineChange]
     /// Plain-language causes: late changes, corrected rates, a changed billable-state table, settings.
     public let reasons: [String]
@@ -76,7 +78,7 @@ public struct PeriodRun {
         var r: [String: InvoiceRecord] = [:]
         for a in actions {
             switch a {
-            case .keep(let s), .differs(let s, _), .correct(let s, _), .removeDraft(let s): r[s.record.projectId] = s.record
+            case .keep(let s), .differs(let s?, _), .correct(let s, _), .removeDraft(let s): r[s.record.projectId] = s.record
             case .draft(_, let s?), .issue(_, let s?): r[s.record.projectId] = s.record
             default: break
             }
@@ -85,7 +87,7 @@ public struct PeriodRun {
     }
     /// Projects whose issued invoice differs from today's data and was not corrected.
     public var differFromIssued: [String] {
-        actions.compactMap { if case .differs(let s, _) = $0 { return s.record.projectId } else { return nil } }
+        actions.compactMap { if case .differs(_, let c) = $0 { return c.project.id } else { return nil } }
     }
 }
 
@@ -130,8 +132,7 @@ public struct BillingJob {
         pause("reading")
         let reader = SourceReader(db)
         for bad in try reader.changesWithInfiniteTimestamps() {
-            engine.report(Anomaly(.error, .invalidTimestamp, instanceId: bad.instanceId, eventIds: [bad.eventId],
-                                  detail: "change \(bad.detail) cannot be placed in time; it is not applied"))
+            engine.noteInvalidTimestamp(eventId: bad.eventId, instanceId: bad.instanceId, detail: bad.detail, holdsForever: bad.holdsForever)
         }
         try reader.forEachInstance(in: period) { id, changes in engine.meter(instanceId: id, changes: changes) }
         let result = engine.finish()
@@ -142,7 +143,7 @@ public struct BillingJob {
         let stored = try store.current(period: month, currency: settings.currency)
         let actions = InvoicePlanner.plan(result, stored: stored, correctIssued: mode.corrects, projects: mode.projects)
         let late = try lateChanges(period)
-        let changes = try explain(actions, result: result, store: store)
+        let changes = try explain(actions, periodIssued: stored.values.contains { $0.isIssued }, result: result, store: store)
         if mode.dryRun {
             return PeriodRun(result: result, mode: mode, actions: actions, outcome: nil, changes: changes, late: late, directory: nil)
         }
@@ -194,38 +195,48 @@ public struct BillingJob {
 
     /// For every issued invoice the plan corrects or reports as different: the line
     /// changes and their causes.
-    func explain(_ actions: [InvoiceAction], result: BillingResult, store: InvoiceStore) throws -> [ProjectChange] {
+    func explain(_ actions: [InvoiceAction], periodIssued: Bool, result: BillingResult, store: InvoiceStore) throws -> [ProjectChange] {
         var out: [ProjectChange] = []
         for action in actions {
-            let issued: StoredInvoice, content: InvoiceContent
+            let issued: StoredInvoice?, content: InvoiceContent
             switch action {
-            case .correct(let s, let c), .differs(let s, let c):
+            case .correct(let s, let c):
                 issued = s
+                content = c
+            case .differs(let s, let c):
+                issued = s
+                content = c
+            case .issue(let c, nil) where periodIssued:  // a project new to an issued period
+                issued = nil
                 content = c
             default: continue
             }
-            let lines = LineChange.between(old: try store.lines(of: issued.record.invoiceId, currency: issued.currency),
-                                           new: content.lines.map(\.stored))
-            out.append(ProjectChange(projectId: issued.record.projectId, issued: issued, newTotal: content.total, lines: lines,
-                                     reasons: try reasons(issued: issued, lines: lines, result: result)))
+            let old = try issued.map { try store.lines(of: $0.record.invoiceId, currency: $0.currency) } ?? []
+            let lines = LineChange.between(old: old, new: content.lines.map(\.stored))
+            out.append(ProjectChange(projectId: content.project.id, issued: issued, currency: content.currency, newTotal: content.total,
+                                     lines: lines, reasons: try reasons(issued: issued, projectId: content.project.id, lines: lines, result: result)))
         }
         return out
     }
 
-    private func reasons(issued: StoredInvoice, lines: [LineChange], result: BillingResult) throws -> [String] {
+    private func reasons(issued: StoredInvoice?, projectId: String, lines: [LineChange], result: BillingResult) throws -> [String] {
         var reasons: [String] = []
+        // The run that issued what is stored; for a project with no invoice, the period's last issuing run.
+        let runId = try issued.map { String($0.record.runId) } ?? db.execute(
+            "SELECT max(run_id)::text FROM invoices WHERE period = $1 AND status IN ('issued', 'superseded')",
+            [result.period.month.description]).scalar ?? "0"
         let run = try db.execute(
             """
             SELECT \(SourceReader.micros("input_watermark")), billable_states::text, settings->>'vat_rate', settings->>'rounding',
                    settings->>'granularity'
             FROM billing_runs WHERE run_id = $1
-            """, [String(issued.record.runId)], context: "reading the issuing run").rows.first
+            """, [runId], context: "reading the issuing run").rows.first
         if let watermark = run?[0] {
             let late = try db.execute(
                 """
                 SELECT count(*) FROM instance_state_changes c JOIN instances i USING (instance_id)
                 WHERE i.project_id = $1 AND c.recorded_at > $2::timestamptz AND c.changed_at < $3::timestamptz
-                """, [issued.record.projectId, Instant(microseconds: Int64(watermark)!).iso8601, result.period.end.iso8601], context: "counting late changes").scalar ?? "0"
+                """, [projectId, Instant(microseconds: Int64(watermark)!).iso8601, result.period.end.iso8601], context: "counting late changes").scalar ?? "0"
             if late != "0" {
                 reasons.append("\(late) late change(s) recorded after \(Instant(microseconds: Int64(watermark)!)) (the issuing run's watermark)")
             }
@@ -278,6 +289,7 @@ struct PeriodLock {
                 SELECT a.application_name, a.pid, coalesce(a.client_addr::text, 'local socket'), a.backend_start
                 FROM pg_locks l JOIN pg_stat_activity a USING (pid)
                 WHERE l.locktype = 'advisory' AND l.granted AND ((l.classid::int8 << 32) | l.objid::int8) = $1::int8
+                  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
                 """, [String(key)]
             ).rows.first
             let who = holder.map { h in

@@ -132,15 +132,21 @@ struct BillingCommand {
         }
     }
 
+    /// Any error anomaly makes the command exit 65 (billing-rules.md section 6), for the
+    /// month to date as much as for an ended month, so that cron reports it.
     private func checkDataErrors(_ runs: [PeriodRun]) throws {
-        let blocked = runs.filter { $0.result.period.hasEnded(asOf: $0.result.asOf) && $0.result.hasErrors }
-        guard !blocked.isEmpty else { return }
-        let periods = blocked.map { $0.result.period.month.description }.joined(separator: ", ")
-        if case .recompute = blocked[0].mode {
+        let withErrors = runs.filter { $0.result.hasErrors }
+        guard !withErrors.isEmpty else { return }
+        let periods = withErrors.map { $0.result.period.month.description }.joined(separator: ", ")
+        if case .recompute = withErrors[0].mode {
             throw BMBillError.dataErrors("data errors in \(periods): no correction can be issued until they are fixed. "
                 + "Fix what anomalies.csv lists as errors (or the anomalies above), then recompute again.")
         }
-        throw BMBillError.dataErrors("data errors kept the invoices of \(periods) from being issued; they stay drafts. "
-            + "Fix what anomalies.csv lists as errors, then run again.")
+        let ended = withErrors.filter { $0.result.period.hasEnded(asOf: $0.result.asOf) }.map { $0.result.period.month.description }
+        let open = withErrors.filter { !$0.result.period.hasEnded(asOf: $0.result.asOf) }.map { $0.result.period.month.description }
+        var what: [String] = []
+        if !ended.isEmpty { what.append("data errors kept the invoices of \(ended.joined(separator: ", ")) from being issued; they stay drafts") }
+        if !open.isEmpty { what.append("the drafts of \(open.joined(separator: ", ")) have data errors and could not be issued as they are") }
+        throw BMBillError.dataErrors(what.joined(separator: "; ") + ". Fix what anomalies.csv lists as errors, then run again.")
     }
 }

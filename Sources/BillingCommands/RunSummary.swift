@@ -36,8 +36,8 @@ enum RunSummary {
             }
             out += changesText(run)
             if !run.differFromIssued.isEmpty {
-                out += "  ! the issued invoices of \(run.differFromIssued.joined(separator: ", ")) differ from today's data; they and the "
-                out += "period's files were left unchanged.\n    See why: bmbill recompute --period \(r.period.month) --dry-run\n"
+                out += "  ! today's data changes the issued invoices of \(r.period.month) (\(run.differFromIssued.joined(separator: ", "))); "
+                out += "the invoices and the period's files were left unchanged.\n    See why: bmbill recompute --period \(r.period.month) --dry-run\n"
                 out += "    Correct:  bmbill recompute --period \(r.period.month)   (or bmbill run --period \(r.period.month) --adjust)\n"
             }
             if let dir = run.directory { out += "  files: \(dir)/ (usage.csv, invoice_lines.csv, anomalies.csv, invoices/, manifest.json)\n" }
@@ -54,11 +54,18 @@ enum RunSummary {
         }
         var out = "  changes against the issued invoices:\n"
         for ch in run.changes {
-            let c = ch.issued.currency
-            let corrected = run.outcome?.invoices[ch.projectId].flatMap { $0.correctsInvoiceId == ch.issued.record.invoiceId ? $0 : nil }
-            out += "    \(ch.projectId) \(ch.issued.record.invoiceNumber ?? "-") (revision \(ch.issued.record.revision)): "
-            out += "issued \(grouped(c.plain(ch.issued.total))), now \(grouped(c.plain(ch.newTotal))), difference \(signed(c.plain(ch.difference)))"
-            if let corrected { out += " -> correcting revision \(corrected.revision), \(corrected.invoiceNumber ?? "")" }
+            let c = ch.currency
+            let after = run.outcome?.invoices[ch.projectId]
+            if let issued = ch.issued {
+                out += "    \(ch.projectId) \(issued.record.invoiceNumber ?? "-") (revision \(issued.record.revision)): "
+                out += "issued \(grouped(c.plain(issued.total))), now \(grouped(c.plain(ch.newTotal))), difference \(signed(c.plain(ch.difference)))"
+                if let after, after.correctsInvoiceId == issued.record.invoiceId {
+                    out += " -> correcting revision \(after.revision), \(after.invoiceNumber ?? "")"
+                }
+            } else {
+                out += "    \(ch.projectId) had no invoice: now \(grouped(c.plain(ch.newTotal)))"
+                if let after { out += " -> issued \(after.invoiceNumber ?? "")" }
+            }
             out += "\n"
             for l in ch.lines {
                 let old = l.old.map { "\($0.billableSeconds) s \(grouped(c.plain($0.amount)))" } ?? "none"
@@ -105,10 +112,11 @@ enum RunSummary {
                         ]
                     } ?? .null,
                     "changes": .array(run.changes.map { ch in
-                        let c = ch.issued.currency
+                        let c = ch.currency
                         return [
-                            "project_id": .string(ch.projectId), "issued_invoice_number": .optional(ch.issued.record.invoiceNumber),
-                            "issued_revision": .int(Int64(ch.issued.record.revision)), "issued_total": .string(c.plain(ch.issued.total)),
+                            "project_id": .string(ch.projectId), "issued_invoice_number": .optional(ch.issued?.record.invoiceNumber),
+                            "issued_revision": ch.issued.map { .int(Int64($0.record.revision)) } ?? .null,
+                            "issued_total": .string(c.plain(ch.issued?.total ?? 0)),
                             "new_total": .string(c.plain(ch.newTotal)), "difference": .string(c.plain(ch.difference)),
                             "lines": .array(ch.lines.map { l in
                                 [

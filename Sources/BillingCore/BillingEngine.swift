@@ -96,7 +96,7 @@ public struct BillingEngine: Sendable {
         self.settings = settings
         self.catalog = catalog
         self.rateCard = RateCard(rates: catalog.rates, currency: settings.currency)
-        self.anomalies = rateCard.problems + catalog.billableStates.conflicts.map {
+        self.anomalies = rateCard.problems(touching: window) + catalog.billableStates.conflicts.map {
             Anomaly(.error, .conflictingStates, detail: "billable_states holds '\($0)' more than once, billed and not billed")
         }
     }
@@ -104,11 +104,23 @@ public struct BillingEngine: Sendable {
     /// Records a problem found outside the metering (for example by the reader).
     public mutating func report(_ anomaly: Anomaly) { anomalies.append(anomaly) }
 
+    private var invalidByInstance: [String: [Anomaly]] = [:]
+
+    /// Records a change that cannot be placed in time (an infinite timestamp). One dated
+    /// `-infinity` would hold in every period and is reported at once; any other is
+    /// reported when its instance is metered in this period.
+    public mutating func noteInvalidTimestamp(eventId: Int64, instanceId: String, detail: String, holdsForever: Bool) {
+        let a = Anomaly(.error, .invalidTimestamp, projectId: catalog.instances[instanceId]?.projectId, instanceId: instanceId,
+                        eventIds: [eventId], detail: "change \(detail) cannot be placed in time; it is not applied")
+        if holdsForever { anomalies.append(a) } else { invalidByInstance[instanceId, default: []].append(a) }
+    }
+
     /// Meters one instance. `changes` are all of its changes before the period's end:
     /// at least the last one before the period starts (the state carried in) and every
     /// one inside the period.
     public mutating func meter(instanceId: String, changes: [StateChange]) {
         guard !changes.isEmpty else { return }
+        if let invalid = invalidByInstance.removeValue(forKey: instanceId) { anomalies += invalid }
         counts.changesRead += changes.count
         counts.instancesRead += 1
         for c in changes where watermark.map({ c.recordedAt > $0 }) ?? true { watermark = c.recordedAt }

@@ -34,8 +34,9 @@ public enum InvoiceAction: Sendable {
     /// Delete a draft whose project no longer has billable usage.
     case removeDraft(StoredInvoice)
     /// The issued invoice differs from the new computation and this run does not correct:
-    /// it stays as issued, and the difference is reported.
-    case differs(StoredInvoice, InvoiceContent)
+    /// it stays as issued, and the difference is reported. With no stored invoice: the
+    /// period was issued and this project now has usage it had not (late data).
+    case differs(StoredInvoice?, InvoiceContent)
     /// Issue a correcting revision of the issued invoice: the next revision number, its
     /// own invoice number, the full corrected amounts and the difference.
     case correct(StoredInvoice, InvoiceContent)
@@ -43,8 +44,8 @@ public enum InvoiceAction: Sendable {
     /// The project the action concerns.
     public var projectId: String {
         switch self {
-        case .keep(let s), .removeDraft(let s), .differs(let s, _), .correct(let s, _): return s.record.projectId
-        case .draft(let c, _), .issue(let c, _): return c.project.id
+        case .keep(let s), .removeDraft(let s), .correct(let s, _): return s.record.projectId
+        case .draft(let c, _), .issue(let c, _), .differs(_, let c): return c.project.id
         }
     }
 
@@ -71,6 +72,8 @@ public enum InvoicePlanner {
     {
         var actions: [InvoiceAction] = []
         let issuable = result.isIssuable
+        // Once a period is issued, any change to it is a correction: reported, or issued as one.
+        let periodIssued = stored.values.contains { $0.isIssued }
         var computed: [String: InvoiceContent] = [:]
         for c in result.invoices { computed[c.project.id] = c }
         let ids = Set(computed.keys).union(stored.keys).filter { projects?.contains($0) ?? true }.sorted()
@@ -80,6 +83,8 @@ public enum InvoicePlanner {
             switch (old, new) {
             case (nil, nil):
                 continue
+            case (nil, let c?) where periodIssued && !correctIssued:
+                actions.append(.differs(nil, c))
             case (nil, let c?):
                 actions.append(issuable ? .issue(c, replacing: nil) : .draft(c, replacing: nil))
             case (let s?, nil) where !s.isIssued:

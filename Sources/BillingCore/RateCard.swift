@@ -29,23 +29,33 @@ public struct RateVersion: Hashable, Sendable {
 public struct RateCard: Sendable {
     public let currency: Currency
     private var versionsByType: [String: [RateVersion]] = [:]
-    /// Problems with the price list itself (overlapping versions, negative or over-precise rates).
-    public private(set) var problems: [Anomaly] = []
+    /// Problems with the price list itself (overlapping versions, negative or over-precise
+    /// rates), each with the time range it concerns.
+    private var located: [(anomaly: Anomaly, from: Instant, to: Instant?)] = []
+
+    /// Every problem of the price list.
+    public var problems: [Anomaly] { located.map(\.anomaly) }
+
+    /// The problems that concern some instant of `window`: a bad version of 2019 does not
+    /// hold up the invoices of 2026 (it is reported when 2019 is billed).
+    public func problems(touching window: BillingWindow) -> [Anomaly] {
+        located.filter { p in p.from < window.end && (p.to.map { $0 > window.start } ?? true) }.map(\.anomaly)
+    }
 
     /// Keeps the rates in `currency`; rates in other currencies play no part in the run.
     public init(rates: [RateVersion], currency: Currency) {
         self.currency = currency
         for rate in rates where rate.currency.uppercased() == currency.code {
             if rate.hourlyRate.isNegative {
-                problems.append(Anomaly(.error, .invalidRate, detail: "\(rate.typeName) rate \(rate.hourlyRate) \(currency.code)/h from \(rate.effectiveFrom) is negative; the version is not used"))
+                located.append((Anomaly(.error, .invalidRate, detail: "\(rate.typeName) rate \(rate.hourlyRate) \(currency.code)/h from \(rate.effectiveFrom) is negative; the version is not used"), rate.effectiveFrom, rate.effectiveTo))
                 continue
             }
             if rate.hourlyRate.rescaled(to: 6) == nil {
-                problems.append(Anomaly(.error, .invalidRate, detail: "\(rate.typeName) rate \(rate.hourlyRate) \(currency.code)/h has more than six decimals; the version is not used"))
+                located.append((Anomaly(.error, .invalidRate, detail: "\(rate.typeName) rate \(rate.hourlyRate) \(currency.code)/h has more than six decimals; the version is not used"), rate.effectiveFrom, rate.effectiveTo))
                 continue
             }
             if let to = rate.effectiveTo, to <= rate.effectiveFrom {
-                problems.append(Anomaly(.error, .invalidRate, detail: "\(rate.typeName) rate from \(rate.effectiveFrom) ends at \(to), before it starts; the version is not used"))
+                located.append((Anomaly(.error, .invalidRate, detail: "\(rate.typeName) rate from \(rate.effectiveFrom) ends at \(to), before it starts; the version is not used"), to, nil))
                 continue
             }
             versionsByType[rate.typeName, default: []].append(rate)
@@ -56,7 +66,8 @@ public struct RateCard: Sendable {
             var kept: [RateVersion] = []
             for v in versions {
                 if let prev = kept.last, prev.effectiveTo.map({ $0 > v.effectiveFrom }) ?? true {
-                    problems.append(Anomaly(.error, .overlappingRates, detail: "\(type) \(currency.code) rates from \(prev.effectiveFrom) and from \(v.effectiveFrom) overlap; the later version is not used until the ranges are fixed"))
+                    let overlapEnd: Instant? = [prev.effectiveTo, v.effectiveTo].compactMap { $0 }.min()
+                    located.append((Anomaly(.error, .overlappingRates, detail: "\(type) \(currency.code) rates from \(prev.effectiveFrom) and from \(v.effectiveFrom) overlap; the later version is not used until the ranges are fixed"), v.effectiveFrom, overlapEnd))
                     continue
                 }
                 kept.append(v)

@@ -27,7 +27,7 @@ public struct RunOutcome: Sendable {
 
     /// Projects whose issued invoice differs from today's computation and was left as it is.
     public var differFromIssued: [String] {
-        actions.compactMap { if case .differs(let s, _) = $0 { return s.record.projectId } else { return nil } }
+        actions.compactMap { if case .differs(_, let c) = $0 { return c.project.id } else { return nil } }
     }
 }
 
@@ -98,8 +98,10 @@ public struct InvoiceStore {
         var written: [(InvoiceContent, InvoiceRecord)] = []
         for action in actions {
             switch action {
-            case .keep(let s), .differs(let s, _):
+            case .keep(let s), .differs(let s?, _):
                 records[s.record.projectId] = s.record
+            case .differs(nil, _):
+                break
             case .removeDraft(let s):
                 try deleteDraft(s)
             case .draft(let c, let replacing), .issue(let c, let replacing):

@@ -49,19 +49,19 @@ public struct SourceReader {
 
     /// Changes whose `changed_at` or `recorded_at` is infinite: they cannot be metered and
     /// are left out of the read, so they are returned here to be reported (first 1000).
-    public func changesWithInfiniteTimestamps() throws -> [(eventId: Int64, instanceId: String, detail: String)] {
+    public func changesWithInfiniteTimestamps() throws -> [(eventId: Int64, instanceId: String, detail: String, holdsForever: Bool)] {
         try db.execute(
             """
             SELECT event_id, instance_id, state, changed_at::text, recorded_at::text FROM instance_state_changes
             WHERE changed_at IN ('infinity', '-infinity') OR recorded_at IN ('infinity', '-infinity')
             ORDER BY event_id LIMIT 1000
             """, context: "looking for infinite timestamps"
-        ).rows.map { (Int64($0[0]!)!, $0[1]!, "'\($0[2]!)' at \($0[3]!), recorded \($0[4]!)") }
+        ).rows.map { (Int64($0[0]!)!, $0[1]!, "'\($0[2]!)' at \($0[3]!), recorded \($0[4]!)", $0[3] == "-infinity") }
     }
 
     /// Streams the changes the period needs, one instance at a time: the last change
-    /// before `period.start` (the state carried in, unless it is `deleted` and nothing
-    /// follows it) and every change in `[period.start, period.end)`, in effect order.
+    /// before `period.start` (the state carried in; the first `deleted` when there is one,
+    /// and nothing at all when that is all and nothing follows it in the period) and every change in `[period.start, period.end)`, in effect order.
     /// Memory holds one instance's changes at a time.
     public func forEachInstance(in period: BillingPeriod, _ body: (String, [StateChange]) throws -> Void) throws {
         let sql = """
@@ -69,7 +69,10 @@ public struct SourceReader {
                 SELECT DISTINCT ON (instance_id) event_id, instance_id, state, changed_at, recorded_at
                 FROM instance_state_changes
                 WHERE changed_at < $1::timestamptz AND changed_at > '-infinity' AND isfinite(recorded_at)
-                ORDER BY instance_id, changed_at DESC, event_id DESC
+                -- deleted is final: once an instance was deleted, that is the state it carries in,
+                -- whatever stray changes followed it in earlier periods.
+                ORDER BY instance_id, lower(btrim(state)) = 'deleted' DESC,
+                         CASE WHEN lower(btrim(state)) = 'deleted' THEN changed_at END, changed_at DESC, event_id DESC
             ), in_period AS (
                 SELECT event_id, instance_id, state, changed_at, recorded_at
                 FROM instance_state_changes

@@ -133,3 +133,18 @@ struct PricingRulesTests {
         #expect(ExactDecimal(parsing: "1.0000001")?.rescaled(to: 6) == nil)
     }
 }
+
+@Suite("2. Rate problems are reported for the periods they touch")
+struct RateProblemScopeTests {
+    @Test("2. A bad rate version of another year does not hold up this month")
+    func outsideWindow() {
+        var w = World()
+        w.rates += [rate("p1i.baremetal", "-5", from: "2019-01-01T00:00:00Z", to: "2019-06-01T00:00:00Z")]
+        w.instance("i-1")
+        w.change("i-1", "active", at: "2026-10-31T14:00:00Z")
+        #expect(w.bill().anomalies(.invalidRate).isEmpty)
+        #expect(w.bill().isIssuable)
+        let y2019 = BillingPeriod(month: YearMonth(year: 2019, month: 3)!, zone: seoul)
+        #expect(w.bill(y2019, asOf: "2020-01-01T00:00:00Z").anomalies(.invalidRate).count == 1)
+    }
+}

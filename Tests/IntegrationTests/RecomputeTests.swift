@@ -129,3 +129,55 @@ struct RecomputeTests {
         #expect(try invoices(db) == rows)
     }
 }
+
+@Suite("Late data edge cases", .enabled(if: TestDatabase.serverReachable))
+struct LateDataEdgeTests {
+    static let ended = ["--period", "2026-10", "--as-of", "2026-12-01T00:00:00Z"]
+
+    @Test("A project with new usage in an issued month is a correction too: run holds it back, recompute issues it")
+    func newProjectInIssuedMonth() throws {
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.loadExample(db)
+        let out = tempDir()
+        try t.run(["run"] + Self.ended + ["--out", out]).expectSuccess()
+        let before = try snapshot(out + "/2026-10")
+        try db.execute("INSERT INTO instances VALUES ('i-g1', 'prj-gamma', 'r2a.baremetal', 'Ubuntu 22.04', 'late', '2026-10-01 00:00:00+00')")
+        try db.execute("INSERT INTO instance_state_changes (instance_id, state, changed_at, recorded_at) VALUES ('i-g1', 'active', '2026-10-31 14:00:00+00', '2026-11-02 00:00:00+00')")
+        let r = try t.run(["run"] + Self.ended + ["--out", out]).expectSuccess()
+        #expect(r.stdout.contains("prj-gamma had no invoice: now 10,865"))
+        #expect(try db.execute("SELECT count(*) FROM invoices WHERE project_id = 'prj-gamma'").scalar == "0")
+        #expect(try snapshot(out + "/2026-10") == before)
+        let fix = try t.run(["recompute"] + Self.ended + ["--out", out]).expectSuccess()
+        #expect(fix.stdout.contains("-> issued BM-00000003"))
+        #expect(try db.execute("SELECT invoice_number, total FROM current_invoices WHERE project_id = 'prj-gamma'").rows == [["BM-00000003", "10865"]])
+    }
+
+    @Test("deleted is final across periods: a stray change after it in an earlier month bills nothing later")
+    func deletedCarriedIn() throws {
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.loadExample(db)
+        try db.execute("INSERT INTO instance_state_changes (instance_id, state, changed_at) VALUES ('i-a1', 'active', '2026-11-03 00:00:00+00')")
+        let dec = tempDir()
+        try t.run(["run", "--period", "2026-12", "--as-of", "2027-01-01T00:00:00Z", "--out", dec]).expectSuccess()
+        #expect(!read(dec + "/2026-12/usage.csv").contains("i-a1"))
+        #expect(try db.execute("SELECT count(*) FROM invoice_lines WHERE instance_id = 'i-a1'").scalar == "0")
+        // November, where the stray change is, reports it.
+        let nov = tempDir()
+        try t.run(["run", "--period", "2026-11", "--as-of", "2027-01-01T00:00:00Z", "--out", nov]).expectSuccess()
+        #expect(read(nov + "/2026-11/anomalies.csv").contains("change after deleted"))
+    }
+
+    @Test("Errors in the month to date exit 65 too, with the drafts written")
+    func openMonthErrors() throws {
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.loadExample(db)
+        try db.execute("UPDATE instance_state_changes SET state = 'actve' WHERE event_id = 8")
+        let r = try t.run(["run", "--period", "2026-10", "--as-of", "2026-10-25T00:00:00Z", "--out", tempDir()])
+        #expect(r.status == 65)
+        #expect(r.stderr.contains("the drafts of 2026-10 have data errors"))
+        #expect(try db.execute("SELECT count(*) FROM invoices WHERE status = 'draft'").scalar == "2")
+    }
+}
