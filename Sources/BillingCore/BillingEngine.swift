@@ -47,6 +47,9 @@ public struct BillingResult: Sendable {
     public let ratesInForce: [RateVersion]
     /// The billable-state table the run applied.
     public let billableStates: BillableStateTable
+    /// The local days of the window, in order; `InvoiceLine.dailyMicroseconds` and daily
+    /// usage rows index into it.
+    public let days: [BillingDay]
 
     public var hasErrors: Bool { anomalies.contains { $0.severity == .error } }
     /// True when the invoices may be issued: the period has ended and no error stands in the way.
@@ -74,7 +77,10 @@ public struct BillingEngine: Sendable {
     private let rateCard: RateCard
 
     private var usage: [UsageRow] = []
-    private var lineMicros: [String: [LineKey: Int64]] = [:]  // project -> line -> metered µs
+    private var lineMicros: [String: [LineKey: [Int64]]] = [:]  // project -> line -> metered µs per day
+    private let days: [BillingDay]
+    /// Usage rows per day as well as per state and rate (`usage.csv --by day`).
+    public var splitUsageByDay = false
     private var anomalies: [Anomaly]
     private var watermark: Instant?
     private var counts = BillingCounts()
@@ -96,6 +102,9 @@ public struct BillingEngine: Sendable {
         self.settings = settings
         self.catalog = catalog
         self.rateCard = RateCard(rates: catalog.rates, currency: settings.currency)
+        self.days = period.days.filter { $0.window.start < window.end }.map {
+            BillingDay(date: $0.date, window: BillingWindow(start: $0.window.start, end: min($0.window.end, window.end)))
+        }
         self.anomalies = rateCard.problems(touching: window) + catalog.billableStates.conflicts.map {
             Anomaly(.error, .conflictingStates, detail: "billable_states holds '\($0)' more than once, billed and not billed")
         }
@@ -209,10 +218,19 @@ public struct BillingEngine: Sendable {
             }
             for piece in rateCard.segments(of: instance.typeName, from: interval.from, to: interval.to!) {
                 let micros = piece.from.microseconds(until: piece.to)
-                rows[UsageKey(state: interval.state, billable: billable == true, rate: piece.rate), default: 0] += micros
+                if splitUsageByDay {
+                    forEachDay(from: piece.from, to: piece.to) { day, dayMicros in
+                        rows[UsageKey(state: interval.state, billable: billable == true, rate: piece.rate, day: day), default: 0] += dayMicros
+                    }
+                } else {
+                    rows[UsageKey(state: interval.state, billable: billable == true, rate: piece.rate, day: nil), default: 0] += micros
+                }
                 guard billable == true else { continue }
                 if let rate = piece.rate {
-                    lineMicros[instance.projectId, default: [:]][LineKey(instanceId: instanceId, rate: rate), default: 0] += micros
+                    let key = LineKey(instanceId: instanceId, rate: rate)
+                    var daily = lineMicros[instance.projectId, default: [:]][key] ?? [Int64](repeating: 0, count: days.count)
+                    forEachDay(from: piece.from, to: piece.to) { day, dayMicros in daily[day] += dayMicros }
+                    lineMicros[instance.projectId, default: [:]][key] = daily
                     billedAny = true
                 } else {
                     unpriced.micros += micros
@@ -236,7 +254,7 @@ public struct BillingEngine: Sendable {
             usage.append(UsageRow(projectId: instance.projectId, projectName: projectName, instanceId: instanceId,
                                   instanceName: instance.name, typeName: instance.typeName, category: type?.category ?? "unknown",
                                   image: instance.image, state: key.state, billable: key.billable, rate: key.rate,
-                                  microseconds: micros, lineNumber: nil))
+                                  microseconds: micros, day: key.day.map { days[$0].date }, lineNumber: nil))
         }
     }
 
@@ -244,6 +262,23 @@ public struct BillingEngine: Sendable {
         let state: String
         let billable: Bool
         let rate: RateVersion?
+        let day: Int?
+    }
+
+    /// Calls `body` with each day of the window that `[from, to)` touches and the
+    /// microseconds it spends in that day.
+    private func forEachDay(from: Instant, to: Instant, _ body: (Int, Int64) -> Void) {
+        var lo = 0, hi = days.count  // first day whose end is after `from`
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if days[mid].window.end <= from { lo = mid + 1 } else { hi = mid }
+        }
+        var i = lo
+        while i < days.count, days[i].window.start < to {
+            let micros = days[i].window.overlapMicroseconds(from: from, to: to)
+            if micros > 0 { body(i, micros) }
+            i += 1
+        }
     }
 
     /// Prices the metered lines and assembles the result.
@@ -267,13 +302,14 @@ public struct BillingEngine: Sendable {
             var lines: [InvoiceLine] = []
             for (n, key) in sortedKeys.enumerated() {
                 let instance = catalog.instances[key.instanceId]!
-                let micros = keyed[key]!
+                let daily = keyed[key]!
+                let micros = daily.reduce(0, +)
                 let seconds = settings.granularity.billableSeconds(ofMicroseconds: micros)
                 lines.append(
                     InvoiceLine(
                         lineNumber: n + 1, instanceId: key.instanceId, instanceName: instance.name, typeName: instance.typeName,
                         category: catalog.types[instance.typeName]?.category ?? "unknown", image: instance.image, rate: key.rate,
-                        meteredMicroseconds: micros, billableSeconds: seconds,
+                        meteredMicroseconds: micros, dailyMicroseconds: daily, billableSeconds: seconds,
                         amount: Pricing.lineAmount(billableSeconds: seconds, rate: key.rate, currency: settings.currency,
                                                    rounding: settings.rounding)))
                 lineNumbers[projectId, default: [:]][key] = n + 1
@@ -292,7 +328,8 @@ public struct BillingEngine: Sendable {
             if a.instanceId != b.instanceId { return a.instanceId < b.instanceId }
             let fa = a.rate?.effectiveFrom.microseconds ?? Int64.min, fb = b.rate?.effectiveFrom.microseconds ?? Int64.min
             if fa != fb { return fa < fb }
-            return a.state < b.state
+            if a.state != b.state { return a.state < b.state }
+            return (a.day ?? CivilDate(year: 0, month: 1, day: 1)) < (b.day ?? CivilDate(year: 0, month: 1, day: 1))
         }
         var counts = self.counts
         counts.usageRows = rows.count
@@ -301,7 +338,7 @@ public struct BillingEngine: Sendable {
         return BillingResult(
             period: period, asOf: asOf, window: window, settings: settings, usage: rows, invoices: invoices,
             anomalies: anomalies.sorted(by: Anomaly.reportOrder), inputWatermark: watermark, counts: counts,
-            ratesInForce: rateCard.versionsInForce(from: window.start, to: window.end), billableStates: catalog.billableStates)
+            ratesInForce: rateCard.versionsInForce(from: window.start, to: window.end), billableStates: catalog.billableStates, days: days)
     }
 }
 

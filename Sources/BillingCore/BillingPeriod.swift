@@ -127,6 +127,17 @@ public struct BillingPeriod: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
+/// One local calendar day of a billing window, as its UTC interval.
+public struct BillingDay: Hashable, Sendable {
+    public let date: CivilDate
+    public let window: BillingWindow
+
+    public init(date: CivilDate, window: BillingWindow) {
+        self.date = date
+        self.window = window
+    }
+}
+
 /// A half-open UTC interval `[start, end)` of instants that a run bills.
 public struct BillingWindow: Hashable, Sendable {
     public let start: Instant

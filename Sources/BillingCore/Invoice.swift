@@ -10,10 +10,16 @@ public struct InvoiceLine: Hashable, Sendable {
     public let rate: RateVersion
     /// The exact metered billable time, in microseconds.
     public let meteredMicroseconds: Int64
+    /// The metered time per day of the window (`BillingResult.days`).
+    public let dailyMicroseconds: [Int64]
     /// The metered time rounded up to the granularity, once: what is charged.
     public let billableSeconds: Int64
     /// The charge in minor currency units.
     public let amount: Int128
+
+    /// The amount split over the days in proportion to the time metered on each, exactly
+    /// (`Allocation.proportional`): the parts add up to `amount`.
+    public var dailyAmounts: [Int128] { Allocation.proportional(amount, weights: dailyMicroseconds) }
 }
 
 /// What a project owes for a period, computed from the source data: lines, subtotal,
@@ -47,6 +53,14 @@ public struct InvoiceContent: Hashable, Sendable {
         return order.map { ($0, groups[$0]!, groups[$0]!.reduce(0) { $0 + $1.amount }) }
     }
 
+    /// The VAT split over the days in proportion to each day's charges, exactly.
+    public var dailyTax: [Int128] {
+        guard let n = lines.first?.dailyMicroseconds.count else { return [] }
+        var perDay = [Int128](repeating: 0, count: n)
+        for l in lines { for (i, a) in l.dailyAmounts.enumerated() { perDay[i] += a } }
+        return Allocation.proportional(tax, weights: perDay)
+    }
+
     /// A canonical text of everything that is charged, to tell whether a new
     /// computation differs from a stored invoice.
     public var canonicalText: String {
@@ -78,6 +92,8 @@ public struct UsageRow: Hashable, Sendable {
     /// The rate version in force; nil where none is.
     public let rate: RateVersion?
     public let microseconds: Int64
+    /// The local day, when usage is split by day.
+    public let day: CivilDate?
     /// The invoice line this time is charged on (billable and priced rows only).
     public internal(set) var lineNumber: Int?
 }

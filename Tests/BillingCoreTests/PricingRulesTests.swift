@@ -148,3 +148,52 @@ struct RateProblemScopeTests {
         #expect(w.bill(y2019, asOf: "2020-01-01T00:00:00Z").anomalies(.invalidRate).count == 1)
     }
 }
+
+@Suite("Daily split")
+struct DailySplitTests {
+    @Test("An amount split over days adds up exactly; the largest remainders get the odd units")
+    func allocation() {
+        #expect(Allocation.proportional(10, weights: [1, 1, 1] as [Int64]) == [4, 3, 3])
+        #expect(Allocation.proportional(-10, weights: [1, 1, 1] as [Int64]) == [-4, -3, -3])
+        #expect(Allocation.proportional(7, weights: [0, 0] as [Int64]) == [7, 0])
+        #expect(Allocation.proportional(100, weights: [1, 2, 7] as [Int64]) == [10, 20, 70])
+    }
+
+    @Test("A line's days add up to its metered time and its amount; VAT's days to the VAT")
+    func dailyLines() {
+        var w = World()
+        w.instance("i-1")
+        w.change("i-1", "active", at: "2026-10-10T10:00:00.5Z")
+        w.change("i-1", "deleting", at: "2026-10-13T02:00:00Z")
+        let r = w.bill()
+        let inv = r.invoice("prj-a")!
+        let line = inv.lines[0]
+        #expect(line.dailyMicroseconds.count == r.days.count)
+        #expect(line.dailyMicroseconds.reduce(0, +) == line.meteredMicroseconds)
+        #expect(line.dailyAmounts.reduce(0, +) == line.amount)
+        #expect(inv.dailyTax.reduce(0, +) == inv.tax)
+        // 10 Oct 10:00Z is 19:00 KST: the first Seoul day holds 5 h less half a second.
+        let firstDay = r.days.firstIndex { $0.date == CivilDate(year: 2026, month: 10, day: 10) }!
+        #expect(line.dailyMicroseconds[firstDay] == 5 * 3_600_000_000 - 500_000)
+    }
+
+    @Test("Usage split by day keeps every microsecond of the monthly rows")
+    func usageByDay() {
+        var w = World()
+        w.instance("i-1")
+        w.change("i-1", "active", at: "2026-10-10T10:00:00Z")
+        w.change("i-1", "stopped", at: "2026-10-20T10:00:00Z")
+        let monthly = w.bill()
+        var engine = BillingEngine(period: october, asOf: t("2026-12-01T00:00:00Z"), settings: w.settings, catalog: w.catalog)!
+        engine.splitUsageByDay = true
+        engine.meter(instanceId: "i-1", changes: w.changes["i-1"]!)
+        let daily = engine.finish()
+        for state in ["active", "stopped"] {
+            let m = monthly.usage.filter { $0.state == state }.reduce(Int64(0)) { $0 + $1.microseconds }
+            let d = daily.usage.filter { $0.state == state }.reduce(Int64(0)) { $0 + $1.microseconds }
+            #expect(m == d)
+        }
+        #expect(daily.usage.allSatisfy { $0.day != nil })
+        #expect(Set(daily.usage.map { $0.day! }).count == 22)  // Oct 10 (19:00 KST) .. Oct 31
+    }
+}
