@@ -97,6 +97,8 @@ public struct BillingJob {
     public let settings: BillingSettings
     public let outputRoot: String
     public let logger: Logger
+    /// Usage rows per day too (`--by day`).
+    public var usageByDay = false
     /// Test hook: `BMBILL_TEST_PAUSE_AT=reading|transaction|files` makes the job stop there
     /// (announcing it on stderr) so crash tests can kill it at a known point; for
     /// `BMBILL_TEST_PAUSE_SECONDS` seconds, or until killed.
@@ -123,6 +125,7 @@ public struct BillingJob {
         guard var engine = BillingEngine(period: period, asOf: asOf, settings: settings, catalog: catalog) else {
             throw BMBillError.usage("period \(month) starts at \(period.start), after --as-of \(asOf): there is nothing to bill yet")
         }
+        engine.splitUsageByDay = usageByDay
         let lock = PeriodLock(db: db, period: month)
         if !mode.dryRun { try lock.acquire() }
         defer { if !mode.dryRun { lock.release() } }

@@ -114,7 +114,8 @@ struct BillingCommand {
             let months = try months(settings, asOf)
             let logger = Logger(label: "bmbill.\(name)")
             let db = try openConnection(connection, command: name)
-            let job = BillingJob(db: db, settings: settings, outputRoot: output.root(config: config), logger: logger)
+            var job = BillingJob(db: db, settings: settings, outputRoot: output.root(config: config), logger: logger)
+            job.usageByDay = output.usageGrain == .day
             try job.checkSchema()
             let catalog = try SourceReader(db).loadCatalog()
             for month in months {

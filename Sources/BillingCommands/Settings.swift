@@ -106,6 +106,9 @@ struct OutputOptions: ParsableArguments {
     @Flag(help: "Print a machine-readable JSON summary on stdout instead of the table.")
     var json = false
 
+    @Option(name: .customLong("by"), help: ArgumentHelp("usage.csv rows per month (default) or per day as well.", valueName: "month|day"))
+    var usageGrain: UsageGrain = .month
+
     @Option(
         name: .customLong("metrics-file"),
         help: ArgumentHelp("Write Prometheus textfile-collector metrics here (env BMBILL_METRICS_FILE).", valueName: "path"))
@@ -118,6 +121,11 @@ struct OutputOptions: ParsableArguments {
     func root(config: [String: String], environment env: [String: String] = ProcessInfo.processInfo.environment) -> String {
         out ?? env["BMBILL_OUT"].flatMap { $0.isEmpty ? nil : $0 } ?? config["out"] ?? "reports/out"
     }
+}
+
+/// How finely usage.csv is broken down.
+enum UsageGrain: String, ExpressibleByArgument, CaseIterable {
+    case month, day
 }
 
 /// Parses `--as-of`, or gives now.

@@ -15,6 +15,7 @@ public struct PeriodFiles {
         files.append(("usage.csv", PeriodFiles.usageCSV(result)))
         files.append(("invoice_lines.csv", PeriodFiles.invoiceLinesCSV(result, records: records)))
         files.append(("anomalies.csv", PeriodFiles.anomaliesCSV(result)))
+        files.append(("summary.csv", PeriodFiles.summaryCSV(result, credits: credits, records: records)))
         for invoice in (result.invoices + credits).sorted(by: { $0.project.id < $1.project.id }) {
             files.append(("invoices/" + SafeFileName.of(invoice.project.id) + ".json",
                           PeriodFiles.invoiceJSON(invoice, record: records[invoice.project.id], result: result).pretty))
@@ -33,7 +34,7 @@ public struct PeriodFiles {
 
     public static let usageColumns = [
         "period", "project_id", "project_name", "instance_id", "instance_name", "instance_type", "category", "image", "state",
-        "billable", "rate_effective_from", "hourly_rate", "currency", "seconds", "amount", "invoice_line",
+        "billable", "rate_effective_from", "hourly_rate", "currency", "seconds", "amount", "invoice_line", "usage_date",
     ]
 
     static func usageCSV(_ r: BillingResult) -> String {
@@ -51,7 +52,7 @@ public struct PeriodFiles {
                 .text(row.state),
                 .plain(row.billable ? "true" : "false"), .plain(row.rate?.effectiveFrom.iso8601 ?? ""),
                 .plain(row.rate?.hourlyRateText ?? ""), .plain(r.settings.currency.code), .plain(formatSeconds(row.microseconds)),
-                .plain(amount), .plain(row.lineNumber.map(String.init) ?? ""),
+                .plain(amount), .plain(row.lineNumber.map(String.init) ?? ""), .plain(row.day?.isoDate ?? ""),
             ])
         }
         return csv.text
@@ -76,6 +77,35 @@ public struct PeriodFiles {
                     .text(l.instanceId), .text(l.instanceName ?? ""), .text(l.typeName), .text(l.category), .text(l.image),
                     .plain(l.rate.effectiveFrom.iso8601), .plain(l.rate.hourlyRateText), .plain(invoice.currency.code),
                     .plain(formatSeconds(l.meteredMicroseconds)), .plain(String(l.billableSeconds)), .plain(invoice.currency.plain(l.amount)),
+                ])
+            }
+        }
+        return csv.text
+    }
+
+    // MARK: summary.csv
+
+    public static let summaryColumns = [
+        "period", "billing_account_id", "project_id", "project_name", "category", "currency", "subtotal", "vat", "total",
+        "invoice_number", "invoice_status", "revision",
+    ]
+
+    /// One row per project and category; the VAT of an invoice is split over its categories
+    /// in proportion to their subtotals, exactly, so each project's rows add up to its invoice.
+    static func summaryCSV(_ r: BillingResult, credits: [InvoiceContent], records: [String: InvoiceRecord]) -> String {
+        var csv = CSVWriter(header: summaryColumns)
+        for invoice in (r.invoices + credits).sorted(by: { ($0.project.billingAccountId ?? "", $0.project.id) < ($1.project.billingAccountId ?? "", $1.project.id) }) {
+            let cur = invoice.currency
+            let record = records[invoice.project.id]
+            let groups = invoice.categories
+            let taxes = Allocation.proportional(invoice.tax, weights: groups.map(\.subtotal))
+            let rows: [(String, Int128, Int128)] = groups.isEmpty ? [("", 0, invoice.tax)] : zip(groups, taxes).map { ($0.category, $0.subtotal, $1) }
+            for (category, subtotal, tax) in rows {
+                csv.appendRecord([
+                    .plain(r.period.month.description), .text(invoice.project.billingAccountId ?? ""), .text(invoice.project.id),
+                    .text(invoice.project.name), .text(category), .plain(cur.code), .plain(cur.plain(subtotal)), .plain(cur.plain(tax)),
+                    .plain(cur.plain(subtotal + tax)), .plain(record?.invoiceNumber ?? ""), .plain(record?.status ?? ""),
+                    .plain(record.map { String($0.revision) } ?? ""),
                 ])
             }
         }
@@ -156,6 +186,7 @@ public struct PeriodFiles {
             "timezone": .string(r.settings.timeZone.identifier),
             "period_utc": [.string(r.period.start.iso8601), .string(r.period.end.iso8601)],
             "billed_through": .string(r.window.end.iso8601),
+            "usage_by": .string(r.usage.contains { $0.day != nil } ? "day" : "month"),
             "status": .string(statuses.count == 1 ? statuses.first! : (statuses.isEmpty ? "empty" : "mixed")),
             "input_watermark": .optional(r.inputWatermark?.iso8601),
             "settings": r.settingsJSON,

@@ -49,7 +49,7 @@ struct BillingRunTests {
         // The manifest lists every file with its checksum.
         let manifest = try JSONSerialization.jsonObject(with: Data(read(out + "/2026-10/manifest.json").utf8)) as! [String: Any]
         let files = manifest["files"] as! [String: String]
-        #expect(Set(files.keys) == ["usage.csv", "invoice_lines.csv", "anomalies.csv", "invoices/prj-alpha.json", "invoices/prj-beta.json"])
+        #expect(Set(files.keys) == ["usage.csv", "invoice_lines.csv", "anomalies.csv", "summary.csv", "invoices/prj-alpha.json", "invoices/prj-beta.json"])
         // CSV is RFC 4180: CRLF line ends, quoted commas.
         #expect(read(out + "/2026-10/usage.csv").contains("\"Beta, Inc.\""))
         #expect(read(out + "/2026-10/usage.csv").hasSuffix("\r\n"))
@@ -234,3 +234,45 @@ func snapshot(_ dir: String) throws -> [String: Data] {
 
 /// Rows of a CSV file with a header, as dictionaries.
 func csvDicts(_ text: String) -> [[String: String]] { CSVReader.dictionaries(text) }
+
+@Suite("Finance files", .enabled(if: TestDatabase.serverReachable))
+struct FinanceFilesTests {
+    @Test("summary.csv: one row per project and category; its totals equal the invoices exactly")
+    func summary() throws {
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.loadExample(db)
+        let out = tempDir()
+        try t.run(["run", "--period", "2026-10", "--as-of", "2026-12-01T00:00:00Z", "--out", out]).expectSuccess()
+        let rows = csvDicts(read(out + "/2026-10/summary.csv"))
+        #expect(rows.map { "\($0["project_id"]!):\($0["category"]!)" } == ["prj-alpha:memory_optimized", "prj-alpha:gpu", "prj-beta:memory_optimized", "prj-beta:gpu"])
+        for inv in try db.execute("SELECT project_id, subtotal, tax, total, invoice_number FROM current_invoices").rows {
+            let mine = rows.filter { $0["project_id"] == inv[0] }
+            for (col, i) in [("subtotal", 1), ("vat", 2), ("total", 3)] {
+                #expect(String(mine.reduce(0) { $0 + Int($1[col]!)! }) == inv[i], "\(inv[0]!) \(col)")
+            }
+            #expect(mine.allSatisfy { $0["invoice_number"] == inv[4] && $0["billing_account_id"] == "acct-1" })
+        }
+    }
+
+    @Test("--by day: usage.csv rows per day add up to the monthly rows")
+    func byDay() throws {
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.loadExample(db)
+        let monthly = tempDir(), daily = tempDir()
+        try t.run(["run", "--period", "2026-10", "--as-of", "2026-12-01T00:00:00Z", "--out", monthly]).expectSuccess()
+        try t.run(["run", "--period", "2026-10", "--as-of", "2026-12-01T00:00:00Z", "--out", daily, "--by", "day"]).expectSuccess()
+        let m = csvDicts(read(monthly + "/2026-10/usage.csv")), d = csvDicts(read(daily + "/2026-10/usage.csv"))
+        #expect(d.count > m.count)
+        #expect(d.allSatisfy { ($0["usage_date"] ?? "").count == 10 })
+        func seconds(_ rows: [[String: String]], _ key: ([String: String]) -> String) -> [String: Decimal] {
+            var s: [String: Decimal] = [:]
+            for r in rows { s[key(r), default: 0] += Decimal(string: r["seconds"]!)! }
+            return s
+        }
+        let k: ([String: String]) -> String = { "\($0["instance_id"]!)|\($0["state"]!)|\($0["rate_effective_from"]!)" }
+        #expect(seconds(m, k) == seconds(d, k))
+        #expect(read(daily + "/2026-10/manifest.json").contains("\"usage_by\": \"day\""))
+    }
+}

@@ -50,7 +50,7 @@ struct ReportsTests {
         }
         let usage = a.files.first { $0.path == "usage.csv" }!.contents
         #expect(usage.hasPrefix(PeriodFiles.usageColumns.joined(separator: ",") + "\r\n"))
-        #expect(usage.contains(",active,true,2020-01-01T00:00:00Z,3600.000000,KRW,5400.5,5400.500000,1\r\n"))
+        #expect(usage.contains(",active,true,2020-01-01T00:00:00Z,3600.000000,KRW,5400.5,5400.500000,1,\r\n"))
     }
 
     func sampleResult() -> BillingResult {
