@@ -18,8 +18,9 @@ public struct BMBill: ParsableCommand {
               bmbill run --period 2026-10 --as-of 2026-10-20T00:00:00Z --json
               bmbill demo-data --replace --seed 7             synthetic data (demo databases only)
 
-            Exit codes: 0 done; 1 failure; 2 usage error; 65 data errors kept invoices from
-            being issued; 75 another run holds the period's lock (try later).
+            Exit codes: 0 done; 1 failure; 2 usage error; 65 data errors (an ended month's
+            invoices stay drafts; the month to date's drafts carry them; no correction is
+            issued); 75 another run holds the period's lock (try later).
             """,
         version: "0.1.0",
         subcommands: [MigrateCommand.self, RunCommand.self, RecomputeCommand.self, DemoDataCommand.self]

@@ -153,16 +153,13 @@ public struct BillingJob {
 
         let (outcome, files) = try db.transaction {
             let outcome = try store.record(result, actions: actions, kind: mode.kind, startedAt: startedAt, host: hostName(), pid: getpid())
-            let credits = actions.compactMap { a -> InvoiceContent? in
-                if case .correct(_, let c) = a, c.lines.isEmpty { return c } else { return nil }
-            }
-            let files = outcome.differFromIssued.isEmpty ? PeriodFiles(result: result, records: outcome.invoices, credits: credits) : nil
+            let files = PeriodFiles.ifConsistent(result: result, records: outcome.invoices, zeroInvoices: zeroInvoices(actions))
             try store.finishRun(outcome.runId, outputChecksums: files?.checksumsJSON ?? [:])
             pause("transaction")
             return (outcome, files)
         }
         guard let files else {
-            logger.warning("issued invoices differ from the data now; they and the files were left as they are",
+            logger.warning("the stored invoices differ from today's data; the period's files were left as they are",
                            metadata: ["period": "\(month)", "projects": "\(outcome.differFromIssued.joined(separator: ","))"])
             return PeriodRun(result: result, mode: mode, actions: actions, outcome: outcome, changes: changes, late: late, directory: nil)
         }
@@ -171,6 +168,19 @@ public struct BillingJob {
         logger.info("wrote files", metadata: ["dir": "\(folder.periodDirectory(month.description))", "run_id": "\(outcome.runId)"])
         return PeriodRun(result: result, mode: mode, actions: actions, outcome: outcome, changes: changes, late: late,
                          directory: folder.periodDirectory(month.description))
+    }
+
+    /// Invoices of zero with no usage behind them (full credits, issued now or before): they
+    /// have files although the computation bills nothing for their projects.
+    func zeroInvoices(_ actions: [InvoiceAction]) -> [InvoiceContent] {
+        actions.compactMap { a -> InvoiceContent? in
+            switch a {
+            case .correct(_, let c) where c.lines.isEmpty: return c
+            case .keep(let s) where s.isIssued && s.total == 0:
+                return InvoiceContent(project: s.project, currency: s.currency, lines: [], vatRate: settings.vatRate, rounding: settings.rounding)
+            default: return nil
+            }
+        }
     }
 
     /// The changes recorded after the last run of `period` (by its input watermark) that
@@ -209,7 +219,7 @@ public struct BillingJob {
             case .differs(let s, let c):
                 issued = s
                 content = c
-            case .issue(let c, nil) where periodIssued:  // a project new to an issued period
+            case .issue(let c, _) where periodIssued:  // a project new to an issued period
                 issued = nil
                 content = c
             default: continue

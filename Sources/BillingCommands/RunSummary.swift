@@ -14,9 +14,11 @@ enum RunSummary {
             let records = run.records
             if !r.invoices.isEmpty {
                 var rows = [["project", "invoice", "status", "subtotal", "vat", "total " + c.code]]
+                let differ = Set(run.differFromIssued)
                 for inv in r.invoices {
                     let rec = records[inv.project.id]
-                    rows.append([inv.project.id, rec?.invoiceNumber ?? "-", rec?.status ?? "-", grouped(c.plain(inv.subtotal)),
+                    let status = differ.contains(inv.project.id) ? "(\(rec?.status ?? "none") differs)" : (rec?.status ?? "-")
+                    rows.append([inv.project.id, rec?.invoiceNumber ?? "-", status, grouped(c.plain(inv.subtotal)),
                                  grouped(c.plain(inv.tax)), grouped(c.plain(inv.total))])
                 }
                 rows.append(["all projects", "", "", grouped(c.plain(r.invoices.reduce(0) { $0 + $1.subtotal })),

@@ -77,29 +77,40 @@ public enum InvoicePlanner {
         var computed: [String: InvoiceContent] = [:]
         for c in result.invoices { computed[c.project.id] = c }
         let ids = Set(computed.keys).union(stored.keys).filter { projects?.contains($0) ?? true }.sorted()
+        // Corrections are issued only when asked for and when the data has no errors.
+        let mayCorrect = correctIssued && issuable
         for id in ids {
             let new = computed[id]
             let old = stored[id]
+            if periodIssued {
+                switch (old, new) {
+                case (nil, nil):
+                    continue
+                case (let s?, nil) where !s.isIssued:
+                    actions.append(mayCorrect ? .removeDraft(s) : .keep(s))
+                case (let s?, nil):
+                    // Issued, and nothing is billable any more: correcting means a full credit.
+                    let empty = InvoiceContent(project: s.project, currency: s.currency, lines: [], vatRate: result.settings.vatRate,
+                                               rounding: result.settings.rounding)
+                    actions.append(s.total == 0 ? .keep(s) : (mayCorrect ? .correct(s, empty) : .differs(s, empty)))
+                case (let s?, let c?) where s.isIssued:
+                    if s.record.fingerprint == c.fingerprint {
+                        actions.append(.keep(s))
+                    } else {
+                        actions.append(mayCorrect ? .correct(s, c) : .differs(s, c))
+                    }
+                case (let s, let c?):  // no invoice, or a draft, in a period already issued: new to it
+                    actions.append(mayCorrect ? .issue(c, replacing: s) : .differs(nil, c))
+                }
+                continue
+            }
             switch (old, new) {
             case (nil, nil):
                 continue
-            case (nil, let c?) where periodIssued && !correctIssued:
-                actions.append(.differs(nil, c))
             case (nil, let c?):
                 actions.append(issuable ? .issue(c, replacing: nil) : .draft(c, replacing: nil))
-            case (let s?, nil) where !s.isIssued:
-                actions.append(.removeDraft(s))
             case (let s?, nil):
-                // Issued, and nothing is billable any more: correcting means a full credit.
-                let empty = InvoiceContent(project: s.project, currency: s.currency, lines: [], vatRate: result.settings.vatRate,
-                                           rounding: result.settings.rounding)
-                actions.append(s.total == 0 ? .keep(s) : (correctIssued && issuable ? .correct(s, empty) : .differs(s, empty)))
-            case (let s?, let c?) where s.isIssued:
-                if s.record.fingerprint == c.fingerprint {
-                    actions.append(.keep(s))
-                } else {
-                    actions.append(correctIssued && issuable ? .correct(s, c) : .differs(s, c))
-                }
+                actions.append(.removeDraft(s))
             case (let s?, let c?):
                 if issuable {
                     actions.append(.issue(c, replacing: s))

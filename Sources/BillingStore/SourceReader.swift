@@ -7,6 +7,10 @@ public struct SourceReader {
 
     public init(_ db: PostgresConnection) { self.db = db }
 
+    /// A state name in canonical form in SQL, as `BillableStateTable.canonical` makes it in
+    /// Swift: lower case, white space trimmed.
+    static func canonicalState(_ column: String) -> String { "lower(btrim(\(column), E' \\t\\n\\r\\f\\x0B'))" }
+
     /// `timestamptz` as exact microseconds since the epoch (`extract` gives numeric).
     public static func micros(_ column: String) -> String { "(extract(epoch FROM \(column)) * 1000000)::int8" }
 
@@ -71,8 +75,8 @@ public struct SourceReader {
                 WHERE changed_at < $1::timestamptz AND changed_at > '-infinity' AND isfinite(recorded_at)
                 -- deleted is final: once an instance was deleted, that is the state it carries in,
                 -- whatever stray changes followed it in earlier periods.
-                ORDER BY instance_id, lower(btrim(state)) = 'deleted' DESC,
-                         CASE WHEN lower(btrim(state)) = 'deleted' THEN changed_at END, changed_at DESC, event_id DESC
+                ORDER BY instance_id, \(Self.canonicalState("state")) = 'deleted' DESC,
+                         CASE WHEN \(Self.canonicalState("state")) = 'deleted' THEN changed_at END, changed_at DESC, event_id DESC
             ), in_period AS (
                 SELECT event_id, instance_id, state, changed_at, recorded_at
                 FROM instance_state_changes
@@ -81,7 +85,7 @@ public struct SourceReader {
             SELECT instance_id, state, \(Self.micros("changed_at")), event_id, \(Self.micros("recorded_at"))
             FROM (
                 SELECT * FROM carried c
-                WHERE lower(btrim(c.state)) <> 'deleted' OR EXISTS (SELECT 1 FROM in_period p WHERE p.instance_id = c.instance_id)
+                WHERE \(Self.canonicalState("c.state")) <> 'deleted' OR EXISTS (SELECT 1 FROM in_period p WHERE p.instance_id = c.instance_id)
                 UNION ALL
                 SELECT * FROM in_period
             ) changes

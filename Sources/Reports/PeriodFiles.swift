@@ -21,8 +21,20 @@ public struct PeriodFiles {
                           PeriodFiles.invoiceJSON(invoice, record: records[invoice.project.id], result: result).pretty))
         }
         let checksums = files.map { ($0.0, JSON.string(SHA256.hex(of: Array($0.1.utf8)))) }
-        files.append(("manifest.json", PeriodFiles.manifest(result, records: records, checksums: checksums).pretty))
+        files.append(("manifest.json", PeriodFiles.manifest(result, invoices: result.invoices + credits, records: records, checksums: checksums).pretty))
         self.files = files
+    }
+
+    /// The files, but only when they can tell the truth: every stored invoice in force has
+    /// the content computed now (same fingerprint), and every computed invoice is stored.
+    /// Otherwise nil: the stored invoices and today's data disagree (late data not yet
+    /// corrected, or a recompute limited to some projects), and writing would mix them.
+    public static func ifConsistent(result: BillingResult, records: [String: InvoiceRecord], zeroInvoices: [InvoiceContent]) -> PeriodFiles? {
+        let contents = result.invoices + zeroInvoices.filter { z in !result.invoices.contains { $0.project.id == z.project.id } }
+        guard contents.count == records.count,
+            contents.allSatisfy({ records[$0.project.id]?.fingerprint == $0.fingerprint })
+        else { return nil }
+        return PeriodFiles(result: result, records: records, credits: zeroInvoices.filter { z in contents.contains { $0.project.id == z.project.id } && !result.invoices.contains { $0.project.id == z.project.id } })
     }
 
     /// The checksums as stored with the run: every file's SHA-256, the manifest's included.
@@ -178,7 +190,7 @@ public struct PeriodFiles {
 
     // MARK: manifest.json
 
-    static func manifest(_ r: BillingResult, records: [String: InvoiceRecord], checksums: [(String, JSON)]) -> JSON {
+    static func manifest(_ r: BillingResult, invoices: [InvoiceContent], records: [String: InvoiceRecord], checksums: [(String, JSON)]) -> JSON {
         let statuses = Set(records.values.map(\.status))
         return [
             "manifest_version": .int(1),
@@ -194,7 +206,7 @@ public struct PeriodFiles {
             "totals": r.totalsJSON,
             "anomalies": r.anomaliesJSON,
             "rates_in_force": r.ratesJSON,
-            "invoices": .array(r.invoices.map { c in
+            "invoices": .array(invoices.sorted { $0.project.id < $1.project.id }.map { c in
                 let rec = records[c.project.id]
                 return [
                     "project_id": .string(c.project.id), "invoice_id": rec.map { .int($0.invoiceId) } ?? .null,

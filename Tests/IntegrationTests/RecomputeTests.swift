@@ -181,3 +181,47 @@ struct LateDataEdgeTests {
         #expect(try db.execute("SELECT count(*) FROM invoices WHERE status = 'draft'").scalar == "2")
     }
 }
+
+@Suite("Files follow the invoices in force", .enabled(if: TestDatabase.serverReachable))
+struct FilesConsistencyTests {
+    static let ended = ["--period", "2026-10", "--as-of", "2026-12-01T00:00:00Z"]
+
+    @Test("recompute --project corrects only that project and leaves the folder while others still differ")
+    func projectFilterKeepsFiles() throws {
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.loadExample(db)
+        let out = tempDir()
+        try t.run(["run"] + Self.ended + ["--out", out]).expectSuccess()
+        let before = try snapshot(out + "/2026-10")
+        try db.execute("UPDATE rates SET hourly_rate = 17000 WHERE type_name = 'p1i.baremetal'")  // beta
+        try db.execute(RecomputeTests.lateChange)  // alpha
+        let r = try t.run(["recompute"] + Self.ended + ["--out", out, "--project", "prj-beta"]).expectSuccess()
+        #expect(r.stdout.contains("today's data changes the issued invoices of 2026-10 (prj-alpha)") || !r.stdout.contains("files:"))
+        #expect(try snapshot(out + "/2026-10") == before)
+        #expect(try db.execute("SELECT string_agg(project_id || ':' || revision, ',' ORDER BY project_id) FROM current_invoices").scalar
+            == "prj-alpha:0,prj-beta:1")
+        // Once alpha is corrected too, the files follow both.
+        try t.run(["recompute"] + Self.ended + ["--out", out]).expectSuccess()
+        #expect(read(out + "/2026-10/invoices/prj-alpha.json").contains("\"revision\": 1"))
+        #expect(read(out + "/2026-10/invoices/prj-beta.json").contains("\"revision\": 1"))
+    }
+
+    @Test("A full credit keeps its zero invoice file and manifest entry on later runs")
+    func zeroInvoiceFiles() throws {
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.loadExample(db)
+        let out = tempDir()
+        try t.run(["run"] + Self.ended + ["--out", out]).expectSuccess()
+        try db.execute("DELETE FROM instance_state_changes WHERE instance_id IN ('i-b1', 'i-b2')")
+        try t.run(["recompute"] + Self.ended + ["--out", out]).expectSuccess()
+        let manifest = read(out + "/2026-10/manifest.json")
+        #expect(manifest.contains("\"invoices/prj-beta.json\""))
+        #expect(manifest.contains("\"project_id\": \"prj-beta\""))
+        let before = try snapshot(out + "/2026-10")
+        let again = try t.run(["run"] + Self.ended + ["--out", out]).expectSuccess()
+        #expect(again.stdout.contains("unchanged"))
+        #expect(try snapshot(out + "/2026-10") == before)
+    }
+}
