@@ -17,7 +17,7 @@ SWIFT_BUILD_FLAGS ?=
 RELEASE_BIN = .build/release/bmbill
 DEBUG_BIN   = .build/debug/bmbill
 
-.PHONY: help deps build demo test db-up db-down db-env sql format contract fuzz clean
+.PHONY: help deps build demo test db-up db-down db-env sql format contract fuzz focus-validator clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -54,9 +54,13 @@ demo: build db-up ## demo database, demo data, billing run; prints where the inv
 	@echo "Database: eval \"\$$(make -s db-env)\"; psql -c 'select * from current_invoices'"
 	@echo "Stop the server with: make db-down"
 
-test: deps ## the whole test suite, against a PostgreSQL it starts and stops itself
+focus-validator: ## install the FinOps FOCUS validator in .venv-focus (Python 3.12, PyPI)
+	@scripts/focus-validate --install
+
+test: deps focus-validator ## the whole test suite, against a PostgreSQL it starts and stops itself
 	@scripts/pg up $(TEST_PG_DIR) $(TEST_PG_PORT)
 	@eval "$$(scripts/pg env $(TEST_PG_DIR) $(TEST_PG_PORT))"; export PGDATABASE=postgres BMBILL_TEST_REQUIRE_DB=1; \
+	  export BMBILL_FOCUS_VALIDATE=$(CURDIR)/scripts/focus-validate; \
 	  status=0; \
 	  mkdir -p .build; \
 	  swift build $(SWIFT_BUILD_FLAGS) && swift test --disable-xctest $(SWIFT_BUILD_FLAGS) 2>&1 | tee .build/test.log || status=$$?; \

@@ -23,7 +23,7 @@ public struct BMBill: ParsableCommand {
             issued); 75 another run holds the period's lock (try later).
             """,
         version: "0.1.0",
-        subcommands: [MigrateCommand.self, RunCommand.self, RecomputeCommand.self, DemoDataCommand.self]
+        subcommands: [MigrateCommand.self, RunCommand.self, RecomputeCommand.self, ExportCommand.self, DemoDataCommand.self]
     )
 
     public init() {}

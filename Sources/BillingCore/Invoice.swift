@@ -17,6 +17,23 @@ public struct InvoiceLine: Hashable, Sendable {
     /// The charge in minor currency units.
     public let amount: Int128
 
+    public init(
+        lineNumber: Int, instanceId: String, instanceName: String?, typeName: String, category: String, image: String, rate: RateVersion,
+        meteredMicroseconds: Int64, dailyMicroseconds: [Int64], billableSeconds: Int64, amount: Int128
+    ) {
+        self.lineNumber = lineNumber
+        self.instanceId = instanceId
+        self.instanceName = instanceName
+        self.typeName = typeName
+        self.category = category
+        self.image = image
+        self.rate = rate
+        self.meteredMicroseconds = meteredMicroseconds
+        self.dailyMicroseconds = dailyMicroseconds
+        self.billableSeconds = billableSeconds
+        self.amount = amount
+    }
+
     /// The amount split over the days in proportion to the time metered on each, exactly
     /// (`Allocation.proportional`): the parts add up to `amount`.
     public var dailyAmounts: [Int128] { Allocation.proportional(amount, weights: dailyMicroseconds) }

@@ -244,5 +244,13 @@ $$;
 -- The period read selects by time; the infinite-timestamp check looks values up.
 CREATE INDEX IF NOT EXISTS instance_state_changes_changed_at ON instance_state_changes (changed_at);
 """##),
+        Migration(
+            version: 7, name: "007_daily_line_time",
+            sql: ##"""
+-- Each invoice line's metered time per local day of its window (microseconds, in day
+-- order), so that daily exports (FOCUS) split the stored amounts exactly, from stored
+-- results alone.
+ALTER TABLE invoice_lines ADD COLUMN IF NOT EXISTS daily_metered_us bigint[];
+"""##),
     ]
 }

@@ -80,6 +80,56 @@ public struct InvoiceStore {
         }
     }
 
+    /// Every revision of every invoice of `period` in `currency` (superseded ones included),
+    /// with its lines, by project and revision. Each is checked: its lines must add up to
+    /// its stored subtotal, VAT and total.
+    public func documents(period month: YearMonth, currency: Currency) throws -> [InvoiceDocument] {
+        var lines: [Int64: [InvoiceLine]] = [:]
+        try db.stream(
+            """
+            SELECT l.invoice_id, l.line_no, l.instance_id, l.instance_name, l.type_name, l.category, l.image,
+                   \(SourceReader.micros("l.rate_effective_from")), \(SourceReader.micros("l.rate_effective_to")), l.hourly_rate::text,
+                   (l.metered_seconds * 1000000)::int8, l.billable_seconds::int8, l.amount::text, l.daily_metered_us::text
+            FROM invoice_lines l JOIN invoices i USING (invoice_id)
+            WHERE i.period = $1 AND i.currency = $2 ORDER BY l.invoice_id, l.line_no
+            """, [month.description, currency.code], context: "reading invoice lines"
+        ) { row in
+            let daily = (row.string(13) ?? "{}").dropFirst().dropLast().split(separator: ",").compactMap { Int64($0) }
+            let rate = RateVersion(typeName: row.string(4)!, currency: currency.code, hourlyRate: ExactDecimal(parsing: row.string(9)!)!,
+                                   effectiveFrom: Instant(microseconds: row.int64(7)!), effectiveTo: row.int64(8).map { Instant(microseconds: $0) })
+            lines[row.int64(0)!, default: []].append(InvoiceLine(
+                lineNumber: Int(row.int64(1)!), instanceId: row.string(2)!, instanceName: row.string(3), typeName: row.string(4)!,
+                category: row.string(5)!, image: row.string(6)!, rate: rate, meteredMicroseconds: row.int64(10)!, dailyMicroseconds: daily,
+                billableSeconds: row.int64(11)!, amount: try minor(row.string(12)!, currency)))
+        }
+        var docs: [InvoiceDocument] = []
+        for row in try db.execute(
+            """
+            SELECT invoice_id, project_id, revision, status, invoice_number, run_id, \(SourceReader.micros("issued_at")), fingerprint,
+                   corrects_invoice_id, difference::text, project_name, billing_account_id, timezone, \(SourceReader.micros("window_end")),
+                   vat_rate::text, rounding, subtotal::text, tax::text, total::text
+            FROM invoices WHERE period = $1 AND currency = $2 ORDER BY project_id, revision
+            """, [month.description, currency.code], context: "reading invoices"
+        ).rows {
+            var record = InvoiceRecord(
+                invoiceId: Int64(row[0]!)!, projectId: row[1]!, revision: Int(row[2]!)!, status: row[3]!, invoiceNumber: row[4],
+                runId: Int64(row[5]!)!, issuedAt: row[6].map { Instant(microseconds: Int64($0)!) }, fingerprint: row[7]!)
+            record.correctsInvoiceId = row[8].map { Int64($0)! }
+            record.difference = try row[9].map { try minor($0, currency) }
+            guard let zone = BillingTimeZone(identifier: row[12]!), let vat = ExactDecimal(parsing: row[14]!),
+                let rounding = RoundingMode(rawValue: row[15]!)
+            else { throw StoreError.badSourceRow(table: "invoices", key: row[0]!, problem: "zone, VAT rate or rounding unreadable") }
+            let content = InvoiceContent(project: Project(id: row[1]!, name: row[10]!, billingAccountId: row[11]), currency: currency,
+                                         lines: lines[record.invoiceId] ?? [], vatRate: vat, rounding: rounding)
+            guard currency.plain(content.subtotal) == row[16], currency.plain(content.tax) == row[17], currency.plain(content.total) == row[18] else {
+                throw StoreError.badSourceRow(table: "invoices", key: row[4] ?? row[0]!, problem: "its lines do not add up to its stored totals")
+            }
+            docs.append(InvoiceDocument(record: record, content: content, period: BillingPeriod(month: month, zone: zone),
+                                        windowEnd: Instant(microseconds: Int64(row[13]!)!), vatRate: vat))
+        }
+        return docs
+    }
+
     private func minor(_ text: String, _ currency: Currency) throws -> Int128 {
         guard let d = ExactDecimal(parsing: text), let v = d.rescaled(to: currency.minorUnitDigits) else {
             throw StoreError.badSourceRow(table: "invoices", key: text, problem: "amount is not in minor units of \(currency)")
@@ -215,7 +265,7 @@ public struct InvoiceStore {
         try db.copyIn(
             """
             COPY invoice_lines (invoice_id, line_no, instance_id, instance_name, type_name, category, image, rate_effective_from,
-                                rate_effective_to, hourly_rate, metered_seconds, billable_seconds, amount) FROM STDIN
+                                rate_effective_to, hourly_rate, metered_seconds, billable_seconds, amount, daily_metered_us) FROM STDIN
             """, context: "storing invoice lines"
         ) { send in
             for (c, record) in invoices {
@@ -226,6 +276,7 @@ public struct InvoiceStore {
                             id, String(l.lineNumber), l.instanceId, l.instanceName, l.typeName, l.category, l.image,
                             l.rate.effectiveFrom.iso8601, l.rate.effectiveTo?.iso8601, l.rate.hourlyRateText,
                             formatSeconds(l.meteredMicroseconds), String(l.billableSeconds), c.currency.plain(l.amount),
+                            "{" + l.dailyMicroseconds.map(String.init).joined(separator: ",") + "}",
                         ]))
                 }
             }

@@ -105,16 +105,19 @@ public struct PeriodFiles {
     /// One row per project and category; the VAT of an invoice is split over its categories
     /// in proportion to their subtotals, exactly, so each project's rows add up to its invoice.
     static func summaryCSV(_ r: BillingResult, credits: [InvoiceContent], records: [String: InvoiceRecord]) -> String {
+        summaryCSV(period: r.period.month, invoices: (r.invoices + credits).map { ($0, records[$0.project.id]) })
+    }
+
+    public static func summaryCSV(period: YearMonth, invoices: [(InvoiceContent, InvoiceRecord?)]) -> String {
         var csv = CSVWriter(header: summaryColumns)
-        for invoice in (r.invoices + credits).sorted(by: { ($0.project.billingAccountId ?? "", $0.project.id) < ($1.project.billingAccountId ?? "", $1.project.id) }) {
+        for (invoice, record) in invoices.sorted(by: { ($0.0.project.billingAccountId ?? "", $0.0.project.id) < ($1.0.project.billingAccountId ?? "", $1.0.project.id) }) {
             let cur = invoice.currency
-            let record = records[invoice.project.id]
             let groups = invoice.categories
             let taxes = Allocation.proportional(invoice.tax, weights: groups.map(\.subtotal))
             let rows: [(String, Int128, Int128)] = groups.isEmpty ? [("", 0, invoice.tax)] : zip(groups, taxes).map { ($0.category, $0.subtotal, $1) }
             for (category, subtotal, tax) in rows {
                 csv.appendRecord([
-                    .plain(r.period.month.description), .text(invoice.project.billingAccountId ?? ""), .text(invoice.project.id),
+                    .plain(period.description), .text(invoice.project.billingAccountId ?? ""), .text(invoice.project.id),
                     .text(invoice.project.name), .text(category), .plain(cur.code), .plain(cur.plain(subtotal)), .plain(cur.plain(tax)),
                     .plain(cur.plain(subtotal + tax)), .plain(record?.invoiceNumber ?? ""), .plain(record?.status ?? ""),
                     .plain(record.map { String($0.revision) } ?? ""),
@@ -185,6 +188,33 @@ public struct PeriodFiles {
             "total": .string(cur.plain(c.total)),
             "settings": r.settingsJSON,
             "fingerprint": .string(c.fingerprint),
+        ]
+    }
+
+    /// A stored invoice revision as JSON (`bmbill export --format invoices`).
+    public static func documentJSON(_ doc: InvoiceDocument) -> JSON {
+        let c = doc.content
+        let cur = c.currency
+        return [
+            "invoice_id": .int(doc.record.invoiceId), "invoice_number": .optional(doc.record.invoiceNumber),
+            "status": .string(doc.record.status), "revision": .int(Int64(doc.record.revision)),
+            "corrects_invoice_id": doc.record.correctsInvoiceId.map { .int($0) } ?? .null,
+            "difference": .optional(doc.record.difference.map { cur.plain($0) }), "issued_at": .optional(doc.record.issuedAt?.iso8601),
+            "period": .string(doc.period.month.description), "timezone": .string(doc.period.zone.identifier),
+            "period_utc": [.string(doc.period.start.iso8601), .string(doc.period.end.iso8601)], "billed_through": .string(doc.windowEnd.iso8601),
+            "project": ["project_id": .string(c.project.id), "name": .string(c.project.name), "billing_account_id": .optional(c.project.billingAccountId)],
+            "currency": .string(cur.code),
+            "lines": .array(c.lines.map { l in
+                [
+                    "line_no": .int(Int64(l.lineNumber)), "instance_id": .string(l.instanceId), "instance_name": .optional(l.instanceName),
+                    "instance_type": .string(l.typeName), "category": .string(l.category), "image": .string(l.image),
+                    "rate_effective_from": .string(l.rate.effectiveFrom.iso8601), "hourly_rate": .string(l.rate.hourlyRateText),
+                    "metered_seconds": .string(formatSeconds(l.meteredMicroseconds)), "billable_seconds": .string(String(l.billableSeconds)),
+                    "amount": .string(cur.plain(l.amount)),
+                ]
+            }),
+            "subtotal": .string(cur.plain(c.subtotal)), "vat_rate": .string(doc.vatRate.description), "tax": .string(cur.plain(c.tax)),
+            "total": .string(cur.plain(c.total)),
         ]
     }
 

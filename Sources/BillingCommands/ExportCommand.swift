@@ -1,0 +1,98 @@
+import ArgumentParser
+import BillingCore
+import BillingStore
+import Foundation
+import Logging
+import PostgresClient
+import Reports
+
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Finance exports of a period, from the stored invoices.",
+        discussion: """
+            Formats:
+              focus     FinOps FOCUS 1.2 CSV: one row per instance, charge category and local day;
+                        VAT as Tax rows; correcting revisions as Adjustment/Correction rows.
+                        Σ BilledCost per InvoiceId = that invoice's total (a correction's difference).
+              summary   billing account, project, category, subtotal, VAT, total, invoice number
+              invoices  one JSON file per invoice revision
+
+            Files go to <out>/<period>/ (focus.csv, summary.csv, invoices/<project>.r<revision>.json).
+            Nothing is recomputed: exports read invoices and invoice_lines, and refuse stored
+            figures that do not add up.
+
+            Examples:
+              bmbill export --period 2026-10 --format focus
+              bmbill export --period 2026-10 --format summary --out /srv/finance
+            """)
+
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case focus, summary, invoices
+    }
+
+    @Option(help: ArgumentHelp("Month to export, YYYY-MM.", valueName: "YYYY-MM"))
+    var period: String
+
+    @Option(help: ArgumentHelp("focus, summary or invoices.", valueName: "format"))
+    var format: Format
+
+    @Option(help: ArgumentHelp("Output root (default reports/out; env BMBILL_OUT).", valueName: "dir"))
+    var out: String?
+
+    @Option(help: ArgumentHelp("Billing currency of the invoices to export (default KRW; env BMBILL_CURRENCY).", valueName: "code"))
+    var currency: String?
+
+    @Option(help: ArgumentHelp("Name of the provider and invoice issuer in FOCUS files.", valueName: "name"))
+    var issuer = "Bare Metal Server"
+
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() throws {
+        let month = try parsePeriod(period)
+        let env = ProcessInfo.processInfo.environment
+        let code = currency ?? env["BMBILL_CURRENCY"] ?? "KRW"
+        guard let cur = Currency(code: code) else { throw BMBillError.usage("--currency '\(code)' is not a currency bmbill knows (ISO 4217)") }
+        let root = out ?? env["BMBILL_OUT"].flatMap { $0.isEmpty ? nil : $0 } ?? "reports/out"
+        let db = try openConnection(connection, command: "export")
+        try BillingJob(db: db, settings: BillingSettings(), outputRoot: root, logger: Logger(label: "bmbill.export")).checkSchema()
+        let documents = try InvoiceStore(db).documents(period: month, currency: cur)
+        guard !documents.isEmpty else {
+            throw BMBillError.failure("no \(cur.code) invoices are stored for \(month); run 'bmbill run --period \(month)' first")
+        }
+        let dir = root + "/" + month.description
+        try FileManager.default.createDirectory(atPath: dir + "/invoices", withIntermediateDirectories: true)
+        var written: [String] = []
+        switch format {
+        case .focus:
+            var focus = FocusExport()
+            focus.issuer = issuer
+            focus.serviceName = "Bare Metal Server"
+            try OutputFolder.atomicWrite(focus.csv(documents), to: dir + "/focus.csv")
+            written.append(dir + "/focus.csv")
+        case .summary:
+            let current = currentDocuments(documents)
+            try OutputFolder.atomicWrite(PeriodFiles.summaryCSV(period: month, invoices: current.map { ($0.content, $0.record) }), to: dir + "/summary.csv")
+            written.append(dir + "/summary.csv")
+        case .invoices:
+            for doc in documents {
+                let path = dir + "/invoices/" + SafeFileName.of(doc.record.projectId) + ".r\(doc.record.revision).json"
+                try OutputFolder.atomicWrite(PeriodFiles.documentJSON(doc).pretty, to: path)
+                written.append(path)
+            }
+        }
+        let issued = documents.filter { $0.record.status != "draft" }.count
+        print("exported \(format.rawValue) of \(month) (\(documents.count) invoice revisions, \(issued) issued or superseded): "
+            + written.joined(separator: ", "))
+    }
+
+    /// The revision in force per project (what current_invoices shows).
+    func currentDocuments(_ docs: [InvoiceDocument]) -> [InvoiceDocument] {
+        var latest: [String: InvoiceDocument] = [:]
+        for d in docs where d.record.status != "superseded" {
+            if let l = latest[d.record.projectId], l.record.revision > d.record.revision { continue }
+            latest[d.record.projectId] = d
+        }
+        return latest.values.sorted { $0.record.projectId < $1.record.projectId }
+    }
+}

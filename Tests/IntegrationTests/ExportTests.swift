@@ -1,0 +1,78 @@
+import Foundation
+import PostgresClient
+import Testing
+
+/// `bmbill export`: FOCUS 1.2, summary and invoice JSON, from stored invoices.
+@Suite("Exports", .enabled(if: TestDatabase.serverReachable))
+struct ExportTests {
+    static let ended = ["--period", "2026-10", "--as-of", "2026-12-01T00:00:00Z"]
+
+    /// The example issued, then corrected by a late change (three revisions in all).
+    func correctedExample() throws -> (TestDatabase, PostgresConnection, String) {
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.loadExample(db)
+        let out = tempDir()
+        try t.run(["run"] + Self.ended + ["--out", out]).expectSuccess()
+        try db.execute(RecomputeTests.lateChange)
+        try t.run(["recompute"] + Self.ended + ["--out", out]).expectSuccess()
+        return (t, db, out)
+    }
+
+    @Test("FOCUS: Σ BilledCost per InvoiceId equals the invoice's total (a correction's difference); one row per instance, category and day")
+    func focusSums() throws {
+        let (t, db, out) = try correctedExample()
+        try t.run(["export", "--period", "2026-10", "--format", "focus", "--out", out]).expectSuccess()
+        let rows = csvDicts(read(out + "/2026-10/focus.csv"))
+        var billed: [String: Decimal] = [:]
+        for r in rows { billed[r["InvoiceId"]!, default: 0] += Decimal(string: r["BilledCost"]!)! }
+        let invoices = try db.execute("SELECT invoice_number, total::text, coalesce(difference::text, '') FROM invoices").rows
+        #expect(invoices.count == 3)
+        for inv in invoices {
+            let want = inv[2]!.isEmpty ? inv[1]! : inv[2]!
+            #expect(billed[inv[0]!] == Decimal(string: want), "\(inv[0]!)")
+        }
+        // Usage rows are days in Seoul as UTC instants, start inclusive, end exclusive.
+        let usage = rows.filter { $0["ChargeCategory"] == "Usage" }
+        #expect(usage.allSatisfy { $0["ChargePeriodStart"]!.hasSuffix("15:00:00Z") || $0["ChargePeriodStart"]!.hasSuffix("Z") })
+        let keys = usage.map { "\($0["InvoiceId"]!)|\($0["ResourceId"]!)|\($0["SkuPriceId"]!)|\($0["ChargePeriodStart"]!)" }
+        #expect(Set(keys).count == keys.count)
+        #expect(usage.contains { $0["ResourceId"] == "i-b1" && $0["ChargePeriodStart"] == "2026-10-30T15:00:00Z" && $0["BilledCost"] == "4249.00" })
+        #expect(rows.contains { $0["ChargeCategory"] == "Adjustment" && $0["ChargeClass"] == "Correction" && $0["InvoiceId"] == "BM-00000003" })
+        #expect(rows.contains { $0["ChargeCategory"] == "Tax" && $0["InvoiceId"] == "BM-00000002" })
+    }
+
+    @Test("FOCUS: the FinOps Foundation's validator passes every mandatory rule", .enabled(if: ProcessInfo.processInfo.environment["BMBILL_FOCUS_VALIDATE"] != nil))
+    func focusValidator() throws {
+        let (t, _, out) = try correctedExample()
+        try t.run(["export", "--period", "2026-10", "--format", "focus", "--out", out]).expectSuccess()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: ProcessInfo.processInfo.environment["BMBILL_FOCUS_VALIDATE"]!)
+        p.arguments = [out + "/2026-10/focus.csv"]
+        let log = tempDir() + "/validator.log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        p.standardOutput = FileHandle(forWritingAtPath: log)
+        p.standardError = p.standardOutput
+        try p.run()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "\(read(log))")
+        #expect(read(log).contains("mandatory failures: 0, errors: 0"))
+    }
+
+    @Test("summary and invoice exports come from the stored invoices and agree with them")
+    func summaryAndInvoices() throws {
+        let (t, db, out) = try correctedExample()
+        try t.run(["export", "--period", "2026-10", "--format", "summary", "--out", out]).expectSuccess()
+        try t.run(["export", "--period", "2026-10", "--format", "invoices", "--out", out]).expectSuccess()
+        let summary = csvDicts(read(out + "/2026-10/summary.csv"))
+        for inv in try db.execute("SELECT project_id, total::text, invoice_number FROM current_invoices").rows {
+            let mine = summary.filter { $0["project_id"] == inv[0] }
+            #expect(String(mine.reduce(0) { $0 + Int($1["total"]!)! }) == inv[1])
+            #expect(mine.allSatisfy { $0["invoice_number"] == inv[2] })
+        }
+        #expect(read(out + "/2026-10/invoices/prj-alpha.r0.json").contains("\"status\": \"superseded\""))
+        #expect(read(out + "/2026-10/invoices/prj-alpha.r1.json").contains("\"difference\": \"-260740\""))
+        let none = try t.run(["export", "--period", "2025-01", "--format", "focus", "--out", out])
+        #expect(none.status == 1 && none.stderr.contains("bmbill run --period 2025-01"))
+    }
+}
