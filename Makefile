@@ -17,7 +17,7 @@ SWIFT_BUILD_FLAGS ?=
 RELEASE_BIN = .build/release/bmbill
 DEBUG_BIN   = .build/debug/bmbill
 
-.PHONY: help deps build demo test db-up db-down db-env sql format contract fuzz focus-validator clean
+.PHONY: help deps build demo test templates db-up db-down db-env sql format contract fuzz focus-validator clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ build: deps ## release build of bmbill
 
 sql: ## embed sql/ migrations into the binary (after editing sql/)
 	scripts/embed-sql
+
+templates: ## embed reports/templates into the binary (after editing a template)
+	scripts/embed-templates
 
 db-up: deps ## start the demo PostgreSQL (data in .pg/, git-ignored)
 	@scripts/pg up $(PG_DIR) $(PG_PORT)
@@ -49,8 +52,12 @@ demo: build db-up ## demo database, demo data, billing run; prints where the inv
 	@eval "$$(scripts/pg env $(PG_DIR) $(PG_PORT))"; export PGDATABASE=$(DEMO_DB); \
 	  $(RELEASE_BIN) migrate && \
 	  $(RELEASE_BIN) demo-data --replace --projects 6 --instances 40 --months 4 --seed 42 && \
-	  $(RELEASE_BIN) run --out $(OUT)
-	@echo "Invoices and reports: $(OUT)/<period>/ (usage.csv, invoice_lines.csv, anomalies.csv, invoices/*.json, manifest.json)"
+	  $(RELEASE_BIN) run --out $(OUT) && \
+	  last=$$(TZ=Asia/Seoul date -d "$$(TZ=Asia/Seoul date +%Y-%m-01) -1 month" +%Y-%m) && \
+	  $(RELEASE_BIN) export --period $$last --format focus --out $(OUT) && \
+	  $(RELEASE_BIN) export --period $$last --format pdf --out $(OUT)
+	@echo "Invoices and reports: $(OUT)/<period>/ (usage.csv, invoice_lines.csv, summary.csv, anomalies.csv, invoices/*.json, manifest.json;"
+	@echo "  for the last ended month also focus.csv and invoices/*.html and *.pdf)"
 	@echo "Database: eval \"\$$(make -s db-env)\"; psql -c 'select * from current_invoices'"
 	@echo "Stop the server with: make db-down"
 

@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
         // libpq, the PostgreSQL C client library (Debian: libpq-dev).
@@ -33,7 +34,10 @@ let package = Package(
         // Atomic exchange of two folders (renameat2), for swapping a period's files in whole.
         .target(name: "CFileSwap"),
         // CSV, JSON and manifest files.
-        .target(name: "Reports", dependencies: ["BillingCore", "CFileSwap"]),
+        .target(
+            name: "Reports",
+            dependencies: ["BillingCore", "CFileSwap", .product(name: "Mustache", package: "swift-mustache")]
+        ),
         // The subcommands, settings and exit codes.
         .target(
             name: "BillingCommands",

@@ -17,8 +17,12 @@ struct ExportCommand: ParsableCommand {
                         Σ BilledCost per InvoiceId = that invoice's total (a correction's difference).
               summary   billing account, project, category, subtotal, VAT, total, invoice number
               invoices  one JSON file per invoice revision
+              html      the invoice in force per project, for people (reports/templates/invoice.html)
+              pdf       the same printed to A4 PDF by headless Chromium (apt-get install chromium;
+                        BMBILL_CHROMIUM names another binary)
 
-            Files go to <out>/<period>/ (focus.csv, summary.csv, invoices/<project>.r<revision>.json).
+            Files go to <out>/<period>/ (focus.csv, summary.csv, invoices/<project>.r<revision>.json,
+            invoices/<project>.html, invoices/<project>.pdf).
             Nothing is recomputed: exports read invoices and invoice_lines, and refuse stored
             figures that do not add up.
 
@@ -28,13 +32,13 @@ struct ExportCommand: ParsableCommand {
             """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable {
-        case focus, summary, invoices
+        case focus, summary, invoices, html, pdf
     }
 
     @Option(help: ArgumentHelp("Month to export, YYYY-MM.", valueName: "YYYY-MM"))
     var period: String
 
-    @Option(help: ArgumentHelp("focus, summary or invoices.", valueName: "format"))
+    @Option(help: ArgumentHelp("focus, summary, invoices, html or pdf.", valueName: "format"))
     var format: Format
 
     @Option(help: ArgumentHelp("Output root (default reports/out; env BMBILL_OUT).", valueName: "dir"))
@@ -74,6 +78,19 @@ struct ExportCommand: ParsableCommand {
             let current = currentDocuments(documents)
             try OutputFolder.atomicWrite(PeriodFiles.summaryCSV(period: month, invoices: current.map { ($0.content, $0.record) }), to: dir + "/summary.csv")
             written.append(dir + "/summary.csv")
+        case .html, .pdf:
+            var html = InvoiceHTML()
+            html.issuer = issuer
+            for doc in currentDocuments(documents) {
+                let base = dir + "/invoices/" + SafeFileName.of(doc.record.projectId)
+                try OutputFolder.atomicWrite(try html.render(doc), to: base + ".html")
+                if format == .pdf {
+                    try PDFPrinter().print(html: base + ".html", to: base + ".pdf")
+                    written.append(base + ".pdf")
+                } else {
+                    written.append(base + ".html")
+                }
+            }
         case .invoices:
             for doc in documents {
                 let path = dir + "/invoices/" + SafeFileName.of(doc.record.projectId) + ".r\(doc.record.revision).json"
@@ -94,5 +111,41 @@ struct ExportCommand: ParsableCommand {
             latest[d.record.projectId] = d
         }
         return latest.values.sorted { $0.record.projectId < $1.record.projectId }
+    }
+}
+
+/// Prints an HTML file to PDF with headless Chromium.
+struct PDFPrinter {
+    var binary: String {
+        if let b = ProcessInfo.processInfo.environment["BMBILL_CHROMIUM"], !b.isEmpty { return b }
+        for candidate in ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
+        where FileManager.default.isExecutableFile(atPath: candidate) {
+            return candidate
+        }
+        return "chromium"
+    }
+
+    func print(html: String, to pdf: String) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        let profile = FileManager.default.temporaryDirectory.appendingPathComponent("bmbill-chromium-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: profile) }
+        let tmp = pdf + ".tmp-\(getpid()).pdf"
+        p.arguments = [
+            "--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer", "--user-data-dir=" + profile,
+            "--print-to-pdf=" + tmp, URL(fileURLWithPath: html).absoluteString,
+        ]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        do {
+            try p.run()
+        } catch {
+            throw BMBillError.failure("cannot start \(binary) to print PDF: \(error.localizedDescription); install it (apt-get install chromium) or set BMBILL_CHROMIUM")
+        }
+        p.waitUntilExit()
+        guard p.terminationStatus == 0, FileManager.default.fileExists(atPath: tmp) else {
+            throw BMBillError.failure("\(binary) could not print \(html) to PDF (exit \(p.terminationStatus))")
+        }
+        guard rename(tmp, pdf) == 0 else { throw BMBillError.failure("cannot move the PDF into place at \(pdf)") }
     }
 }

@@ -78,6 +78,7 @@ public struct BillingEngine: Sendable {
 
     private var usage: [UsageRow] = []
     private var lineMicros: [String: [LineKey: [Int64]]] = [:]  // project -> line -> metered µs per day
+    private var lineStates: [String: [LineKey: [String: Int64]]] = [:]  // project -> line -> metered µs per state
     private let days: [BillingDay]
     /// Usage rows per day as well as per state and rate (`usage.csv --by day`).
     public var splitUsageByDay = false
@@ -231,6 +232,7 @@ public struct BillingEngine: Sendable {
                     var daily = lineMicros[instance.projectId, default: [:]][key] ?? [Int64](repeating: 0, count: days.count)
                     forEachDay(from: piece.from, to: piece.to) { day, dayMicros in daily[day] += dayMicros }
                     lineMicros[instance.projectId, default: [:]][key] = daily
+                    lineStates[instance.projectId, default: [:]][key, default: [:]][interval.state, default: 0] += micros
                     billedAny = true
                 } else {
                     unpriced.micros += micros
@@ -309,7 +311,8 @@ public struct BillingEngine: Sendable {
                     InvoiceLine(
                         lineNumber: n + 1, instanceId: key.instanceId, instanceName: instance.name, typeName: instance.typeName,
                         category: catalog.types[instance.typeName]?.category ?? "unknown", image: instance.image, rate: key.rate,
-                        meteredMicroseconds: micros, dailyMicroseconds: daily, billableSeconds: seconds,
+                        meteredMicroseconds: micros, dailyMicroseconds: daily,
+                        stateMicroseconds: lineStates[projectId]?[key] ?? [:], billableSeconds: seconds,
                         amount: Pricing.lineAmount(billableSeconds: seconds, rate: key.rate, currency: settings.currency,
                                                    rounding: settings.rounding)))
                 lineNumbers[projectId, default: [:]][key] = n + 1

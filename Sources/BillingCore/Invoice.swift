@@ -12,6 +12,8 @@ public struct InvoiceLine: Hashable, Sendable {
     public let meteredMicroseconds: Int64
     /// The metered time per day of the window (`BillingResult.days`).
     public let dailyMicroseconds: [Int64]
+    /// The metered time per billed state (why the time was billed: active, stopped, …).
+    public let stateMicroseconds: [String: Int64]
     /// The metered time rounded up to the granularity, once: what is charged.
     public let billableSeconds: Int64
     /// The charge in minor currency units.
@@ -19,7 +21,8 @@ public struct InvoiceLine: Hashable, Sendable {
 
     public init(
         lineNumber: Int, instanceId: String, instanceName: String?, typeName: String, category: String, image: String, rate: RateVersion,
-        meteredMicroseconds: Int64, dailyMicroseconds: [Int64], billableSeconds: Int64, amount: Int128
+        meteredMicroseconds: Int64, dailyMicroseconds: [Int64], stateMicroseconds: [String: Int64] = [:], billableSeconds: Int64,
+        amount: Int128
     ) {
         self.lineNumber = lineNumber
         self.instanceId = instanceId
@@ -30,6 +33,7 @@ public struct InvoiceLine: Hashable, Sendable {
         self.rate = rate
         self.meteredMicroseconds = meteredMicroseconds
         self.dailyMicroseconds = dailyMicroseconds
+        self.stateMicroseconds = stateMicroseconds
         self.billableSeconds = billableSeconds
         self.amount = amount
     }

@@ -1,3 +1,4 @@
+import Foundation
 import BillingCore
 import PostgresClient
 
@@ -89,17 +90,23 @@ public struct InvoiceStore {
             """
             SELECT l.invoice_id, l.line_no, l.instance_id, l.instance_name, l.type_name, l.category, l.image,
                    \(SourceReader.micros("l.rate_effective_from")), \(SourceReader.micros("l.rate_effective_to")), l.hourly_rate::text,
-                   (l.metered_seconds * 1000000)::int8, l.billable_seconds::int8, l.amount::text, l.daily_metered_us::text
+                   (l.metered_seconds * 1000000)::int8, l.billable_seconds::int8, l.amount::text, l.daily_metered_us::text,
+                   l.state_seconds::text
             FROM invoice_lines l JOIN invoices i USING (invoice_id)
             WHERE i.period = $1 AND i.currency = $2 ORDER BY l.invoice_id, l.line_no
             """, [month.description, currency.code], context: "reading invoice lines"
         ) { row in
             let daily = (row.string(13) ?? "{}").dropFirst().dropLast().split(separator: ",").compactMap { Int64($0) }
+            var states: [String: Int64] = [:]
+            if let text = row.string(14), let obj = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: String] {
+                for (state, seconds) in obj { states[state] = ExactDecimal(parsing: seconds)?.rescaled(to: 6).map { Int64($0) } }
+            }
             let rate = RateVersion(typeName: row.string(4)!, currency: currency.code, hourlyRate: ExactDecimal(parsing: row.string(9)!)!,
                                    effectiveFrom: Instant(microseconds: row.int64(7)!), effectiveTo: row.int64(8).map { Instant(microseconds: $0) })
             lines[row.int64(0)!, default: []].append(InvoiceLine(
                 lineNumber: Int(row.int64(1)!), instanceId: row.string(2)!, instanceName: row.string(3), typeName: row.string(4)!,
                 category: row.string(5)!, image: row.string(6)!, rate: rate, meteredMicroseconds: row.int64(10)!, dailyMicroseconds: daily,
+                stateMicroseconds: states,
                 billableSeconds: row.int64(11)!, amount: try minor(row.string(12)!, currency)))
         }
         var docs: [InvoiceDocument] = []
@@ -265,7 +272,7 @@ public struct InvoiceStore {
         try db.copyIn(
             """
             COPY invoice_lines (invoice_id, line_no, instance_id, instance_name, type_name, category, image, rate_effective_from,
-                                rate_effective_to, hourly_rate, metered_seconds, billable_seconds, amount, daily_metered_us) FROM STDIN
+                                rate_effective_to, hourly_rate, metered_seconds, billable_seconds, amount, daily_metered_us, state_seconds) FROM STDIN
             """, context: "storing invoice lines"
         ) { send in
             for (c, record) in invoices {
@@ -277,6 +284,7 @@ public struct InvoiceStore {
                             l.rate.effectiveFrom.iso8601, l.rate.effectiveTo?.iso8601, l.rate.hourlyRateText,
                             formatSeconds(l.meteredMicroseconds), String(l.billableSeconds), c.currency.plain(l.amount),
                             "{" + l.dailyMicroseconds.map(String.init).joined(separator: ",") + "}",
+                            JSON.object(l.stateMicroseconds.sorted { $0.key < $1.key }.map { ($0.key, .string(formatSeconds($0.value))) }).compact,
                         ]))
                 }
             }

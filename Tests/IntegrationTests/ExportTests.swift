@@ -76,3 +76,82 @@ struct ExportTests {
         #expect(none.status == 1 && none.stderr.contains("bmbill run --period 2025-01"))
     }
 }
+
+@Suite("Invoices people read", .enabled(if: TestDatabase.serverReachable))
+struct InvoiceDocumentTests {
+    static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    static let browserReady = chromium != nil && FileManager.default.isExecutableFile(atPath: "/usr/bin/pdftotext")
+
+    func tool(_ path: String, _ args: [String]) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = args
+        let out = tempDir() + "/out"
+        FileManager.default.createFile(atPath: out, contents: nil)
+        p.standardOutput = FileHandle(forWritingAtPath: out)
+        try p.run()
+        p.waitUntilExit()
+        return read(out)
+    }
+
+    @Test("HTML invoice: number, lines by category, ₩ totals, a daily SVG chart, the states billed; names escaped")
+    func html() throws {
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.loadExample(db)
+        try db.execute("UPDATE instances SET name = '<script>alert(1)</script>' WHERE instance_id = 'i-a1'")
+        let out = tempDir()
+        try t.run(["run", "--period", "2026-10", "--as-of", "2026-12-01T00:00:00Z", "--out", out]).expectSuccess()
+        try t.run(["export", "--period", "2026-10", "--format", "html", "--out", out]).expectSuccess()
+        let html = read(out + "/2026-10/invoices/prj-alpha.html")
+        #expect(html.contains("BM-00000001"))
+        #expect(html.contains("₩28,912,492") && html.contains("₩26,284,084") && html.contains("₩2,628,408"))
+        #expect(html.contains("Memory optimized") && html.contains("GPU (accelerated computing)"))
+        #expect(html.contains("690.00") && html.contains("₩9,876.54321") && html.contains("₩19,283,748"))
+        #expect(html.contains("<svg") && !html.contains("<script>alert") && html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
+        #expect(html.contains("stopped, hardware still allocated to you"))
+        #expect(!html.contains("http://") || html.contains("xmlns=\"http://www.w3.org/2000/svg\""))
+    }
+
+    @Test("PDF invoice printed by a real headless Chromium: its text has the number, totals and every line; 20 lines fit one A4 page",
+          .enabled(if: browserReady))
+    func pdf() throws {
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.loadExample(db)
+        // Twenty servers for prj-beta (21 lines with i-b1's and i-b2's, minus none).
+        for i in 1...18 {
+            try db.execute("INSERT INTO instances VALUES ($1, 'prj-beta', 'r2a.baremetal', 'Rocky Linux 9', $2, '2026-10-01 00:00:00+00')", ["i-x\(i)", "batch-\(i)"])
+            try db.execute("INSERT INTO instance_state_changes (instance_id, state, changed_at) VALUES ($1, 'active', '2026-10-10 00:00:00+00')", ["i-x\(i)"])
+        }
+        let out = tempDir()
+        try t.run(["run", "--period", "2026-10", "--as-of", "2026-12-01T00:00:00Z", "--out", out]).expectSuccess()
+        try t.run(["export", "--period", "2026-10", "--format", "pdf", "--out", out]).expectSuccess()
+        let alpha = try tool("/usr/bin/pdftotext", ["-layout", out + "/2026-10/invoices/prj-alpha.pdf", "-"])
+        for text in ["BM-00000001", "₩26,284,084", "₩2,628,408", "₩28,912,492", "db-primary", "i-a1", "₩6,814,815", "₩185,521", "₩19,283,748"] {
+            #expect(alpha.contains(text), "PDF text lacks \(text)")
+        }
+        let beta = try tool("/usr/bin/pdftotext", ["-layout", out + "/2026-10/invoices/prj-beta.pdf", "-"])
+        let lines = try db.execute("SELECT count(*) FROM invoice_lines JOIN current_invoices USING (invoice_id) WHERE project_id = 'prj-beta'").scalar
+        #expect(lines == "20")
+        for i in 1...18 { #expect(beta.contains("batch-\(i) ")) }
+        let total = try db.execute("SELECT total FROM current_invoices WHERE project_id = 'prj-beta'").scalar!
+        #expect(beta.contains("₩" + RunSummaryFormat.grouped(total)))
+        let info = try tool("/usr/bin/pdfinfo", [out + "/2026-10/invoices/prj-beta.pdf"])
+        #expect(info.contains("Pages:           1"), "\(info)")
+        #expect(info.contains("(A4)"), "not A4: \(info)")
+    }
+}
+
+/// Thousands separators, as the invoices print them.
+enum RunSummaryFormat {
+    static func grouped(_ plain: String) -> String {
+        var digits = Array(plain)
+        var out: [Character] = []
+        while digits.count > 3 {
+            out = [","] + digits.suffix(3) + out
+            digits.removeLast(3)
+        }
+        return String(digits + out)
+    }
+}

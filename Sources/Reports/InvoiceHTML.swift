@@ -1,0 +1,109 @@
+import BillingCore
+import Mustache
+
+/// An invoice people read: HTML from `reports/templates/invoice.html` (built in), for a
+/// screen or, through headless Chromium, a PDF. Everything from the data is HTML-escaped;
+/// the chart is inline SVG (no script, no network).
+public struct InvoiceHTML {
+    public var issuer = "Bare Metal Server"
+
+    public init() {}
+
+    /// What each state means for the bill (the seed's descriptions).
+    static let meanings: [String: String] = [
+        "active": "running", "stopped": "stopped, hardware still allocated to you",
+        "rebuild_spawning": "operating system being reinstalled", "rebooting_hard": "hard reboot requested",
+        "rebooting_started_hard": "hard reboot in progress", "powering-off": "shutting down", "powering-on": "starting up",
+    ]
+
+    static let categoryTitles = ["memory_optimized": "Memory optimized", "gpu": "GPU (accelerated computing)", "general_purpose": "General purpose"]
+
+    public func render(_ doc: InvoiceDocument) throws -> String {
+        let template = try MustacheTemplate(string: EmbeddedTemplates.all["invoice.html"]!)
+        return template.render(context(doc))
+    }
+
+    func context(_ doc: InvoiceDocument) -> [String: Any] {
+        let c = doc.content
+        let cur = c.currency
+        var states: [String: Int64] = [:]
+        for l in c.lines { for (s, m) in l.stateMicroseconds { states[s, default: 0] += m } }
+        let vatPercent = formatScaledTrimmed(doc.vatRate.units * 100, scale: doc.vatRate.scale) + " %"
+        var ctx: [String: Any] = [
+            "issuer": issuer, "status": doc.record.status, "period": doc.period.month.description,
+            "timezone": doc.period.zone.identifier, "periodStart": doc.period.start.iso8601, "billedThrough": doc.windowEnd.iso8601,
+            "projectName": c.project.name, "projectId": c.project.id, "billingAccount": c.project.billingAccountId ?? "(the project itself)",
+            "invoiceDate": (doc.record.issuedAt ?? doc.windowEnd).iso8601.prefix(10).description,
+            "subtotal": InvoiceHTML.money(c.subtotal, cur), "tax": InvoiceHTML.money(c.tax, cur), "total": InvoiceHTML.money(c.total, cur),
+            "vatPercent": vatPercent, "chart": chart(doc), "granularity": "second", "rounding": "once",
+            "currencyUnit": cur.minorUnitDigits == 0 ? "\(cur.code) unit" : "\(cur.code) minor unit",
+            "categories": c.categories.map { group -> [String: Any] in
+                [
+                    "title": InvoiceHTML.categoryTitles[group.category] ?? group.category, "subtotal": InvoiceHTML.money(group.subtotal, cur),
+                    "lines": group.lines.map { l -> [String: Any] in
+                        [
+                            "lineNo": String(l.lineNumber), "instanceName": l.instanceName ?? "", "instanceId": l.instanceId, "type": l.typeName,
+                            "image": l.image, "hours": InvoiceHTML.hours(l.billableSeconds * 1_000_000),
+                            "rate": InvoiceHTML.money(l.rate.microsPerHour, Currency(code: "KRW")!, scale: 6, symbol: cur), "amount": InvoiceHTML.money(l.amount, cur),
+                        ]
+                    },
+                ]
+            },
+            "states": states.sorted { $0.value > $1.value }.map { s -> [String: Any] in
+                ["state": s.key, "hours": InvoiceHTML.hours(s.value), "meaning": InvoiceHTML.meanings[s.key] ?? ""]
+            },
+        ]
+        if let n = doc.record.invoiceNumber { ctx["number"] = n }
+        if doc.record.revision > 0 { ctx["revision"] = String(doc.record.revision) }
+        if let corrects = doc.record.correctsInvoiceId, let diff = doc.record.difference {
+            ctx["corrects"] = "#\(corrects)"
+            ctx["difference"] = InvoiceHTML.money(diff, cur)
+        }
+        return ctx
+    }
+
+    /// `₩1,234,567` for KRW; other currencies as `USD 1,234.50`. `scale` > the currency's
+    /// digits shows a rate's decimals (trailing zeros trimmed).
+    static func money(_ minor: Int128, _ c: Currency, scale: Int? = nil, symbol: Currency? = nil) -> String {
+        let shown = symbol ?? c
+        let digits = scale ?? c.minorUnitDigits
+        var plain = scale == nil ? formatScaled(minor, scale: digits) : formatScaledTrimmed(minor, scale: digits)
+        let negative = plain.hasPrefix("-")
+        if negative { plain.removeFirst() }
+        let parts = plain.split(separator: ".", maxSplits: 1)
+        var whole = Array(parts[0])
+        var grouped: [Character] = []
+        while whole.count > 3 {
+            grouped = [","] + whole.suffix(3) + grouped
+            whole.removeLast(3)
+        }
+        let number = String(whole + grouped) + (parts.count > 1 ? "." + parts[1] : "")
+        let prefix = shown.code == "KRW" ? "₩" : shown.code + " "
+        return (negative ? "-" : "") + prefix + number
+    }
+
+    /// Hours with two decimals (rounded half-up) from microseconds.
+    static func hours(_ micros: Int64) -> String {
+        formatScaled(RoundingMode.halfUp.divide(Int128(micros) * 100, by: 3_600_000_000), scale: 2)
+    }
+
+    /// Daily charges as an inline SVG bar chart (integer geometry).
+    func chart(_ doc: InvoiceDocument) -> String {
+        let days = doc.days
+        var perDay = [Int128](repeating: 0, count: days.count)
+        for l in doc.content.lines { for (i, a) in l.dailyAmounts.enumerated() where i < perDay.count { perDay[i] += a } }
+        let top = max(perDay.max() ?? 0, 1)
+        let width = 660, height = 90, gap = 2
+        let bar = max(1, (width - gap * max(days.count, 1)) / max(days.count, 1))
+        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height + 14)\" role=\"img\" aria-label=\"daily charges\">"
+        for (i, amount) in perDay.enumerated() {
+            let h = Int(amount * Int128(height) / top)
+            let x = i * (bar + gap)
+            svg += "<rect x=\"\(x)\" y=\"\(height - h)\" width=\"\(bar)\" height=\"\(h)\" fill=\"#1d4ed8\"><title>\(days[i].date.isoDate): \(InvoiceHTML.money(amount, doc.content.currency))</title></rect>"
+            if i == 0 || (i + 1) % 5 == 0 {
+                svg += "<text x=\"\(x)\" y=\"\(height + 12)\" font-size=\"8\" fill=\"#5b6274\">\(days[i].date.day)</text>"
+            }
+        }
+        return svg + "</svg>"
+    }
+}
