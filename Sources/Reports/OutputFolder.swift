@@ -21,9 +21,18 @@ public struct OutputFolder {
 
     /// Writes `files` as the whole contents of the period's folder. `beforeSwap` runs once
     /// everything is on disk, just before the exchange (a test hook for crash tests).
+    ///
+    /// When the folder already holds exactly these files, nothing is written, so exports
+    /// made from it (focus.csv, HTML and PDF invoices) stay; when anything changed, the new
+    /// folder replaces the old one whole and such exports, now stale, go with it.
     public func write(period: String, files: PeriodFiles, beforeSwap: () -> Void = {}) throws {
         let fm = FileManager.default
         let target = periodDirectory(period)
+        if files.files.allSatisfy({ fm.contents(atPath: target + "/" + $0.path) == Data($0.contents.utf8) }) {
+            removeStaleStaging(period: period)
+            beforeSwap()
+            return
+        }
         do {
             try fm.createDirectory(atPath: root, withIntermediateDirectories: true)
         } catch {

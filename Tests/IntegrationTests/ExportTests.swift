@@ -155,3 +155,22 @@ enum RunSummaryFormat {
         return String(digits + out)
     }
 }
+
+@Suite("Exports and later runs", .enabled(if: TestDatabase.serverReachable))
+struct ExportLifetimeTests {
+    @Test("An unchanged run keeps the exports; a run that changes the folder removes them as stale")
+    func exportsLifetime() throws {
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.loadExample(db)
+        let out = tempDir()
+        let run = ["run", "--period", "2026-10", "--as-of", "2026-12-01T00:00:00Z", "--out", out]
+        try t.run(run).expectSuccess()
+        try t.run(["export", "--period", "2026-10", "--format", "focus", "--out", out]).expectSuccess()
+        try t.run(run).expectSuccess()
+        #expect(FileManager.default.fileExists(atPath: out + "/2026-10/focus.csv"))
+        try db.execute(RecomputeTests.lateChange)
+        try t.run(["recompute", "--period", "2026-10", "--as-of", "2026-12-01T00:00:00Z", "--out", out]).expectSuccess()
+        #expect(!FileManager.default.fileExists(atPath: out + "/2026-10/focus.csv"))
+    }
+}
