@@ -17,7 +17,7 @@ SWIFT_BUILD_FLAGS ?=
 RELEASE_BIN = .build/release/bmbill
 DEBUG_BIN   = .build/debug/bmbill
 
-.PHONY: help deps build demo test templates db-up db-down db-env sql format contract fuzz focus-validator clean
+.PHONY: help deps build demo test templates cli-docs db-up db-down db-env sql format contract fuzz focus-validator clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,6 +33,13 @@ sql: ## embed sql/ migrations into the binary (after editing sql/)
 
 templates: ## embed reports/templates into the binary (after editing a template)
 	scripts/embed-templates
+
+cli-docs: ## regenerate docs/cli: the man page and bash/zsh/fish completions, from the parser
+	swift build $(SWIFT_BUILD_FLAGS)
+	swift package --allow-writing-to-package-directory generate-manual --configuration debug --date 2026-11-25 --authors "bmbill maintainers"
+	mkdir -p docs/cli
+	cp .build/plugins/GenerateManual/outputs/bmbill/bmbill.1 docs/cli/bmbill.1
+	for sh in bash zsh fish; do $(DEBUG_BIN) --generate-completion-script $$sh > docs/cli/bmbill.$$sh; done
 
 db-up: deps ## start the demo PostgreSQL (data in .pg/, git-ignored)
 	@scripts/pg up $(PG_DIR) $(PG_PORT)

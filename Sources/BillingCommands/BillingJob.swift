@@ -137,7 +137,14 @@ public struct BillingJob {
         for bad in try reader.changesWithInfiniteTimestamps() {
             engine.noteInvalidTimestamp(eventId: bad.eventId, instanceId: bad.instanceId, detail: bad.detail, holdsForever: bad.holdsForever)
         }
-        try reader.forEachInstance(in: period) { id, changes in engine.meter(instanceId: id, changes: changes) }
+        let progress = ProgressLine(label: "reading \(month)", total: nil)
+        let estimated = progress.enabled ? try reader.changesInPeriod(period) : nil
+        let line = ProgressLine(label: "reading \(month)", total: estimated, enabled: progress.enabled)
+        try reader.forEachInstance(in: period) { id, changes in
+            engine.meter(instanceId: id, changes: changes)
+            line.advance(by: changes.count)
+        }
+        line.finish()
         let result = engine.finish()
         logger.info("metered", metadata: ["changes": "\(result.counts.changesRead)", "instances": "\(result.counts.instancesRead)",
                                           "anomalies": "\(result.anomalies.count)"])

@@ -11,8 +11,9 @@ struct MigrateCommand: ParsableCommand {
             own transaction, and records them in bmbill_schema_migrations. Source tables are
             created only where missing; billable_states gets the seed's rows where absent.
 
-            Example:
-              PGHOST=db.internal PGDATABASE=billing bmbill migrate
+            Examples:
+              bmbill migrate
+              PGHOST=db.internal PGDATABASE=billing PGUSER=billing_owner bmbill migrate
             """)
 
     @OptionGroup var connection: ConnectionOptions

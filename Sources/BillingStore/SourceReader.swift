@@ -51,6 +51,12 @@ public struct SourceReader {
                               billableStates: BillableStateTable(states))
     }
 
+    /// How many changes fall inside the period (for a progress line's estimate).
+    public func changesInPeriod(_ period: BillingPeriod) throws -> Int {
+        Int(try db.execute("SELECT count(*) FROM instance_state_changes WHERE changed_at >= $1::timestamptz AND changed_at < $2::timestamptz",
+                           [period.start.iso8601, period.end.iso8601], context: "counting the period's changes").scalar ?? "0") ?? 0
+    }
+
     /// Changes whose `changed_at` or `recorded_at` is infinite: they cannot be metered and
     /// are left out of the read, so they are returned here to be reported (first 1000).
     public func changesWithInfiniteTimestamps() throws -> [(eventId: Int64, instanceId: String, detail: String, holdsForever: Bool)] {

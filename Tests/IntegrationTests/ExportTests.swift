@@ -174,3 +174,25 @@ struct ExportLifetimeTests {
         #expect(!FileManager.default.fileExists(atPath: out + "/2026-10/focus.csv"))
     }
 }
+
+@Suite("A CLI that helps")
+struct CLITests {
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test("Every command's help has examples; the committed completions and man page follow the parser", arguments: ["migrate", "run", "recompute", "export", "demo-data"])
+    func help(command: String) throws {
+        let r = try BMBillBinary.run([command, "--help"], env: [:])
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("Examples:") && r.stdout.contains("bmbill \(command)"), "\(command) --help")
+        let man = read(Self.repo.appendingPathComponent("docs/cli/bmbill.1").path)
+        #expect(man.contains(command), "man page lacks \(command): run make cli-docs")
+    }
+
+    @Test("Completion scripts in docs/cli are what the parser generates now", arguments: ["bash", "zsh", "fish"])
+    func completions(shell: String) throws {
+        let r = try BMBillBinary.run(["--generate-completion-script", shell], env: [:])
+        #expect(r.status == 0)
+        #expect(r.stdout == read(Self.repo.appendingPathComponent("docs/cli/bmbill.\(shell)").path), "run make cli-docs")
+    }
+
+}
