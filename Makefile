@@ -17,7 +17,7 @@ SWIFT_BUILD_FLAGS ?=
 RELEASE_BIN = .build/release/bmbill
 DEBUG_BIN   = .build/debug/bmbill
 
-.PHONY: help deps build demo test templates cli-docs db-up db-down db-env sql format contract fuzz focus-validator clean
+.PHONY: help deps build demo test bench templates cli-docs db-up db-down db-env sql format contract fuzz focus-validator clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -91,6 +91,9 @@ contract: build db-up ## run ../shared/tools/check-contract on the release build
 	@eval "$$(scripts/pg env $(PG_DIR) $(PG_PORT))"; \
 	  psql -X -q -d postgres -c "DROP DATABASE IF EXISTS bmbill_contract" -c "CREATE DATABASE bmbill_contract"; \
 	  PGDATABASE=bmbill_contract $(SHARED)/tools/check-contract $(RELEASE_BIN)
+
+bench: deps ## benchmark on generated data (100k instances, 10M changes); appends to BENCHMARKS.md
+	scripts/bench
 
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS = FuzzParsers FuzzCSV FuzzArguments

@@ -199,6 +199,7 @@ public final class PostgresConnection {
     // MARK: Transactions and locks
 
     /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
+    @discardableResult
     public func transaction<T>(_ body: () throws -> T) throws -> T {
         try execute("BEGIN", context: "starting a transaction")
         do {
