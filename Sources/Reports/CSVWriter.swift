@@ -32,17 +32,20 @@ public struct CSVWriter {
 
     public static func escape(_ s: String) -> String {
         guard s.unicodeScalars.contains(where: { $0 == "," || $0 == "\"" || $0 == "\r" || $0 == "\n" }) else { return s }
-        return "\"" + s.replacingAll("\"", with: "\"\"") + "\""
+        return "\"" + s.doublingQuotes() + "\""
     }
 }
 
 extension String {
-    func replacingAll(_ target: Character, with replacement: String) -> String {
-        var out = ""
-        out.reserveCapacity(count)
-        for ch in self {
-            if ch == target { out += replacement } else { out.append(ch) }
+    /// Doubles every `"` scalar. Works on Unicode scalars, not characters: a quote followed
+    /// by a combining mark is one character but still a quote to a CSV reader (found by
+    /// the CSV fuzz target).
+    func doublingQuotes() -> String {
+        var out = String.UnicodeScalarView()
+        for scalar in unicodeScalars {
+            out.append(scalar)
+            if scalar == "\"" { out.append(scalar) }
         }
-        return out
+        return String(out)
     }
 }

@@ -84,3 +84,14 @@ struct CSVReaderTests {
         #expect(CSVReader.records("x,y\nl,m") == [["x", "y"], ["l", "m"]])
     }
 }
+
+@Suite("CSV edge cases found by fuzzing")
+struct CSVFuzzRegressionTests {
+    @Test("A quote followed by a combining mark is still doubled")
+    func quoteWithCombiningMark() {
+        let field = "a\"\u{0301}b"
+        var w = CSVWriter(header: ["f"])
+        w.appendRecord([.plain(field)])
+        #expect(CSVReader.records(w.text) == [["f"], [field]])
+    }
+}
