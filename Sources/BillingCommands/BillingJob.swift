@@ -137,9 +137,8 @@ public struct BillingJob {
         for bad in try reader.changesWithInfiniteTimestamps() {
             engine.noteInvalidTimestamp(eventId: bad.eventId, instanceId: bad.instanceId, detail: bad.detail, holdsForever: bad.holdsForever)
         }
-        let progress = ProgressLine(label: "reading \(month)", total: nil)
-        let estimated = progress.enabled ? try reader.changesInPeriod(period) : nil
-        let line = ProgressLine(label: "reading \(month)", total: estimated, enabled: progress.enabled)
+        let onTerminal = isatty(STDERR_FILENO) == 1
+        let line = ProgressLine(label: "reading \(month)", total: onTerminal ? try reader.changesInPeriod(period) : nil, enabled: onTerminal)
         try reader.forEachInstance(in: period) { id, changes in
             engine.meter(instanceId: id, changes: changes)
             line.advance(by: changes.count)

@@ -51,13 +51,5 @@ final class ProgressLine {
         return s
     }
 
-    private func grouped(_ n: Int) -> String {
-        var digits = Array(String(n))
-        var out: [Character] = []
-        while digits.count > 3 {
-            out = [","] + digits.suffix(3) + out
-            digits.removeLast(3)
-        }
-        return String(digits + out)
-    }
+    private func grouped(_ n: Int) -> String { DisplayFormat.grouped(String(n)) }
 }

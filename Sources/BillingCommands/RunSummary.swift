@@ -143,19 +143,7 @@ enum RunSummary {
     static func signed(_ plain: String) -> String { plain.hasPrefix("-") ? grouped(plain) : "+" + grouped(plain) }
 
     /// `28912492` as `28,912,492` (human output only; files keep plain numbers).
-    static func grouped(_ plain: String) -> String {
-        let negative = plain.hasPrefix("-")
-        let body = negative ? String(plain.dropFirst()) : plain
-        let parts = body.split(separator: ".", maxSplits: 1)
-        var digits = Array(parts[0])
-        var out: [Character] = []
-        while digits.count > 3 {
-            out = [","] + digits.suffix(3) + out
-            digits.removeLast(3)
-        }
-        out = digits + out
-        return (negative ? "-" : "") + String(out) + (parts.count > 1 ? "." + parts[1] : "")
-    }
+    static func grouped(_ plain: String) -> String { DisplayFormat.grouped(plain) }
 
     static func table(_ rows: [[String]], rightAligned: Set<Int>) -> String {
         var widths = [Int](repeating: 0, count: rows[0].count)

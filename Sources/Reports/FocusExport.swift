@@ -85,9 +85,7 @@ public struct FocusExport {
     }
 
     /// Hours of `micros`, to nine decimals (rounded half-up).
-    private func hours(_ micros: Int64) -> String {
-        formatScaled(RoundingMode.halfUp.divide(Int128(micros) * 1_000_000_000, by: 3_600_000_000), scale: 9)
-    }
+    private func hours(_ micros: Int64) -> String { DisplayFormat.hours(microseconds: micros, decimals: 9) }
 
     private func common(_ doc: InvoiceDocument, _ day: BillingDay) -> [String: CSVWriter.Field] {
         let p = doc.content.project

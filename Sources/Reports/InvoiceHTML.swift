@@ -70,22 +70,13 @@ public struct InvoiceHTML {
         var plain = scale == nil ? formatScaled(minor, scale: digits) : formatScaledTrimmed(minor, scale: digits)
         let negative = plain.hasPrefix("-")
         if negative { plain.removeFirst() }
-        let parts = plain.split(separator: ".", maxSplits: 1)
-        var whole = Array(parts[0])
-        var grouped: [Character] = []
-        while whole.count > 3 {
-            grouped = [","] + whole.suffix(3) + grouped
-            whole.removeLast(3)
-        }
-        let number = String(whole + grouped) + (parts.count > 1 ? "." + parts[1] : "")
+        let number = DisplayFormat.grouped(plain)
         let prefix = shown.code == "KRW" ? "₩" : shown.code + " "
         return (negative ? "-" : "") + prefix + number
     }
 
     /// Hours with two decimals (rounded half-up) from microseconds.
-    static func hours(_ micros: Int64) -> String {
-        formatScaled(RoundingMode.halfUp.divide(Int128(micros) * 100, by: 3_600_000_000), scale: 2)
-    }
+    static func hours(_ micros: Int64) -> String { DisplayFormat.hours(microseconds: micros, decimals: 2) }
 
     /// Daily charges as an inline SVG bar chart (integer geometry).
     func chart(_ doc: InvoiceDocument) -> String {

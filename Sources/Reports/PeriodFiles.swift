@@ -7,6 +7,8 @@ public struct PeriodFiles {
     /// Relative path (`usage.csv`, `invoices/prj-alpha.json`) and contents, in write order,
     /// `manifest.json` last.
     public let files: [(path: String, contents: String)]
+    /// SHA-256 of each file, in the same order (computed once).
+    private let digests: [String]
 
     /// `records` holds the stored invoice of each project of `result.invoices`; `credits`
     /// are correcting revisions of projects with no usage left (an invoice of zero).
@@ -20,9 +22,13 @@ public struct PeriodFiles {
             files.append(("invoices/" + SafeFileName.of(invoice.project.id) + ".json",
                           PeriodFiles.invoiceJSON(invoice, record: records[invoice.project.id], result: result).pretty))
         }
-        let checksums = files.map { ($0.0, JSON.string(SHA256.hex(of: Array($0.1.utf8)))) }
-        files.append(("manifest.json", PeriodFiles.manifest(result, invoices: result.invoices + credits, records: records, checksums: checksums).pretty))
+        var digests = files.map { SHA256.hex(of: Array($0.1.utf8)) }
+        let checksums = zip(files, digests).map { ($0.0.0, JSON.string($0.1)) }
+        let manifest = PeriodFiles.manifest(result, invoices: result.invoices + credits, records: records, checksums: checksums).pretty
+        files.append(("manifest.json", manifest))
+        digests.append(SHA256.hex(of: Array(manifest.utf8)))
         self.files = files
+        self.digests = digests
     }
 
     /// The files, but only when they can tell the truth: every stored invoice in force has
@@ -39,7 +45,7 @@ public struct PeriodFiles {
 
     /// The checksums as stored with the run: every file's SHA-256, the manifest's included.
     public var checksumsJSON: JSON {
-        .object(files.map { ($0.path, .string(SHA256.hex(of: Array($0.contents.utf8)))) })
+        .object(zip(files, digests).map { ($0.0.path, .string($0.1)) })
     }
 
     // MARK: usage.csv

@@ -42,6 +42,17 @@ struct FormatTests {
         #expect(Currency(code: "USD")!.plain(12_50) == "12.50")
     }
 
+    @Test("Display formats: thousands separators and hours, exact")
+    func display() {
+        #expect(DisplayFormat.grouped("28912492") == "28,912,492")
+        #expect(DisplayFormat.grouped("-260740") == "-260,740")
+        #expect(DisplayFormat.grouped("999") == "999")
+        #expect(DisplayFormat.grouped("1234.50") == "1,234.50")
+        #expect(DisplayFormat.hours(microseconds: 13_020_000_000, decimals: 2) == "3.62")
+        #expect(DisplayFormat.hours(microseconds: 1, decimals: 9) == "0.000000000")
+        #expect(DisplayFormat.hours(microseconds: 1_800, decimals: 9) == "0.000000001")  // 0.5e-9 h rounds up
+    }
+
     @Test("JSON prints the same bytes for the same value, money as strings")
     func json() {
         let v: JSON = ["b": "1", "a": [.int(2), .null, true], "s": "x\"\n\u{1}"]

@@ -1,3 +1,4 @@
+import BillingCore
 import Foundation
 import PostgresClient
 import Testing
@@ -34,7 +35,7 @@ struct ExportTests {
         }
         // Usage rows are days in Seoul as UTC instants, start inclusive, end exclusive.
         let usage = rows.filter { $0["ChargeCategory"] == "Usage" }
-        #expect(usage.allSatisfy { $0["ChargePeriodStart"]!.hasSuffix("15:00:00Z") || $0["ChargePeriodStart"]!.hasSuffix("Z") })
+        #expect(usage.allSatisfy { $0["ChargePeriodStart"]!.hasSuffix("T15:00:00Z") && $0["ChargePeriodEnd"]!.hasSuffix("T15:00:00Z") })
         let keys = usage.map { "\($0["InvoiceId"]!)|\($0["ResourceId"]!)|\($0["SkuPriceId"]!)|\($0["ChargePeriodStart"]!)" }
         #expect(Set(keys).count == keys.count)
         #expect(usage.contains { $0["ResourceId"] == "i-b1" && $0["ChargePeriodStart"] == "2026-10-30T15:00:00Z" && $0["BilledCost"] == "4249.00" })
@@ -110,7 +111,8 @@ struct InvoiceDocumentTests {
         #expect(html.contains("690.00") && html.contains("₩9,876.54321") && html.contains("₩19,283,748"))
         #expect(html.contains("<svg") && !html.contains("<script>alert") && html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
         #expect(html.contains("stopped, hardware still allocated to you"))
-        #expect(!html.contains("http://") || html.contains("xmlns=\"http://www.w3.org/2000/svg\""))
+        // Nothing loads from elsewhere: no script, no external source or link.
+        #expect(!html.contains("<script") && !html.contains("src=") && !html.contains("href="))
     }
 
     @Test("PDF invoice printed by a real headless Chromium: its text has the number, totals and every line; 20 lines fit one A4 page",
@@ -136,23 +138,10 @@ struct InvoiceDocumentTests {
         #expect(lines == "20")
         for i in 1...18 { #expect(beta.contains("batch-\(i) ")) }
         let total = try db.execute("SELECT total FROM current_invoices WHERE project_id = 'prj-beta'").scalar!
-        #expect(beta.contains("₩" + RunSummaryFormat.grouped(total)))
+        #expect(beta.contains("₩" + DisplayFormat.grouped(total)))
         let info = try tool("/usr/bin/pdfinfo", [out + "/2026-10/invoices/prj-beta.pdf"])
         #expect(info.contains("Pages:           1"), "\(info)")
         #expect(info.contains("(A4)"), "not A4: \(info)")
-    }
-}
-
-/// Thousands separators, as the invoices print them.
-enum RunSummaryFormat {
-    static func grouped(_ plain: String) -> String {
-        var digits = Array(plain)
-        var out: [Character] = []
-        while digits.count > 3 {
-            out = [","] + digits.suffix(3) + out
-            digits.removeLast(3)
-        }
-        return String(digits + out)
     }
 }
 
