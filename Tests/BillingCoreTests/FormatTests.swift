@@ -50,7 +50,8 @@ struct FormatTests {
         #expect(DisplayFormat.grouped("1234.50") == "1,234.50")
         #expect(DisplayFormat.hours(microseconds: 13_020_000_000, decimals: 2) == "3.62")
         #expect(DisplayFormat.hours(microseconds: 1, decimals: 9) == "0.000000000")
-        #expect(DisplayFormat.hours(microseconds: 1_800, decimals: 9) == "0.000000001")  // 0.5e-9 h rounds up
+        #expect(DisplayFormat.hours(microseconds: 2, decimals: 9) == "0.000000001")  // 0.56e-9 h rounds up
+        #expect(DisplayFormat.hours(microseconds: 1_800, decimals: 9) == "0.000000500")
     }
 
     @Test("JSON prints the same bytes for the same value, money as strings")
