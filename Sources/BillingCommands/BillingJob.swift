@@ -99,6 +99,10 @@ public struct BillingJob {
     public let logger: Logger
     /// Usage rows per day too (`--by day`).
     public var usageByDay = false
+    /// Connections reading the period in parallel, each a hash shard of the instances.
+    public var readers = BillingJob.defaultReaders
+    /// One reader per core, at most four.
+    public static var defaultReaders: Int { min(4, max(1, ProcessInfo.processInfo.activeProcessorCount)) }
     /// Test hook: `BMBILL_TEST_PAUSE_AT=reading|transaction|files` makes the job stop there
     /// (announcing it on stderr) so crash tests can kill it at a known point; for
     /// `BMBILL_TEST_PAUSE_SECONDS` seconds, or until killed.
@@ -139,15 +143,22 @@ public struct BillingJob {
         }
         let onTerminal = isatty(STDERR_FILENO) == 1
         let line = ProgressLine(label: "reading \(month)", total: onTerminal ? try reader.changesInPeriod(period) : nil, enabled: onTerminal)
-        try reader.forEachInstance(in: period) { id, changes in
-            engine.meter(instanceId: id, changes: changes)
-            line.advance(by: changes.count)
-        }
+        engine = try ParallelMetering(db: db, readers: readers, name: "bmbill pid \(getpid())").meter(engine, catalog: catalog, progress: line)
         line.finish()
+        let read = Instant.now()
         let result = engine.finish()
         logger.info("metered", metadata: ["changes": "\(result.counts.changesRead)", "instances": "\(result.counts.instancesRead)",
-                                          "anomalies": "\(result.anomalies.count)"])
+                                          "anomalies": "\(result.anomalies.count)", "readers": "\(readers)",
+                                          "read_ms": "\(startedAt.microseconds(until: read) / 1000)", "priced_ms": "\(read.microseconds(until: Instant.now()) / 1000)"])
+        return try record(result, mode: mode, startedAt: startedAt)
+    }
 
+    /// Plans, stores and writes the files of a computed period (the second half of `bill`;
+    /// also how a sharded run finishes once every shard is metered).
+    func record(_ result: BillingResult, mode: BillingMode, startedAt: Instant) throws -> PeriodRun {
+        let month = result.period.month, period = result.period
+        let recordStart = Instant.now()
+        func ms() -> String { "\(recordStart.microseconds(until: Instant.now()) / 1000)" }
         let store = InvoiceStore(db)
         let stored = try store.current(period: month, currency: settings.currency)
         let actions = InvoicePlanner.plan(result, stored: stored, correctIssued: mode.corrects, projects: mode.projects)
@@ -157,9 +168,19 @@ public struct BillingJob {
             return PeriodRun(result: result, mode: mode, actions: actions, outcome: nil, changes: changes, late: late, directory: nil)
         }
 
+        // usage.csv depends on the computation alone: it is written to the staging folder
+        // on another core while the invoices are stored.
+        let folder = OutputFolder(root: outputRoot)
+        let staging = try folder.stage(period: month.description)
+        var swapped = false
+        defer { if !swapped { folder.discard(staging: staging) } }
+        let usage = Background { try UsageCSV.write(result, to: staging + "/usage.csv") }
+        logger.debug("planned", metadata: ["ms": "\(ms())"])
         let (outcome, files) = try db.transaction {
             let outcome = try store.record(result, actions: actions, kind: mode.kind, startedAt: startedAt, host: hostName(), pid: getpid())
-            let files = PeriodFiles.ifConsistent(result: result, records: outcome.invoices, zeroInvoices: zeroInvoices(actions))
+            logger.debug("stored", metadata: ["ms": "\(ms())"])
+            let files = PeriodFiles.ifConsistent(result: result, records: outcome.invoices, zeroInvoices: zeroInvoices(actions),
+                                                 usage: try usage.wait())
             try store.finishRun(outcome.runId, outputChecksums: files?.checksumsJSON ?? [:])
             pause("transaction")
             return (outcome, files)
@@ -169,9 +190,9 @@ public struct BillingJob {
                            metadata: ["period": "\(month)", "projects": "\(outcome.differFromIssued.joined(separator: ","))"])
             return PeriodRun(result: result, mode: mode, actions: actions, outcome: outcome, changes: changes, late: late, directory: nil)
         }
-        let folder = OutputFolder(root: outputRoot)
-        try folder.write(period: month.description, files: files) { self.pause("files") }
-        logger.info("wrote files", metadata: ["dir": "\(folder.periodDirectory(month.description))", "run_id": "\(outcome.runId)"])
+        try folder.write(period: month.description, files: files, staging: staging) { self.pause("files") }
+        swapped = true
+        logger.info("wrote files", metadata: ["dir": "\(folder.periodDirectory(month.description))", "run_id": "\(outcome.runId)", "record_ms": "\(ms())"])
         return PeriodRun(result: result, mode: mode, actions: actions, outcome: outcome, changes: changes, late: late,
                          directory: folder.periodDirectory(month.description))
     }

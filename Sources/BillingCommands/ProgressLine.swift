@@ -3,7 +3,7 @@ import Foundation
 
 /// A one-line progress report on stderr while a long read runs (rows, rows per second,
 /// time left), redrawn in place; silent when stderr is not a terminal (cron, pipes, logs).
-final class ProgressLine {
+final class ProgressLine: @unchecked Sendable {
     private let label: String
     private let total: Int?
     private let started: Instant
@@ -18,8 +18,12 @@ final class ProgressLine {
         self.enabled = enabled
     }
 
-    /// Counts `n` more rows and redraws at most twice a second.
+    private let lock = NSLock()
+
+    /// Counts `n` more rows and redraws at most twice a second (from any thread).
     func advance(by n: Int) {
+        lock.lock()
+        defer { lock.unlock() }
         rows += n
         guard enabled else { return }
         let now = Instant.now()

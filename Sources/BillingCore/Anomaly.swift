@@ -2,14 +2,14 @@
 ///
 /// Errors keep a period's invoices from being issued; warnings are reported and billed
 /// around (billing-rules.md section 6).
-public struct Anomaly: Hashable, Sendable {
-    public enum Severity: String, Sendable, Comparable {
+public struct Anomaly: Hashable, Sendable, Codable {
+    public enum Severity: String, Sendable, Comparable, Codable {
         case error, warning
         public static func < (a: Severity, b: Severity) -> Bool { a == .error && b == .warning }
     }
 
     /// What is wrong. The raw values are the `kind` column of `anomalies.csv`.
-    public enum Kind: String, Sendable, CaseIterable, Comparable {
+    public enum Kind: String, Sendable, CaseIterable, Comparable, Codable {
         // Errors.
         case unknownState = "unknown state"
         case missingRate = "no rate"
@@ -94,6 +94,8 @@ public struct Anomaly: Hashable, Sendable {
         if a.kind != b.kind { return a.kind < b.kind }
         if (a.instanceId ?? "") != (b.instanceId ?? "") { return (a.instanceId ?? "") < (b.instanceId ?? "") }
         if (a.eventIds.first ?? 0) != (b.eventIds.first ?? 0) { return (a.eventIds.first ?? 0) < (b.eventIds.first ?? 0) }
-        return a.detail < b.detail
+        if a.detail != b.detail { return a.detail < b.detail }
+        if (a.projectId ?? "") != (b.projectId ?? "") { return (a.projectId ?? "") < (b.projectId ?? "") }
+        return (a.microseconds ?? -1) < (b.microseconds ?? -1)
     }
 }

@@ -19,13 +19,19 @@ public struct BillingCatalog: Sendable {
 }
 
 /// Counts a run reports.
-public struct BillingCounts: Hashable, Sendable {
+public struct BillingCounts: Hashable, Sendable, Codable {
     public var changesRead = 0
     public var instancesRead = 0
     public var instancesBilled = 0
     public var usageRows = 0
     public var invoiceLines = 0
     public var invoices = 0
+
+    mutating func add(_ o: BillingCounts) {
+        changesRead += o.changesRead
+        instancesRead += o.instancesRead
+        instancesBilled += o.instancesBilled
+    }
 }
 
 /// The complete outcome of billing one period as of one instant.
@@ -34,8 +40,9 @@ public struct BillingResult: Sendable {
     public let asOf: Instant
     public let window: BillingWindow
     public let settings: BillingSettings
-    /// Sorted by project, instance, state and rate version.
-    public let usage: [UsageRow]
+    /// The usage rows, sorted by project, instance, rate version, state and day, held
+    /// compactly (`forEach` makes each row when it is needed).
+    public let usageTable: UsageTable
     /// One per project with billable usage, sorted by project id.
     public let invoices: [InvoiceContent]
     /// In report order (errors first).
@@ -51,6 +58,8 @@ public struct BillingResult: Sendable {
     /// usage rows index into it.
     public let days: [BillingDay]
 
+    /// Every usage row, made at once (for tests and small periods; files use `usageTable`).
+    public var usage: [UsageRow] { usageTable.rows }
     public var hasErrors: Bool { anomalies.contains { $0.severity == .error } }
     /// True when the invoices may be issued: the period has ended and no error stands in the way.
     public var isIssuable: Bool { period.hasEnded(asOf: asOf) && !hasErrors }
@@ -63,11 +72,90 @@ public struct BillingResult: Sendable {
     }
 }
 
+/// Time of one instance in one state under one rate version (and, split by day, on one
+/// day): a usage row in compact form.
+struct UsageCell: Hashable, Sendable, Codable {
+    var state: String
+    var billable: Bool
+    /// Index into the run's rate versions (`RateCard.all`); -1 where no version is in force.
+    var rate: Int32
+    /// Index into the window's days; -1 when usage is not split by day.
+    var day: Int16
+    var micros: Int64
+}
+
+/// The billed time of one instance at one rate version: an invoice line before pricing.
+struct LineCell: Sendable, Codable {
+    var rate: Int32
+    /// Metered microseconds per day of the window.
+    var daily: [Int64]
+    /// Metered microseconds per billed state.
+    var states: [String: Int64]
+    /// The line's number on its invoice, given by `finish`.
+    var lineNumber: Int32 = 0
+}
+
+/// What metering one instance gave: its usage cells and its lines.
+struct MeteredInstance: Sendable, Codable {
+    var instanceId: String
+    var usage: [UsageCell]
+    var lines: [LineCell]
+}
+
+/// An engine's metering, without its catalog: what a shard hands to the process that
+/// assembles the invoices (`BillingEngine.partial`, `BillingEngine.absorb`). Rates are
+/// indices into the rate card, so both sides must have read the same rates.
+public struct MeteringPartial: Sendable, Codable {
+    var metered: [MeteredInstance]
+    var anomalies: [Anomaly]
+    var counts: BillingCounts
+    var watermark: Int64?
+}
+
+/// The usage rows of a result, compactly: one entry per instance, sorted.
+public struct UsageTable: Sendable {
+    let metered: [MeteredInstance]
+    let catalog: BillingCatalog
+    let rates: [RateVersion]
+    let days: [BillingDay]
+    public let count: Int
+
+    /// Calls `body` with each row in report order.
+    public func forEach(_ body: (UsageRow) throws -> Void) rethrows {
+        for m in metered {
+            guard let instance = catalog.instances[m.instanceId] else { continue }
+            let projectName = catalog.projects[instance.projectId]?.name ?? instance.projectId
+            let category = catalog.types[instance.typeName]?.category ?? "unknown"
+            for cell in m.usage {
+                let rate = cell.rate >= 0 ? rates[Int(cell.rate)] : nil
+                let lineNumber = cell.billable && cell.rate >= 0 ? m.lines.first { $0.rate == cell.rate }.map { Int($0.lineNumber) } : nil
+                try body(
+                    UsageRow(projectId: instance.projectId, projectName: projectName, instanceId: m.instanceId, instanceName: instance.name,
+                             typeName: instance.typeName, category: category, image: instance.image, state: cell.state,
+                             billable: cell.billable, rate: rate, microseconds: cell.micros, day: cell.day >= 0 ? days[Int(cell.day)].date : nil,
+                             lineNumber: lineNumber))
+            }
+        }
+    }
+
+    /// Every row, made at once.
+    public var rows: [UsageRow] {
+        var rows: [UsageRow] = []
+        rows.reserveCapacity(count)
+        forEach { rows.append($0) }
+        return rows
+    }
+
+    /// True when the rows are split by day (`--by day`).
+    public var byDay: Bool { metered.contains { $0.usage.contains { $0.day >= 0 } } }
+}
+
 /// Turns a period's state changes into usage, invoice contents and anomalies.
 ///
 /// Feed it every instance's changes once (`meter`), in any instance order, then call
-/// `finish`. It holds only per-line totals between calls, so memory grows with the
-/// number of instances, not with the number of changes.
+/// `finish`. Between calls it holds each metered instance's totals (a few cells per
+/// state and rate), so memory grows with the number of instances, not with the number of
+/// changes. Engines that metered disjoint sets of instances combine with `merge`.
 public struct BillingEngine: Sendable {
     public let period: BillingPeriod
     public let asOf: Instant
@@ -75,21 +163,19 @@ public struct BillingEngine: Sendable {
     public let settings: BillingSettings
     private let catalog: BillingCatalog
     private let rateCard: RateCard
-
-    private var usage: [UsageRow] = []
-    private var lineMicros: [String: [LineKey: [Int64]]] = [:]  // project -> line -> metered µs per day
-    private var lineStates: [String: [LineKey: [String: Int64]]] = [:]  // project -> line -> metered µs per state
     private let days: [BillingDay]
     /// Usage rows per day as well as per state and rate (`usage.csv --by day`).
     public var splitUsageByDay = false
-    private var anomalies: [Anomaly]
+
+    private var metered: [MeteredInstance] = []
+    /// Problems of the whole run (the price list, the state table, timestamps that hold
+    /// forever): every engine of a run finds the same, so `merge` keeps one copy.
+    private var runAnomalies: [Anomaly]
+    /// Problems of the instances this engine metered.
+    private var anomalies: [Anomaly] = []
     private var watermark: Instant?
     private var counts = BillingCounts()
-
-    private struct LineKey: Hashable {
-        let instanceId: String
-        let rate: RateVersion
-    }
+    private var invalidByInstance: [String: [Anomaly]] = [:]
 
     /// The largest number of event ids listed on one anomaly; the rest are counted.
     public static let eventIdsPerAnomaly = 50
@@ -106,7 +192,7 @@ public struct BillingEngine: Sendable {
         self.days = period.days.filter { $0.window.start < window.end }.map {
             BillingDay(date: $0.date, window: BillingWindow(start: $0.window.start, end: min($0.window.end, window.end)))
         }
-        self.anomalies = rateCard.problems(touching: window) + catalog.billableStates.conflicts.map {
+        self.runAnomalies = rateCard.problems(touching: window) + catalog.billableStates.conflicts.map {
             Anomaly(.error, .conflictingStates, detail: "billable_states holds '\($0)' more than once, billed and not billed")
         }
     }
@@ -114,16 +200,30 @@ public struct BillingEngine: Sendable {
     /// Records a problem found outside the metering (for example by the reader).
     public mutating func report(_ anomaly: Anomaly) { anomalies.append(anomaly) }
 
-    private var invalidByInstance: [String: [Anomaly]] = [:]
-
     /// Records a change that cannot be placed in time (an infinite timestamp). One dated
     /// `-infinity` would hold in every period and is reported at once; any other is
     /// reported when its instance is metered in this period.
     public mutating func noteInvalidTimestamp(eventId: Int64, instanceId: String, detail: String, holdsForever: Bool) {
         let a = Anomaly(.error, .invalidTimestamp, projectId: catalog.instances[instanceId]?.projectId, instanceId: instanceId,
                         eventIds: [eventId], detail: "change \(detail) cannot be placed in time; it is not applied")
-        if holdsForever { anomalies.append(a) } else { invalidByInstance[instanceId, default: []].append(a) }
+        if holdsForever { runAnomalies.append(a) } else { invalidByInstance[instanceId, default: []].append(a) }
     }
+
+    /// The metering so far, to hand to another engine of the same run (`absorb`).
+    public var partial: MeteringPartial {
+        MeteringPartial(metered: metered, anomalies: anomalies, counts: counts, watermark: watermark?.microseconds)
+    }
+
+    /// Adds another engine's metering of other instances (a shard of the same run).
+    public mutating func absorb(_ p: MeteringPartial) {
+        metered += p.metered
+        anomalies += p.anomalies
+        counts.add(p.counts)
+        if let w = p.watermark.map(Instant.init(microseconds:)), watermark.map({ w > $0 }) ?? true { watermark = w }
+    }
+
+    /// Adds `other`'s metering; `other` must have metered other instances of the same run.
+    public mutating func merge(_ other: BillingEngine) { absorb(other.partial) }
 
     /// Meters one instance. `changes` are all of its changes before the period's end:
     /// at least the last one before the period starts (the state carried in) and every
@@ -137,7 +237,8 @@ public struct BillingEngine: Sendable {
 
         let timeline = StateTimeline(changes: changes)
         let instance = catalog.instances[instanceId]
-        let inPeriod = changes.filter { $0.changedAt >= period.start }.sorted(by: StateChange.inEffectOrder)
+        var inPeriod = changes.filter { $0.changedAt >= period.start }
+        if !inPeriod.isSorted(by: StateChange.inEffectOrder) { inPeriod.sort(by: StateChange.inEffectOrder) }
         let clipped = timeline.clipped(to: window)
         let projectId = instance?.projectId
 
@@ -161,22 +262,22 @@ public struct BillingEngine: Sendable {
             }
             i = j
         }
-        let afterDeleted = timeline.setAsideAfterDeleted.filter { $0.changedAt >= period.start }
-        if !afterDeleted.isEmpty {
-            report(.changeAfterDeleted, afterDeleted.map(\.eventId),
-                   "\(afterDeleted.count) change(s) after the instance was deleted, from \(afterDeleted[0].changedAt); not applied")
+        if !timeline.setAsideAfterDeleted.isEmpty {
+            let afterDeleted = timeline.setAsideAfterDeleted.filter { $0.changedAt >= period.start }
+            if !afterDeleted.isEmpty {
+                report(.changeAfterDeleted, afterDeleted.map(\.eventId),
+                       "\(afterDeleted.count) change(s) after the instance was deleted, from \(afterDeleted[0].changedAt); not applied")
+            }
         }
-        let afterAsOf = inPeriod.filter { $0.changedAt > asOf }
-        if !afterAsOf.isEmpty {
+        if let last = inPeriod.last, last.changedAt > asOf {
+            let afterAsOf = inPeriod.filter { $0.changedAt > asOf }
             report(.changeAfterAsOf, afterAsOf.map(\.eventId),
                    "\(afterAsOf.count) change(s) after as_of \(asOf), from \(afterAsOf[0].changedAt); that time is not billed in this run")
         }
-        if let instance {
+        if let instance, let first = inPeriod.first, first.changedAt < instance.createdAt {
             let early = inPeriod.filter { $0.changedAt < instance.createdAt }
-            if !early.isEmpty {
-                report(.changeBeforeCreated, early.map(\.eventId),
-                       "\(early.count) change(s) before created_at \(instance.createdAt), from \(early[0].changedAt); billed as recorded")
-            }
+            report(.changeBeforeCreated, early.map(\.eventId),
+                   "\(early.count) change(s) before created_at \(instance.createdAt), from \(early[0].changedAt); billed as recorded")
         }
 
         let table = catalog.billableStates
@@ -206,141 +307,168 @@ public struct BillingEngine: Sendable {
             report(.windowsImageOnType, [], "image \(instance.image) on \(instance.typeName)")
         }
 
-        // Meter: every clipped interval, split at rate changes.
-        var rows: [UsageKey: Int64] = [:]
-        var unknownStates: [String: (micros: Int64, events: [Int64])] = [:]
+        // Meter: every clipped interval, split at rate changes and, for lines, at days.
+        // An instance has a handful of states and rate versions, so its cells are kept in
+        // small arrays searched in place.
+        let versions = rateCard.indexRange(of: instance.typeName)
+        var cells: [UsageCell] = []
+        var lines: [LineCell] = []
+        var unknownStates: [(state: String, micros: Int64, events: [Int64])] = []
         var unpriced: (micros: Int64, events: [Int64], from: Instant?, to: Instant?) = (0, [], nil, nil)
-        var billedAny = false
+        var dayCursor = 0
+
+        func addCell(_ state: String, _ billable: Bool, _ rate: Int32, _ day: Int16, _ micros: Int64) {
+            for k in cells.indices where cells[k].rate == rate && cells[k].day == day && cells[k].state == state && cells[k].billable == billable {
+                cells[k].micros += micros
+                return
+            }
+            cells.append(UsageCell(state: state, billable: billable, rate: rate, day: day, micros: micros))
+        }
+
         for interval in clipped {
+            let to = interval.to!
             let billable = table.isBillable(interval.state)
             if billable == nil {
-                unknownStates[interval.state, default: (0, [])].micros += interval.from.microseconds(until: interval.to!)
-                unknownStates[interval.state, default: (0, [])].events.append(interval.eventId)
-            }
-            for piece in rateCard.segments(of: instance.typeName, from: interval.from, to: interval.to!) {
-                let micros = piece.from.microseconds(until: piece.to)
-                if splitUsageByDay {
-                    forEachDay(from: piece.from, to: piece.to) { day, dayMicros in
-                        rows[UsageKey(state: interval.state, billable: billable == true, rate: piece.rate, day: day), default: 0] += dayMicros
-                    }
+                let micros = interval.from.microseconds(until: to)
+                if let k = unknownStates.firstIndex(where: { $0.state == interval.state }) {
+                    unknownStates[k].micros += micros
+                    unknownStates[k].events.append(interval.eventId)
                 } else {
-                    rows[UsageKey(state: interval.state, billable: billable == true, rate: piece.rate, day: nil), default: 0] += micros
+                    unknownStates.append((interval.state, micros, [interval.eventId]))
                 }
-                guard billable == true else { continue }
-                if let rate = piece.rate {
-                    let key = LineKey(instanceId: instanceId, rate: rate)
-                    var daily = lineMicros[instance.projectId, default: [:]][key] ?? [Int64](repeating: 0, count: days.count)
-                    forEachDay(from: piece.from, to: piece.to) { day, dayMicros in daily[day] += dayMicros }
-                    lineMicros[instance.projectId, default: [:]][key] = daily
-                    lineStates[instance.projectId, default: [:]][key, default: [:]][interval.state, default: 0] += micros
-                    billedAny = true
+            }
+            // The pieces of [from, to) under each version, or under none.
+            var cursor = interval.from
+            var v = versions.lowerBound
+            while cursor < to {
+                while v < versions.upperBound, let end = rateCard.all[v].effectiveTo, end <= cursor { v += 1 }
+                let pieceEnd: Instant, rate: Int32
+                if v < versions.upperBound, rateCard.all[v].effectiveFrom <= cursor {
+                    pieceEnd = min(rateCard.all[v].effectiveTo ?? to, to)
+                    rate = Int32(v)
                 } else {
+                    pieceEnd = v < versions.upperBound ? min(rateCard.all[v].effectiveFrom, to) : to
+                    rate = -1
+                }
+                let micros = cursor.microseconds(until: pieceEnd)
+                let isBilled = billable == true
+                if splitUsageByDay || isBilled && rate >= 0 {
+                    // Walk the days the piece touches; pieces come in time order, so the
+                    // cursor only moves forward.
+                    while dayCursor < days.count, days[dayCursor].window.end <= cursor { dayCursor += 1 }
+                    var line = -1
+                    if isBilled && rate >= 0 {
+                        line = lines.firstIndex { $0.rate == rate } ?? {
+                            lines.append(LineCell(rate: rate, daily: [Int64](repeating: 0, count: days.count), states: [:]))
+                            return lines.count - 1
+                        }()
+                        lines[line].states[interval.state, default: 0] += micros
+                    }
+                    var d = dayCursor
+                    while d < days.count, days[d].window.start < pieceEnd {
+                        let dayMicros = days[d].window.overlapMicroseconds(from: cursor, to: pieceEnd)
+                        if dayMicros > 0 {
+                            if line >= 0 { lines[line].daily[d] += dayMicros }
+                            if splitUsageByDay { addCell(interval.state, isBilled, rate, Int16(d), dayMicros) }
+                        }
+                        d += 1
+                    }
+                }
+                if !splitUsageByDay { addCell(interval.state, isBilled, rate, -1, micros) }
+                if isBilled && rate < 0 {
                     unpriced.micros += micros
                     if unpriced.events.last != interval.eventId { unpriced.events.append(interval.eventId) }
-                    unpriced.from = unpriced.from ?? piece.from
-                    unpriced.to = piece.to
+                    unpriced.from = unpriced.from ?? cursor
+                    unpriced.to = pieceEnd
                 }
+                cursor = pieceEnd
             }
         }
-        for (state, u) in unknownStates.sorted(by: { $0.key < $1.key }) {
+        for u in unknownStates.sorted(by: { $0.state < $1.state }) {
             report(.unknownState, u.events, micros: u.micros,
-                   "state '\(state)' is not in billable_states: \(formatSeconds(u.micros)) s not billed")
+                   "state '\(u.state)' is not in billable_states: \(formatSeconds(u.micros)) s not billed")
         }
         if unpriced.micros > 0 {
             report(.missingRate, unpriced.events, micros: unpriced.micros,
                    "\(formatSeconds(unpriced.micros)) s of billable time between \(unpriced.from!) and \(unpriced.to!) has no \(settings.currency.code) rate for \(instance.typeName)")
         }
-        if billedAny { counts.instancesBilled += 1 }
-        let projectName = catalog.projects[instance.projectId]?.name ?? instance.projectId
-        for (key, micros) in rows where key.state != BillableStateTable.deleted {
-            usage.append(UsageRow(projectId: instance.projectId, projectName: projectName, instanceId: instanceId,
-                                  instanceName: instance.name, typeName: instance.typeName, category: type?.category ?? "unknown",
-                                  image: instance.image, state: key.state, billable: key.billable, rate: key.rate,
-                                  microseconds: micros, day: key.day.map { days[$0].date }, lineNumber: nil))
+        if !lines.isEmpty { counts.instancesBilled += 1 }
+        cells.removeAll { $0.state == BillableStateTable.deleted }
+        if cells.isEmpty && lines.isEmpty { return }
+        // Report order within the instance: rate version, state, day.
+        let all = rateCard.all
+        cells.sort { a, b in
+            let fa = a.rate >= 0 ? all[Int(a.rate)].effectiveFrom.microseconds : Int64.min
+            let fb = b.rate >= 0 ? all[Int(b.rate)].effectiveFrom.microseconds : Int64.min
+            if fa != fb { return fa < fb }
+            if a.state != b.state { return a.state < b.state }
+            return a.day < b.day
         }
-    }
-
-    private struct UsageKey: Hashable {
-        let state: String
-        let billable: Bool
-        let rate: RateVersion?
-        let day: Int?
-    }
-
-    /// Calls `body` with each day of the window that `[from, to)` touches and the
-    /// microseconds it spends in that day.
-    private func forEachDay(from: Instant, to: Instant, _ body: (Int, Int64) -> Void) {
-        var lo = 0, hi = days.count  // first day whose end is after `from`
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if days[mid].window.end <= from { lo = mid + 1 } else { hi = mid }
-        }
-        var i = lo
-        while i < days.count, days[i].window.start < to {
-            let micros = days[i].window.overlapMicroseconds(from: from, to: to)
-            if micros > 0 { body(i, micros) }
-            i += 1
-        }
+        lines.sort { all[Int($0.rate)].effectiveFrom < all[Int($1.rate)].effectiveFrom }
+        metered.append(MeteredInstance(instanceId: instanceId, usage: cells, lines: lines))
     }
 
     /// Prices the metered lines and assembles the result.
     public func finish() -> BillingResult {
+        let all = rateCard.all
+        // Instances by project, then id: the order of usage rows.
+        var order = metered.indices.filter { catalog.instances[metered[$0].instanceId] != nil }
+        order.sort { a, b in
+            let pa = catalog.instances[metered[a].instanceId]!.projectId, pb = catalog.instances[metered[b].instanceId]!.projectId
+            return pa != pb ? pa < pb : metered[a].instanceId < metered[b].instanceId
+        }
+        var sorted = order.map { metered[$0] }
+
         var invoices: [InvoiceContent] = []
-        var lineNumbers: [String: [LineKey: Int]] = [:]
-        for projectId in lineMicros.keys.sorted() {
-            let keyed = lineMicros[projectId]!
-            let project = catalog.projects[projectId] ?? Project(id: projectId, name: projectId, billingAccountId: nil)
-            let sortedKeys = keyed.keys.sorted { a, b in
-                let ia = catalog.instances[a.instanceId]!, ib = catalog.instances[b.instanceId]!
-                let ca = catalog.types[ia.typeName]?.category ?? "unknown"
-                let cb = catalog.types[ib.typeName]?.category ?? "unknown"
-                if ca != cb {
-                    let ra = InstanceType.categoryRank(ca), rb = InstanceType.categoryRank(cb)
-                    return ra != rb ? ra < rb : ca < cb
+        var usageRows = 0
+        var start = 0
+        while start < sorted.count {
+            let projectId = catalog.instances[sorted[start].instanceId]!.projectId
+            var end = start
+            while end < sorted.count, catalog.instances[sorted[end].instanceId]!.projectId == projectId { end += 1 }
+            // Lines grouped by category (invoice order), then instance, then rate version.
+            var keys: [(instance: Int, line: Int, rank: Int, category: String)] = []
+            for m in start..<end {
+                usageRows += sorted[m].usage.count
+                let instance = catalog.instances[sorted[m].instanceId]!
+                let category = catalog.types[instance.typeName]?.category ?? "unknown"
+                for l in sorted[m].lines.indices { keys.append((m, l, InstanceType.categoryRank(category), category)) }
+            }
+            if !keys.isEmpty {
+                keys.sort { a, b in
+                    if a.category != b.category { return a.rank != b.rank ? a.rank < b.rank : a.category < b.category }
+                    return a.instance != b.instance ? a.instance < b.instance : a.line < b.line
                 }
-                if a.instanceId != b.instanceId { return a.instanceId < b.instanceId }
-                return a.rate.effectiveFrom < b.rate.effectiveFrom
+                var lines: [InvoiceLine] = []
+                lines.reserveCapacity(keys.count)
+                for (n, key) in keys.enumerated() {
+                    sorted[key.instance].lines[key.line].lineNumber = Int32(n + 1)
+                    let cell = sorted[key.instance].lines[key.line]
+                    let instance = catalog.instances[sorted[key.instance].instanceId]!
+                    let rate = all[Int(cell.rate)]
+                    let micros = cell.daily.reduce(0, +)
+                    let seconds = settings.granularity.billableSeconds(ofMicroseconds: micros)
+                    lines.append(
+                        InvoiceLine(
+                            lineNumber: n + 1, instanceId: instance.id, instanceName: instance.name, typeName: instance.typeName,
+                            category: key.category, image: instance.image, rate: rate, meteredMicroseconds: micros, dailyMicroseconds: cell.daily,
+                            stateMicroseconds: cell.states, billableSeconds: seconds,
+                            amount: Pricing.lineAmount(billableSeconds: seconds, rate: rate, currency: settings.currency, rounding: settings.rounding)))
+                }
+                let project = catalog.projects[projectId] ?? Project(id: projectId, name: projectId, billingAccountId: nil)
+                invoices.append(InvoiceContent(project: project, currency: settings.currency, lines: lines, vatRate: settings.vatRate,
+                                               rounding: settings.rounding))
             }
-            var lines: [InvoiceLine] = []
-            for (n, key) in sortedKeys.enumerated() {
-                let instance = catalog.instances[key.instanceId]!
-                let daily = keyed[key]!
-                let micros = daily.reduce(0, +)
-                let seconds = settings.granularity.billableSeconds(ofMicroseconds: micros)
-                lines.append(
-                    InvoiceLine(
-                        lineNumber: n + 1, instanceId: key.instanceId, instanceName: instance.name, typeName: instance.typeName,
-                        category: catalog.types[instance.typeName]?.category ?? "unknown", image: instance.image, rate: key.rate,
-                        meteredMicroseconds: micros, dailyMicroseconds: daily,
-                        stateMicroseconds: lineStates[projectId]?[key] ?? [:], billableSeconds: seconds,
-                        amount: Pricing.lineAmount(billableSeconds: seconds, rate: key.rate, currency: settings.currency,
-                                                   rounding: settings.rounding)))
-                lineNumbers[projectId, default: [:]][key] = n + 1
-            }
-            invoices.append(InvoiceContent(project: project, currency: settings.currency, lines: lines, vatRate: settings.vatRate,
-                                           rounding: settings.rounding))
-        }
-        var rows = usage
-        for i in rows.indices where rows[i].billable {
-            if let rate = rows[i].rate {
-                rows[i].lineNumber = lineNumbers[rows[i].projectId]?[LineKey(instanceId: rows[i].instanceId, rate: rate)]
-            }
-        }
-        rows.sort { a, b in
-            if a.projectId != b.projectId { return a.projectId < b.projectId }
-            if a.instanceId != b.instanceId { return a.instanceId < b.instanceId }
-            let fa = a.rate?.effectiveFrom.microseconds ?? Int64.min, fb = b.rate?.effectiveFrom.microseconds ?? Int64.min
-            if fa != fb { return fa < fb }
-            if a.state != b.state { return a.state < b.state }
-            return (a.day ?? CivilDate(year: 0, month: 1, day: 1)) < (b.day ?? CivilDate(year: 0, month: 1, day: 1))
+            start = end
         }
         var counts = self.counts
-        counts.usageRows = rows.count
+        counts.usageRows = usageRows
         counts.invoices = invoices.count
         counts.invoiceLines = invoices.reduce(0) { $0 + $1.lines.count }
         return BillingResult(
-            period: period, asOf: asOf, window: window, settings: settings, usage: rows, invoices: invoices,
-            anomalies: anomalies.sorted(by: Anomaly.reportOrder), inputWatermark: watermark, counts: counts,
+            period: period, asOf: asOf, window: window, settings: settings,
+            usageTable: UsageTable(metered: sorted, catalog: catalog, rates: all, days: days, count: usageRows), invoices: invoices,
+            anomalies: (runAnomalies + anomalies).sorted(by: Anomaly.reportOrder), inputWatermark: watermark, counts: counts,
             ratesInForce: rateCard.versionsInForce(from: window.start, to: window.end), billableStates: catalog.billableStates, days: days)
     }
 }

@@ -61,6 +61,7 @@ public struct InvoiceContent: Hashable, Sendable {
         subtotal = lines.reduce(0) { $0 + $1.amount }
         tax = Pricing.tax(onSubtotal: subtotal, vatRate: vatRate, rounding: rounding)
         total = subtotal + tax
+        fingerprint = SHA256.hex(of: Array(InvoiceContent.canonicalText(project: project, currency: currency, subtotal: subtotal, tax: tax, total: total, lines: lines).utf8))
     }
 
     /// The lines' categories in invoice order, each with its lines and their sum.
@@ -85,6 +86,10 @@ public struct InvoiceContent: Hashable, Sendable {
     /// A canonical text of everything that is charged, to tell whether a new
     /// computation differs from a stored invoice.
     public var canonicalText: String {
+        InvoiceContent.canonicalText(project: project, currency: currency, subtotal: subtotal, tax: tax, total: total, lines: lines)
+    }
+
+    private static func canonicalText(project: Project, currency: Currency, subtotal: Int128, tax: Int128, total: Int128, lines: [InvoiceLine]) -> String {
         var s = "\(project.id)|\(currency.code)|\(subtotal)|\(tax)|\(total)\n"
         for l in lines {
             s += "\(l.lineNumber)|\(l.instanceId)|\(l.typeName)|\(l.category)|\(l.rate.effectiveFrom.microseconds)|\(l.rate.hourlyRateText)|\(l.billableSeconds)|\(l.amount)\n"
@@ -92,8 +97,8 @@ public struct InvoiceContent: Hashable, Sendable {
         return s
     }
 
-    /// SHA-256 of `canonicalText`, in hex.
-    public var fingerprint: String { SHA256.hex(of: Array(canonicalText.utf8)) }
+    /// SHA-256 of `canonicalText`, in hex (computed once, when the content is made).
+    public let fingerprint: String
 }
 
 /// One row of the usage report: the exact time an instance spent in one state under one

@@ -29,6 +29,10 @@ public struct RateVersion: Hashable, Sendable {
 public struct RateCard: Sendable {
     public let currency: Currency
     private var versionsByType: [String: [RateVersion]] = [:]
+    /// Every usable version, by type name and then in time order: compact usage refers to
+    /// a version by its index here.
+    public private(set) var all: [RateVersion] = []
+    private var ranges: [String: Range<Int>] = [:]
     /// Problems with the price list itself (overlapping versions, negative or over-precise
     /// rates), each with the time range it concerns.
     private var located: [(anomaly: Anomaly, from: Instant, to: Instant?)] = []
@@ -73,8 +77,13 @@ public struct RateCard: Sendable {
                 kept.append(v)
             }
             versionsByType[type] = kept
+            ranges[type] = all.count..<(all.count + kept.count)
+            all += kept
         }
     }
+
+    /// Where `typeName`'s versions are in `all` (empty when it has none).
+    public func indexRange(of typeName: String) -> Range<Int> { ranges[typeName] ?? 0..<0 }
 
     /// Every version of `typeName`, in time order.
     public func versions(of typeName: String) -> [RateVersion] { versionsByType[typeName] ?? [] }

@@ -63,7 +63,12 @@ public struct SHA256: Sendable {
     public static func hex(of bytes: some Sequence<UInt8>) -> String {
         var h = SHA256()
         h.update(bytes)
-        return h.finalize().map { b in
+        return h.hexDigest()
+    }
+
+    /// Finishes the digest, as 64 lower-case hex digits.
+    public mutating func hexDigest() -> String {
+        finalize().map { b in
             let s = String(b, radix: 16)
             return b < 16 ? "0" + s : s
         }.joined()

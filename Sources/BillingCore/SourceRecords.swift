@@ -102,7 +102,10 @@ public struct BillableStateTable: Sendable {
     /// The canonical spelling of a state name: trimmed and lower-case, so that
     /// `Active`, `ACTIVE ` and `active` are one state (billing-rules.md section 1).
     public static func canonical(_ name: String) -> String {
-        name.lowercased().trimmingSpaces()
+        // Most names are already canonical (lower-case ASCII letters, digits, '-', '_'):
+        // keep them as they are without making new strings.
+        if name.utf8.allSatisfy({ (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2D || $0 == 0x5F }) { return name }
+        return name.lowercased().trimmingSpaces()
     }
 
     /// Every state and whether it is billed, by name.

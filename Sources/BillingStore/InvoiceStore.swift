@@ -152,7 +152,9 @@ public struct InvoiceStore {
     {
         let runId = try insertRun(result, kind: kind, startedAt: startedAt, host: host, pid: pid)
         var records: [String: InvoiceRecord] = [:]
-        var written: [(InvoiceContent, InvoiceRecord)] = []
+        var drafts: [Int64] = []
+        var superseded: [Int64] = []
+        var new: [NewInvoice] = []
         for action in actions {
             switch action {
             case .keep(let s), .differs(let s?, _):
@@ -160,21 +162,26 @@ public struct InvoiceStore {
             case .differs(nil, _):
                 break
             case .removeDraft(let s):
-                try deleteDraft(s)
+                drafts.append(s.record.invoiceId)
             case .draft(let c, let replacing), .issue(let c, let replacing):
-                if let replacing { try deleteDraft(replacing) }
-                let issue: Bool
-                if case .issue = action { issue = true } else { issue = false }
-                let r = try insertInvoice(c, result: result, runId: runId, issue: issue, corrects: nil)
-                records[c.project.id] = r
-                written.append((c, r))
+                if let replacing { drafts.append(replacing.record.invoiceId) }
+                var issue = false
+                if case .issue = action { issue = true }
+                new.append(NewInvoice(content: c, issue: issue, corrects: nil))
             case .correct(let s, let c):
-                let r = try insertInvoice(c, result: result, runId: runId, issue: true, corrects: s)
-                try db.execute("UPDATE invoices SET status = 'superseded' WHERE invoice_id = $1 AND status = 'issued'",
-                               [String(s.record.invoiceId)], context: "superseding invoice \(s.record.invoiceNumber ?? "")")
-                records[c.project.id] = r
-                written.append((c, r))
+                new.append(NewInvoice(content: c, issue: true, corrects: s))
+                superseded.append(s.record.invoiceId)
             }
+        }
+        if !drafts.isEmpty {
+            try db.execute("DELETE FROM invoices WHERE invoice_id = ANY($1::int8[]) AND status = 'draft'",
+                           ["{" + drafts.map(String.init).joined(separator: ",") + "}"], context: "replacing drafts")
+        }
+        let written = try insertInvoices(new, result: result, runId: runId)
+        for (c, r) in written { records[c.project.id] = r }
+        if !superseded.isEmpty {
+            try db.execute("UPDATE invoices SET status = 'superseded' WHERE invoice_id = ANY($1::int8[]) AND status = 'issued'",
+                           ["{" + superseded.map(String.init).joined(separator: ",") + "}"], context: "superseding corrected invoices")
         }
         try insertLines(written)
 
@@ -195,11 +202,6 @@ public struct InvoiceStore {
         try db.execute("UPDATE billing_runs SET status = $2 WHERE run_id = $1", [String(runId), status.rawValue],
                        context: "recording the run's status")
         return RunOutcome(runId: runId, status: status, actions: actions, invoices: records)
-    }
-
-    private func deleteDraft(_ s: StoredInvoice) throws {
-        try db.execute("DELETE FROM invoices WHERE invoice_id = $1 AND status = 'draft'", [String(s.record.invoiceId)],
-                       context: "replacing the draft of \(s.record.projectId)")
     }
 
     /// Stores the checksums of the files rendered for the run, and its finish time.
@@ -225,45 +227,87 @@ public struct InvoiceStore {
         return Int64(row.scalar!)!
     }
 
-    private func insertInvoice(_ c: InvoiceContent, result r: BillingResult, runId: Int64, issue: Bool, corrects: StoredInvoice?) throws -> InvoiceRecord {
-        var number: String?
-        if issue {
-            let n = try db.execute(
+    /// An invoice revision to store.
+    struct NewInvoice {
+        let content: InvoiceContent
+        let issue: Bool
+        let corrects: StoredInvoice?
+    }
+
+    /// Stores new invoice revisions in one statement, in the given order, issued ones with
+    /// the next gapless numbers of the series (reserved at once, inside the run's
+    /// transaction, so a rollback gives them back).
+    private func insertInvoices(_ new: [NewInvoice], result r: BillingResult, runId: Int64) throws -> [(InvoiceContent, InvoiceRecord)] {
+        guard !new.isEmpty else { return [] }
+        let issued = new.filter(\.issue).count
+        var nextNumber: Int64 = 0
+        if issued > 0 {
+            let last = try db.execute(
                 """
-                INSERT INTO invoice_number_series (series, last_number) VALUES ($1, 1)
-                ON CONFLICT (series) DO UPDATE SET last_number = invoice_number_series.last_number + 1
+                INSERT INTO invoice_number_series (series, last_number) VALUES ($1, $2::int8)
+                ON CONFLICT (series) DO UPDATE SET last_number = invoice_number_series.last_number + $2::int8
                 RETURNING last_number
-                """, [InvoiceStore.numberSeries], context: "taking the next invoice number"
+                """, [InvoiceStore.numberSeries, String(issued)], context: "taking the next invoice numbers"
             ).scalar!
-            number = InvoiceStore.numberSeries + "-" + String(repeating: "0", count: max(0, 8 - n.count)) + n
+            nextNumber = Int64(last)! - Int64(issued) + 1
         }
-        let cur = c.currency
-        let revision = corrects.map { $0.record.revision + 1 } ?? 0
-        let row = try db.execute(
+        var rows: [JSON] = []
+        var numbers: [String?] = []
+        for n in new {
+            let c = n.content, cur = c.currency
+            var number: String?
+            if n.issue {
+                let digits = String(nextNumber)
+                number = InvoiceStore.numberSeries + "-" + String(repeating: "0", count: max(0, 8 - digits.count)) + digits
+                nextNumber += 1
+            }
+            numbers.append(number)
+            rows.append([
+                "project_id": .string(c.project.id), "status": .string(n.issue ? "issued" : "draft"), "invoice_number": .optional(number),
+                "subtotal": .string(cur.plain(c.subtotal)), "tax": .string(cur.plain(c.tax)), "total": .string(cur.plain(c.total)),
+                "project_name": .string(c.project.name), "billing_account_id": .optional(c.project.billingAccountId),
+                "fingerprint": .string(c.fingerprint), "revision": .int(Int64(n.corrects.map { $0.record.revision + 1 } ?? 0)),
+                "corrects_invoice_id": n.corrects.map { .int($0.record.invoiceId) } ?? .null,
+                "difference_subtotal": .optional(n.corrects.map { cur.plain(c.subtotal - $0.subtotal) }),
+                "difference_tax": .optional(n.corrects.map { cur.plain(c.tax - $0.tax) }),
+                "difference": .optional(n.corrects.map { cur.plain(c.total - $0.total) }),
+            ])
+        }
+        let currency = r.settings.currency.code
+        let stored = try db.execute(
             """
             INSERT INTO invoices (project_id, period, status, invoice_number, currency, subtotal, tax, total, run_id,
                                   issued_at, project_name, billing_account_id, timezone, period_start, period_end, window_end,
                                   vat_rate, rounding, granularity, fingerprint, revision, corrects_invoice_id, difference_subtotal,
                                   difference_tax, difference)
-            VALUES ($1, $2, $3, $4, $5, $6::numeric, $7::numeric, $8::numeric, $9, CASE WHEN $3 = 'issued' THEN clock_timestamp() END,
-                    $10, $11, $12, $13::timestamptz, $14::timestamptz, $15::timestamptz, $16::numeric, $17, $18, $19, $20::int,
-                    $21::int8, $22::numeric, $23::numeric, $24::numeric)
-            RETURNING invoice_id, \(SourceReader.micros("issued_at"))
+            SELECT x->>'project_id', $2, x->>'status', x->>'invoice_number', $3, (x->>'subtotal')::numeric, (x->>'tax')::numeric,
+                   (x->>'total')::numeric, $4::int8, CASE WHEN x->>'status' = 'issued' THEN clock_timestamp() END, x->>'project_name',
+                   x->>'billing_account_id', $5, $6::timestamptz, $7::timestamptz, $8::timestamptz, $9::numeric, $10, $11,
+                   x->>'fingerprint', (x->>'revision')::int, (x->>'corrects_invoice_id')::int8, (x->>'difference_subtotal')::numeric,
+                   (x->>'difference_tax')::numeric, (x->>'difference')::numeric
+            FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(x, n)
+            ORDER BY e.n
+            RETURNING invoice_id, project_id, \(SourceReader.micros("issued_at"))
             """,
             [
-                c.project.id, r.period.month.description, issue ? "issued" : "draft", number, cur.code, cur.plain(c.subtotal),
-                cur.plain(c.tax), cur.plain(c.total), String(runId), c.project.name, c.project.billingAccountId,
-                r.settings.timeZone.identifier, r.period.start.iso8601, r.period.end.iso8601, r.window.end.iso8601,
-                r.settings.vatRate.description, r.settings.rounding.rawValue, r.settings.granularity.rawValue, c.fingerprint,
-                String(revision), corrects.map { String($0.record.invoiceId) }, corrects.map { cur.plain(c.subtotal - $0.subtotal) },
-                corrects.map { cur.plain(c.tax - $0.tax) }, corrects.map { cur.plain(c.total - $0.total) },
-            ], context: "storing the invoice of \(c.project.id)")
-        var record = InvoiceRecord(invoiceId: Int64(row.rows[0][0]!)!, projectId: c.project.id, revision: revision,
-                                   status: issue ? "issued" : "draft", invoiceNumber: number, runId: runId,
-                                   issuedAt: row.rows[0][1].map { Instant(microseconds: Int64($0)!) }, fingerprint: c.fingerprint)
-        record.correctsInvoiceId = corrects?.record.invoiceId
-        record.difference = corrects.map { c.total - $0.total }
-        return record
+                JSON.array(rows).compact, r.period.month.description, currency, String(runId), r.settings.timeZone.identifier,
+                r.period.start.iso8601, r.period.end.iso8601, r.window.end.iso8601, r.settings.vatRate.description,
+                r.settings.rounding.rawValue, r.settings.granularity.rawValue,
+            ], context: "storing \(new.count) invoice(s)")
+        var ids: [String: (Int64, Instant?)] = [:]
+        for row in stored.rows { ids[row[1]!] = (Int64(row[0]!)!, row[2].map { Instant(microseconds: Int64($0)!) }) }
+        return try zip(new, numbers).map { n, number in
+            let c = n.content
+            guard let (id, issuedAt) = ids[c.project.id] else {
+                throw StoreError.badSourceRow(table: "invoices", key: c.project.id, problem: "the stored invoice was not returned")
+            }
+            var record = InvoiceRecord(invoiceId: id, projectId: c.project.id, revision: n.corrects.map { $0.record.revision + 1 } ?? 0,
+                                       status: n.issue ? "issued" : "draft", invoiceNumber: number, runId: runId, issuedAt: issuedAt,
+                                       fingerprint: c.fingerprint)
+            record.correctsInvoiceId = n.corrects?.record.invoiceId
+            record.difference = n.corrects.map { c.total - $0.total }
+            return (c, record)
+        }
     }
 
     /// All lines of the new invoices in one COPY: a large month has hundreds of thousands.
@@ -289,29 +333,5 @@ public struct InvoiceStore {
                 }
             }
         }
-    }
-}
-
-/// PostgreSQL's COPY text format: tab-separated, `\N` for NULL, backslash escapes.
-enum CopyText {
-    static func row(_ fields: [String?]) -> String {
-        var line = ""
-        for (i, f) in fields.enumerated() {
-            if i > 0 { line += "\t" }
-            guard let f else {
-                line += "\\N"
-                continue
-            }
-            for ch in f.unicodeScalars {
-                switch ch {
-                case "\\": line += "\\\\"
-                case "\t": line += "\\t"
-                case "\n": line += "\\n"
-                case "\r": line += "\\r"
-                default: line.unicodeScalars.append(ch)
-                }
-            }
-        }
-        return line + "\n"
     }
 }

@@ -69,47 +69,161 @@ public struct SourceReader {
         ).rows.map { (Int64($0[0]!)!, $0[1]!, "'\($0[2]!)' at \($0[3]!), recorded \($0[4]!)", $0[3] == "-infinity") }
     }
 
-    /// Streams the changes the period needs, one instance at a time: the last change
-    /// before `period.start` (the state carried in; the first `deleted` when there is one,
-    /// and nothing at all when that is all and nothing follows it in the period) and every change in `[period.start, period.end)`, in effect order.
-    /// Memory holds one instance's changes at a time.
-    public func forEachInstance(in period: BillingPeriod, _ body: (String, [StateChange]) throws -> Void) throws {
+    /// Streams the changes the period needs, one instance at a time: the state each
+    /// instance carries in (its last change before `period.start`, or its first `deleted`
+    /// when it has one; nothing when that is `deleted` and nothing follows it in the
+    /// period) and every change in `[period.start, period.end)`.
+    ///
+    /// The work grows with the period's changes and the number of instances, not with
+    /// history: the carried-in state is one index probe per instance
+    /// (`carriedIn`), the period's changes one range of the `changed_at` index, sorted by
+    /// instance. Both are read with `COPY` and parsed from libpq's buffer. The connection
+    /// is switched to `TimeZone = UTC` (it should be one opened for reading).
+    ///
+    /// `isKnown` tells the instances with an `instances` row; for any other (an orphan,
+    /// reported by the engine) the carried-in state is looked up on its own. Memory holds
+    /// one instance's changes and the carried-in states of the shard.
+    public func forEachInstance(in period: BillingPeriod, shard: InstanceShard = .whole, isKnown: (String) -> Bool,
+                                _ body: (String, [StateChange]) throws -> Void) throws {
+        try db.executeScript("SET TimeZone = 'UTC'; SET DateStyle = 'ISO'; SET max_parallel_workers_per_gather = 0; SET jit = off",
+                             context: "setting up the reading session")
+        var carried = try carriedIn(before: period.start, from: "instances i", shard: shard)
+        let start = Self.literal(period.start), end = Self.literal(period.end)
         let sql = """
-            WITH carried AS (
-                SELECT DISTINCT ON (instance_id) event_id, instance_id, state, changed_at, recorded_at
-                FROM instance_state_changes
-                WHERE changed_at < $1::timestamptz AND changed_at > '-infinity' AND isfinite(recorded_at)
-                -- deleted is final: once an instance was deleted, that is the state it carries in,
-                -- whatever stray changes followed it in earlier periods.
-                ORDER BY instance_id, \(Self.canonicalState("state")) = 'deleted' DESC,
-                         CASE WHEN \(Self.canonicalState("state")) = 'deleted' THEN changed_at END, changed_at DESC, event_id DESC
-            ), in_period AS (
-                SELECT event_id, instance_id, state, changed_at, recorded_at
-                FROM instance_state_changes
-                WHERE changed_at >= $1::timestamptz AND changed_at < $2::timestamptz AND isfinite(recorded_at)
-            )
-            SELECT instance_id, state, \(Self.micros("changed_at")), event_id, \(Self.micros("recorded_at"))
-            FROM (
-                SELECT * FROM carried c
-                WHERE \(Self.canonicalState("c.state")) <> 'deleted' OR EXISTS (SELECT 1 FROM in_period p WHERE p.instance_id = c.instance_id)
-                UNION ALL
-                SELECT * FROM in_period
-            ) changes
-            ORDER BY instance_id, changed_at, event_id
+            COPY (SELECT instance_id, state, changed_at, event_id, recorded_at
+                  FROM instance_state_changes
+                  WHERE changed_at >= \(start) AND changed_at < \(end) AND isfinite(recorded_at)\(shard.condition("instance_id", and: true))
+                  ORDER BY instance_id, changed_at, event_id) TO STDOUT
             """
+        var parser = ChangeRowParser(context: "instance_state_changes for \(period)")
         var currentId: String?
         var changes: [StateChange] = []
-        try db.stream(sql, [period.start.iso8601, period.end.iso8601],
-                      context: "reading instance_state_changes for \(period)") { row in
-            let id = row.string(0)!
-            if id != currentId {
-                if let currentId { try body(currentId, changes) }
-                currentId = id
+        var finished: Set<String> = []
+        func flush() throws {
+            guard let id = currentId else { return }
+            guard finished.insert(id).inserted else {
+                throw StoreError.badSourceRow(table: "instance_state_changes", key: id,
+                                              problem: "the server returned the instance's changes out of order; run again")
+            }
+            if let first = carried.removeValue(forKey: id) {
+                changes.insert(first, at: 0)
+            } else if !isKnown(id), let first = try carriedIn(before: period.start, from: "(VALUES (\(Self.literal(id)))) i(instance_id)", shard: .whole)[id] {
+                changes.insert(first, at: 0)
+            }
+            try body(id, changes)
+        }
+        try db.copyOut(sql, context: "reading instance_state_changes for \(period)") { row in
+            let change = try parser.parse(row)
+            if change.instanceId != currentId {
+                try flush()
+                currentId = change.instanceId
                 changes.removeAll(keepingCapacity: true)
             }
-            changes.append(StateChange(eventId: row.int64(3)!, instanceId: id, state: row.string(1)!,
-                                       changedAt: Instant(microseconds: row.int64(2)!), recordedAt: Instant(microseconds: row.int64(4)!)))
+            changes.append(change)
         }
-        if let currentId { try body(currentId, changes) }
+        try flush()
+        // Instances with no change in the period: the state they carry in holds all period.
+        for id in carried.keys.sorted() {
+            let first = carried[id]!
+            if BillableStateTable.canonical(first.state) == BillableStateTable.deleted { continue }
+            try body(id, [first])
+        }
+    }
+
+    /// The state each instance of `from` (a table or VALUES list aliased `i`, with an
+    /// `instance_id` column) carries into a period starting at `start`: its first
+    /// `deleted` before `start` when it has one (deleted is final), else its last change
+    /// before `start`. Two index probes per instance (`instance_state_changes_deleted`,
+    /// `instance_state_changes_instance_time`), however long the history.
+    func carriedIn(before start: Instant, from: String, shard: InstanceShard) throws -> [String: StateChange] {
+        let t = Self.literal(start)
+        let usable = "changed_at < \(t) AND changed_at > '-infinity' AND isfinite(recorded_at)"
+        let sql = """
+            COPY (SELECT i.instance_id, c.state, c.changed_at, c.event_id, c.recorded_at
+                  FROM \(from) CROSS JOIN LATERAL (
+                      SELECT * FROM (
+                          (SELECT state, changed_at, event_id, recorded_at, 0 AS pick FROM instance_state_changes d
+                           WHERE d.instance_id = i.instance_id AND \(Self.canonicalState("d.state")) = 'deleted' AND d.\(usable)
+                           ORDER BY d.changed_at, d.event_id LIMIT 1)
+                          UNION ALL
+                          (SELECT state, changed_at, event_id, recorded_at, 1 AS pick FROM instance_state_changes l
+                           WHERE l.instance_id = i.instance_id AND l.\(usable)
+                           ORDER BY l.changed_at DESC, l.event_id DESC LIMIT 1)
+                      ) u ORDER BY pick LIMIT 1
+                  ) c\(shard.condition("i.instance_id", and: false))) TO STDOUT
+            """
+        var parser = ChangeRowParser(context: "the states carried into the period")
+        var carried: [String: StateChange] = [:]
+        try db.copyOut(sql, context: "reading the states carried into the period") { row in
+            let change = try parser.parse(row)
+            carried[change.instanceId] = change
+        }
+        return carried
+    }
+
+    /// A value as a quoted SQL literal (COPY takes no parameters).
+    static func literal(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "''") + "'" }
+    static func literal(_ t: Instant) -> String { "'\(t.iso8601)'::timestamptz" }
+}
+
+/// A part of the instances, by a hash of their id: shard `index` of `count`. Every
+/// instance is in exactly one shard, whatever machine or PostgreSQL version computes it
+/// (`hashtext` is stable within a major version; a run never mixes servers).
+public struct InstanceShard: Hashable, Sendable, CustomStringConvertible {
+    public let index: Int
+    public let count: Int
+
+    public init(index: Int, count: Int) {
+        precondition(count >= 1 && (0..<count).contains(index), "shard \(index) of \(count)")
+        self.index = index
+        self.count = count
+    }
+
+    public static let whole = InstanceShard(index: 0, count: 1)
+
+    /// The SQL condition that keeps this shard's rows (empty for the whole).
+    func condition(_ column: String, and: Bool) -> String {
+        guard count > 1 else { return "" }
+        return (and ? " AND " : " WHERE ") + "(hashtext(\(column)) & 2147483647) % \(count) = \(index)"
+    }
+
+    public var description: String { count == 1 ? "all instances" : "shard \(index + 1) of \(count)" }
+}
+
+/// Parses `instance_id, state, changed_at, event_id, recorded_at` rows of COPY text,
+/// reusing the strings of the instance id and of the states it has seen.
+struct ChangeRowParser {
+    let context: String
+    private var fields: [Range<Int>] = []
+    private var idBytes: [UInt8] = []
+    private var id = ""
+    private var states: [(bytes: [UInt8], name: String)] = []
+    private var parsedAny = false
+
+    init(context: String) { self.context = context }
+
+    mutating func parse(_ row: UnsafeBufferPointer<UInt8>) throws -> StateChange {
+        CopyText.split(row, into: &fields)
+        guard fields.count == 5 else { throw bad(row, "expected 5 columns, got \(fields.count)") }
+        if !parsedAny || !CopyText.equals(row, fields[0], idBytes) {
+            id = CopyText.string(row, fields[0])
+            idBytes = Array(UnsafeBufferPointer(rebasing: row[fields[0]]))
+            parsedAny = true
+        }
+        let state: String
+        if let known = states.first(where: { CopyText.equals(row, fields[1], $0.bytes) }) {
+            state = known.name
+        } else {
+            state = CopyText.string(row, fields[1])
+            if states.count < 64 { states.append((Array(UnsafeBufferPointer(rebasing: row[fields[1]])), state)) }
+        }
+        guard let changedAt = CopyText.timestamp(row, fields[2]) else { throw bad(row, "changed_at is not a timestamp bmbill can read") }
+        guard let eventId = CopyText.int64(row, fields[3]) else { throw bad(row, "event_id is not an integer") }
+        guard let recordedAt = CopyText.timestamp(row, fields[4]) else { throw bad(row, "recorded_at is not a timestamp bmbill can read") }
+        return StateChange(eventId: eventId, instanceId: id, state: state, changedAt: changedAt, recordedAt: recordedAt)
+    }
+
+    private func bad(_ row: UnsafeBufferPointer<UInt8>, _ problem: String) -> StoreError {
+        StoreError.badSourceRow(table: "instance_state_changes", key: String(decoding: row.prefix(200), as: UTF8.self), problem: "\(problem) (\(context))")
     }
 }

@@ -12,9 +12,12 @@ import CLibPQ
 /// string or a `postgresql://` URI.
 public final class PostgresConnection {
     private let conn: OpaquePointer
+    /// What the connection was opened with, to open more like it.
+    public let conninfo: String
 
     /// Opens a connection, or throws `PostgresError` with code `.connection`.
     public init(conninfo: String = "") throws {
+        self.conninfo = conninfo
         guard let c = PQconnectdb(conninfo) else {
             throw PostgresError(code: .connection, message: "libpq could not allocate a connection")
         }

@@ -1,9 +1,21 @@
 /// Writes RFC 4180 CSV: comma-separated, fields with a comma, quote, CR or LF in double
 /// quotes (quotes doubled), CRLF after every record, UTF-8.
 public struct CSVWriter {
-    public private(set) var text = ""
+    /// The bytes written so far (UTF-8).
+    public private(set) var bytes: [UInt8] = []
+    /// The text written so far.
+    public var text: String { String(decoding: bytes, as: UTF8.self) }
 
     public init(header: [String]) { appendRecord(header.map { .text($0) }) }
+
+    /// The text written so far, which is then forgotten (to write a large file in chunks).
+    public mutating func takeText() -> String {
+        defer { bytes.removeAll(keepingCapacity: true) }
+        return text
+    }
+
+    /// Forgets the bytes written so far.
+    public mutating func clear() { bytes.removeAll(keepingCapacity: true) }
 
     /// A field, and whether it came from users (names, ids) or is a number we made.
     public enum Field {
@@ -14,38 +26,46 @@ public struct CSVWriter {
         case plain(String)
     }
 
+    /// Appends one record. Works on UTF-8 bytes: the characters that matter (`,` `"` CR
+    /// LF and the formula starters) are ASCII, and an ASCII byte never occurs inside a
+    /// multi-byte character, so a quote followed by a combining mark is still doubled.
     public mutating func appendRecord(_ fields: [Field]) {
         for (i, field) in fields.enumerated() {
-            if i > 0 { text += "," }
+            if i > 0 { bytes.append(0x2C) }
             switch field {
-            case .text(let s): text += CSVWriter.escape(CSVWriter.defuseFormula(s))
-            case .plain(let s): text += CSVWriter.escape(s)
+            case .text(var s):
+                s.withUTF8 { append($0, defuse: true) }
+            case .plain(var s):
+                s.withUTF8 { append($0, defuse: false) }
             }
         }
-        text += "\r\n"
+        bytes.append(0x0D)
+        bytes.append(0x0A)
     }
 
-    public static func defuseFormula(_ s: String) -> String {
-        guard let first = s.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first) else { return s }
-        return "'" + s
-    }
-
-    public static func escape(_ s: String) -> String {
-        guard s.unicodeScalars.contains(where: { $0 == "," || $0 == "\"" || $0 == "\r" || $0 == "\n" }) else { return s }
-        return "\"" + s.doublingQuotes() + "\""
-    }
-}
-
-extension String {
-    /// Doubles every `"` scalar. Works on Unicode scalars, not characters: a quote followed
-    /// by a combining mark is one character but still a quote to a CSV reader (found by
-    /// the CSV fuzz target).
-    func doublingQuotes() -> String {
-        var out = String.UnicodeScalarView()
-        for scalar in unicodeScalars {
-            out.append(scalar)
-            if scalar == "\"" { out.append(scalar) }
+    private mutating func append(_ field: UnsafeBufferPointer<UInt8>, defuse: Bool) {
+        let formula = defuse && field.first.map { CSVWriter.formulaStarters.contains($0) } == true
+        let quote = field.contains { $0 == 0x2C || $0 == 0x22 || $0 == 0x0D || $0 == 0x0A }
+        if quote { bytes.append(0x22) }
+        if formula { bytes.append(0x27) }
+        if quote {
+            for b in field {
+                bytes.append(b)
+                if b == 0x22 { bytes.append(0x22) }
+            }
+            bytes.append(0x22)
+        } else {
+            bytes.append(contentsOf: field)
         }
-        return String(out)
+    }
+
+    /// First bytes that make a spreadsheet read a cell as a formula: `=`, `+`, `-`, `@`, tab, CR.
+    static let formulaStarters: [UInt8] = [0x3D, 0x2B, 0x2D, 0x40, 0x09, 0x0D]
+
+    /// `s` as a `.text` field writes it (before CSV quoting): behind a `'` when it would
+    /// start a formula.
+    public static func defuseFormula(_ s: String) -> String {
+        guard let first = s.utf8.first, formulaStarters.contains(first) else { return s }
+        return "'" + s
     }
 }

@@ -19,20 +19,10 @@ public struct OutputFolder {
 
     public func periodDirectory(_ period: String) -> String { root + "/" + period }
 
-    /// Writes `files` as the whole contents of the period's folder. `beforeSwap` runs once
-    /// everything is on disk, just before the exchange (a test hook for crash tests).
-    ///
-    /// When the folder already holds exactly these files, nothing is written, so exports
-    /// made from it (focus.csv, HTML and PDF invoices) stay; when anything changed, the new
-    /// folder replaces the old one whole and such exports, now stale, go with it.
-    public func write(period: String, files: PeriodFiles, beforeSwap: () -> Void = {}) throws {
+    /// Makes an empty staging folder for `period` (removing any a dead run left), where
+    /// `usage.csv` is written first and the other files later by `write`.
+    public func stage(period: String) throws -> String {
         let fm = FileManager.default
-        let target = periodDirectory(period)
-        if files.files.allSatisfy({ fm.contents(atPath: target + "/" + $0.path) == Data($0.contents.utf8) }) {
-            removeStaleStaging(period: period)
-            beforeSwap()
-            return
-        }
         do {
             try fm.createDirectory(atPath: root, withIntermediateDirectories: true)
         } catch {
@@ -41,10 +31,39 @@ public struct OutputFolder {
         removeStaleStaging(period: period)
         let staging = root + "/.\(period).staging-\(getpid())"
         try? fm.removeItem(atPath: staging)
-        try fm.createDirectory(atPath: staging + "/invoices", withIntermediateDirectories: true)
+        do {
+            try fm.createDirectory(atPath: staging + "/invoices", withIntermediateDirectories: true)
+        } catch {
+            throw OutputError.cannotWrite(path: staging, reason: "\(error.localizedDescription)")
+        }
+        return staging
+    }
+
+    /// Removes a staging folder that will not be swapped in.
+    public func discard(staging: String) { try? FileManager.default.removeItem(atPath: staging) }
+
+    /// Makes `files` (whose `usage.csv` is already in `staging`) the whole contents of the
+    /// period's folder. `beforeSwap` runs once everything is on disk, just before the
+    /// exchange (a test hook for crash tests).
+    ///
+    /// When the folder already holds exactly these files, nothing is changed, so exports
+    /// made from it (focus.csv, HTML and PDF invoices) stay; when anything changed, the new
+    /// folder replaces the old one whole and such exports, now stale, go with it.
+    public func write(period: String, files: PeriodFiles, staging: String, beforeSwap: () -> Void = {}) throws {
+        let fm = FileManager.default
+        let target = periodDirectory(period)
+        precondition(files.usage.path == staging + "/usage.csv", "usage.csv must be written in the staging folder")
+        if OutputFolder.sameBytes(files.usage.path, target + "/usage.csv"),
+            files.files.allSatisfy({ fm.contents(atPath: target + "/" + $0.path) == Data($0.contents.utf8) })
+        {
+            discard(staging: staging)
+            beforeSwap()
+            return
+        }
         for (path, contents) in files.files {
             try OutputFolder.writeFile(contents, to: staging + "/" + path)
         }
+        try OutputFolder.syncFile(files.usage.path)
         syncDirectory(staging + "/invoices")
         syncDirectory(staging)
         beforeSwap()
@@ -57,6 +76,32 @@ public struct OutputFolder {
             guard rename(staging, target) == 0 else { throw OutputError.cannotWrite(path: target, reason: String(cString: strerror(errno))) }
         }
         syncDirectory(root)
+    }
+
+    /// True when both files exist and hold the same bytes (compared in chunks).
+    static func sameBytes(_ a: String, _ b: String) -> Bool {
+        guard let fa = fopen(a, "rb") else { return false }
+        defer { fclose(fa) }
+        guard let fb = fopen(b, "rb") else { return false }
+        defer { fclose(fb) }
+        let size = 1 << 16
+        var ba = [UInt8](repeating: 0, count: size), bb = [UInt8](repeating: 0, count: size)
+        while true {
+            let na = fread(&ba, 1, size, fa), nb = fread(&bb, 1, size, fb)
+            guard na == nb, memcmp(ba, bb, na) == 0 else { return false }
+            if na < size { return true }
+        }
+    }
+
+    /// Flushes a written file to disk.
+    static func syncFile(_ path: String) throws {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0, fsync(fd) == 0 else {
+            let reason = String(cString: strerror(errno))
+            if fd >= 0 { close(fd) }
+            throw OutputError.cannotWrite(path: path, reason: reason)
+        }
+        close(fd)
     }
 
     /// Staging folders of this period left by runs that died.

@@ -1,20 +1,25 @@
 import BillingCore
 
-/// The files of one period's output folder, rendered in memory from a billing result and
-/// the stored identity of its invoices. Rendering is deterministic: the same result and
-/// invoices always give the same bytes.
+/// The files of one period's output folder, rendered from a billing result and the stored
+/// identity of its invoices. Rendering is deterministic: the same result and invoices
+/// always give the same bytes.
+///
+/// `usage.csv`, the one large file, is written straight to a staging folder
+/// (`UsageCSV.write`) and is here as that file and its checksum; the others are small and
+/// held in memory until `OutputFolder.write` puts them beside it.
 public struct PeriodFiles {
-    /// Relative path (`usage.csv`, `invoices/prj-alpha.json`) and contents, in write order,
-    /// `manifest.json` last.
+    /// The staged `usage.csv`.
+    public let usage: StagedFile
+    /// Relative path (`invoice_lines.csv`, `invoices/prj-alpha.json`) and contents of every
+    /// other file, in write order, `manifest.json` last.
     public let files: [(path: String, contents: String)]
-    /// SHA-256 of each file, in the same order (computed once).
+    /// SHA-256 of `usage.csv` and of each of `files`, in that order (computed once).
     private let digests: [String]
 
     /// `records` holds the stored invoice of each project of `result.invoices`; `credits`
     /// are correcting revisions of projects with no usage left (an invoice of zero).
-    public init(result: BillingResult, records: [String: InvoiceRecord], credits: [InvoiceContent] = []) {
+    public init(result: BillingResult, records: [String: InvoiceRecord], credits: [InvoiceContent] = [], usage: StagedFile) {
         var files: [(String, String)] = []
-        files.append(("usage.csv", PeriodFiles.usageCSV(result)))
         files.append(("invoice_lines.csv", PeriodFiles.invoiceLinesCSV(result, records: records)))
         files.append(("anomalies.csv", PeriodFiles.anomaliesCSV(result)))
         files.append(("summary.csv", PeriodFiles.summaryCSV(result, credits: credits, records: records)))
@@ -22,11 +27,12 @@ public struct PeriodFiles {
             files.append(("invoices/" + SafeFileName.of(invoice.project.id) + ".json",
                           PeriodFiles.invoiceJSON(invoice, record: records[invoice.project.id], result: result).pretty))
         }
-        var digests = files.map { SHA256.hex(of: Array($0.1.utf8)) }
-        let checksums = zip(files, digests).map { ($0.0.0, JSON.string($0.1)) }
+        var digests = [usage.digest] + files.map { SHA256.hex(of: Array($0.1.utf8)) }
+        let checksums = zip(["usage.csv"] + files.map(\.0), digests).map { ($0.0, JSON.string($0.1)) }
         let manifest = PeriodFiles.manifest(result, invoices: result.invoices + credits, records: records, checksums: checksums).pretty
         files.append(("manifest.json", manifest))
         digests.append(SHA256.hex(of: Array(manifest.utf8)))
+        self.usage = usage
         self.files = files
         self.digests = digests
     }
@@ -35,46 +41,23 @@ public struct PeriodFiles {
     /// the content computed now (same fingerprint), and every computed invoice is stored.
     /// Otherwise nil: the stored invoices and today's data disagree (late data not yet
     /// corrected, or a recompute limited to some projects), and writing would mix them.
-    public static func ifConsistent(result: BillingResult, records: [String: InvoiceRecord], zeroInvoices: [InvoiceContent]) -> PeriodFiles? {
+    public static func ifConsistent(result: BillingResult, records: [String: InvoiceRecord], zeroInvoices: [InvoiceContent],
+                                    usage: StagedFile) -> PeriodFiles? {
         let contents = result.invoices + zeroInvoices.filter { z in !result.invoices.contains { $0.project.id == z.project.id } }
         guard contents.count == records.count,
             contents.allSatisfy({ records[$0.project.id]?.fingerprint == $0.fingerprint })
         else { return nil }
-        return PeriodFiles(result: result, records: records, credits: zeroInvoices.filter { z in contents.contains { $0.project.id == z.project.id } && !result.invoices.contains { $0.project.id == z.project.id } })
+        return PeriodFiles(result: result, records: records, credits: zeroInvoices.filter { z in contents.contains { $0.project.id == z.project.id } && !result.invoices.contains { $0.project.id == z.project.id } }, usage: usage)
     }
 
     /// The checksums as stored with the run: every file's SHA-256, the manifest's included.
     public var checksumsJSON: JSON {
-        .object(zip(files, digests).map { ($0.0.path, .string($0.1)) })
+        .object(zip(["usage.csv"] + files.map(\.path), digests).map { ($0.0, .string($0.1)) })
     }
 
     // MARK: usage.csv
 
-    public static let usageColumns = [
-        "period", "project_id", "project_name", "instance_id", "instance_name", "instance_type", "category", "image", "state",
-        "billable", "rate_effective_from", "hourly_rate", "currency", "seconds", "amount", "invoice_line", "usage_date",
-    ]
-
-    static func usageCSV(_ r: BillingResult) -> String {
-        var csv = CSVWriter(header: usageColumns)
-        for row in r.usage {
-            let amount: String
-            if row.billable, let rate = row.rate {
-                amount = formatScaled(Pricing.meteredAmountMicros(microseconds: row.microseconds, rate: rate), scale: 6)
-            } else {
-                amount = "0"
-            }
-            csv.appendRecord([
-                .plain(r.period.month.description), .text(row.projectId), .text(row.projectName),
-                .text(row.instanceId), .text(row.instanceName ?? ""), .text(row.typeName), .text(row.category), .text(row.image),
-                .text(row.state),
-                .plain(row.billable ? "true" : "false"), .plain(row.rate?.effectiveFrom.iso8601 ?? ""),
-                .plain(row.rate?.hourlyRateText ?? ""), .plain(r.settings.currency.code), .plain(formatSeconds(row.microseconds)),
-                .plain(amount), .plain(row.lineNumber.map(String.init) ?? ""), .plain(row.day?.isoDate ?? ""),
-            ])
-        }
-        return csv.text
-    }
+    public static var usageColumns: [String] { UsageCSV.columns }
 
     // MARK: invoice_lines.csv
 
@@ -234,7 +217,7 @@ public struct PeriodFiles {
             "timezone": .string(r.settings.timeZone.identifier),
             "period_utc": [.string(r.period.start.iso8601), .string(r.period.end.iso8601)],
             "billed_through": .string(r.window.end.iso8601),
-            "usage_by": .string(r.usage.contains { $0.day != nil } ? "day" : "month"),
+            "usage_by": .string(r.usageTable.byDay ? "day" : "month"),
             "status": .string(statuses.count == 1 ? statuses.first! : (statuses.isEmpty ? "empty" : "mixed")),
             "input_watermark": .optional(r.inputWatermark?.iso8601),
             "settings": r.settingsJSON,

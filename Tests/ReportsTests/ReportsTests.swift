@@ -1,3 +1,4 @@
+import Foundation
 import BillingCore
 import Reports
 import Testing
@@ -39,16 +40,29 @@ struct ReportsTests {
         #expect(a != b)
     }
 
-    @Test("Rendering is deterministic and the manifest checks every file")
-    func deterministic() {
+    @Test("Rendering is deterministic and the manifest checks every file, usage.csv (written to disk in chunks) included")
+    func deterministic() throws {
         let result = sampleResult()
-        let a = PeriodFiles(result: result, records: [:]), b = PeriodFiles(result: result, records: [:])
-        #expect(a.files.map(\.contents) == b.files.map(\.contents))
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bmbill-files-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let ua = try UsageCSV.write(result, to: dir + "/a.csv"), ub = try UsageCSV.write(result, to: dir + "/b.csv")
+        let usage = try String(contentsOfFile: ua.path, encoding: .utf8)
+        #expect(usage == UsageCSV.text(result))
+        #expect(ua.digest == ub.digest && ua.digest == SHA256.hex(of: Array(usage.utf8)) && ua.bytes == usage.utf8.count)
+        // Chunks of any size give the same text.
+        var chunks: [String] = []
+        UsageCSV.render(result, chunk: 10) { chunks.append($0) }
+        #expect(chunks.count > 2 && chunks.joined() == usage)
+
+        let a = PeriodFiles(result: result, records: [:], usage: ua), b = PeriodFiles(result: result, records: [:], usage: ua)
+        #expect(a.files.map { $0.contents } == b.files.map { $0.contents })
         #expect(a.files.last!.path == "manifest.json")
+        let manifest = a.files.last!.contents
+        #expect(manifest.contains("\"usage.csv\": \"\(ua.digest)\""))
         for (path, contents) in a.files.dropLast() {
-            #expect(a.files.last!.contents.contains("\"\(path)\": \"\(SHA256.hex(of: Array(contents.utf8)))\""))
+            #expect(manifest.contains("\"\(path)\": \"\(SHA256.hex(of: Array(contents.utf8)))\""))
         }
-        let usage = a.files.first { $0.path == "usage.csv" }!.contents
         #expect(usage.hasPrefix(PeriodFiles.usageColumns.joined(separator: ",") + "\r\n"))
         #expect(usage.contains(",active,true,2020-01-01T00:00:00Z,3600.000000,KRW,5400.5,5400.500000,1,\r\n"))
     }

@@ -1,8 +1,5 @@
--- Deterministic benchmark data (make bench): psql variables :instances, :per_month (changes
--- per instance in the benchmark month), :history_months, :history_per_month (changes per
--- instance in each earlier month), :month_start (first instant of the benchmark month, UTC).
--- Every instance cycles through known states (no anomalies), in time order as a control
--- plane would insert them.
+-- Deterministic benchmark data (make bench), first part: the small tables. psql variables
+-- :instances, :history_months, :month_start (first instant of the benchmark month, UTC).
 TRUNCATE projects, instance_types, instances, instance_state_changes, rates, invoice_lines, invoices, billing_runs, invoice_number_series RESTART IDENTITY;
 
 INSERT INTO projects SELECT 'prj-' || lpad(p::text, 4, '0'), 'Project ' || p, 'acct-' || (p % 200) FROM generate_series(0, 999) p;
@@ -23,20 +20,19 @@ SELECT 'i-' || lpad(i::text, 7, '0'), 'prj-' || lpad((i % 1000)::text, 4, '0'),
        'server-' || i, :'month_start'::timestamptz - (:history_months || ' months')::interval
 FROM generate_series(0, :instances - 1) i;
 
--- One month of changes: :n per instance, spread over the month with a per-instance offset.
-CREATE OR REPLACE FUNCTION pg_temp.month_changes(m_start timestamptz, n int, instances int) RETURNS void LANGUAGE sql AS $$
-    INSERT INTO instance_state_changes (instance_id, state, changed_at, recorded_at)
-    SELECT 'i-' || lpad(i::text, 7, '0'),
-           (ARRAY['active', 'powering-off', 'stopped', 'powering-on', 'active', 'rebooting_hard', 'rebooting_started_hard', 'active', 'error', 'active'])[1 + (k % 10)],
-           t, t + interval '1 second'
-    FROM generate_series(0, n - 1) k, generate_series(0, instances - 1) i,
-         LATERAL (SELECT m_start + ((extract(epoch FROM (m_start + interval '1 month') - m_start) * k / n)
-                                    + ((i::bigint * 2654435761) % 1000003) / 1000003.0 * (extract(epoch FROM (m_start + interval '1 month') - m_start) / n))
-                                   * interval '1 second' AS t) tt
-    ORDER BY k, i;
-$$;
-
-SELECT pg_temp.month_changes(:'month_start'::timestamptz - (m || ' months')::interval, :history_per_month, :instances)
-FROM generate_series(:history_months, 1, -1) m;
-SELECT pg_temp.month_changes(:'month_start'::timestamptz, :per_month, :instances);
-ANALYZE;
+-- The state changes are loaded by scripts/bench with COPY from scripts/bench-generate.py.
+-- Loading into a table with its secondary indexes costs several times more than building
+-- them afterwards, so they are set aside here (their definitions kept) and rebuilt by
+-- sql/bench/after-load.sql.
+DROP TABLE IF EXISTS bench_set_aside_indexes;
+CREATE TABLE bench_set_aside_indexes AS
+    SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS definition
+    FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+    WHERE i.indrelid = 'instance_state_changes'::regclass AND NOT i.indisprimary;
+DO $$
+DECLARE r record;
+BEGIN
+    FOR r IN SELECT name FROM bench_set_aside_indexes LOOP
+        EXECUTE format('DROP INDEX %I', r.name);
+    END LOOP;
+END $$;

@@ -1,0 +1,188 @@
+import BillingCore
+
+/// PostgreSQL's COPY text format: tab-separated, `\N` for NULL, backslash escapes.
+///
+/// Rows to `COPY ... FROM STDIN` are made by `row`; rows of `COPY ... TO STDOUT` are read
+/// straight from libpq's buffer: fields split at tabs, escapes undone only where there are
+/// any, numbers and timestamps parsed from the bytes without making strings.
+enum CopyText {
+    /// One row to send, its fields escaped and NULLs written `\N`.
+    static func row(_ fields: [String?]) -> String {
+        var line: [UInt8] = []
+        line.reserveCapacity(256)
+        for (i, f) in fields.enumerated() {
+            if i > 0 { line.append(0x09) }
+            guard let f else {
+                line.append(0x5C)
+                line.append(UInt8(ascii: "N"))
+                continue
+            }
+            for b in f.utf8 {
+                switch b {
+                case 0x5C: line += [0x5C, 0x5C]
+                case 0x09: line += [0x5C, UInt8(ascii: "t")]
+                case 0x0A: line += [0x5C, UInt8(ascii: "n")]
+                case 0x0D: line += [0x5C, UInt8(ascii: "r")]
+                default: line.append(b)
+                }
+            }
+        }
+        line.append(0x0A)
+        return String(decoding: line, as: UTF8.self)
+    }
+
+    /// The fields of one row (without its newline), as ranges of `row`.
+    static func split(_ row: UnsafeBufferPointer<UInt8>, into fields: inout [Range<Int>]) {
+        fields.removeAll(keepingCapacity: true)
+        var end = row.count
+        if end > 0, row[end - 1] == 0x0A { end -= 1 }
+        var start = 0
+        var i = 0
+        while i < end {
+            if row[i] == 0x09 {
+                fields.append(start..<i)
+                start = i + 1
+            }
+            i += 1
+        }
+        fields.append(start..<end)
+    }
+
+    /// A text field as a string, its escapes (`\t`, `\\`, `\123` …) undone.
+    static func string(_ row: UnsafeBufferPointer<UInt8>, _ r: Range<Int>) -> String {
+        let slice = UnsafeBufferPointer(rebasing: row[r])
+        guard slice.contains(0x5C) else { return String(decoding: slice, as: UTF8.self) }
+        var out: [UInt8] = []
+        out.reserveCapacity(slice.count)
+        var i = 0
+        while i < slice.count {
+            let b = slice[i]
+            guard b == 0x5C, i + 1 < slice.count else {
+                out.append(b)
+                i += 1
+                continue
+            }
+            let c = slice[i + 1]
+            i += 2
+            switch c {
+            case UInt8(ascii: "b"): out.append(0x08)
+            case UInt8(ascii: "f"): out.append(0x0C)
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "t"): out.append(0x09)
+            case UInt8(ascii: "v"): out.append(0x0B)
+            case UInt8(ascii: "0")...UInt8(ascii: "7"):
+                var v = Int(c - 48)
+                var n = 1
+                while n < 3, i < slice.count, (48...55).contains(slice[i]) {
+                    v = v * 8 + Int(slice[i] - 48)
+                    i += 1
+                    n += 1
+                }
+                out.append(UInt8(truncatingIfNeeded: v))
+            case UInt8(ascii: "x"):
+                var v = 0
+                var n = 0
+                while n < 2, i < slice.count, let h = hexValue(slice[i]) {
+                    v = v * 16 + h
+                    i += 1
+                    n += 1
+                }
+                out.append(UInt8(truncatingIfNeeded: v))
+            default: out.append(c)
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func hexValue(_ b: UInt8) -> Int? {
+        switch b {
+        case 48...57: return Int(b - 48)
+        case 65...70: return Int(b - 55)
+        case 97...102: return Int(b - 87)
+        default: return nil
+        }
+    }
+
+    /// True when the field holds exactly `bytes` (no escapes).
+    static func equals(_ row: UnsafeBufferPointer<UInt8>, _ r: Range<Int>, _ bytes: [UInt8]) -> Bool {
+        guard r.count == bytes.count else { return false }
+        return bytes.withUnsafeBufferPointer { b in
+            var i = 0
+            while i < b.count {
+                if row[r.lowerBound + i] != b[i] { return false }
+                i += 1
+            }
+            return true
+        }
+    }
+
+    /// A decimal integer field.
+    static func int64(_ row: UnsafeBufferPointer<UInt8>, _ r: Range<Int>) -> Int64? {
+        var i = r.lowerBound
+        var negative = false
+        if i < r.upperBound, row[i] == 0x2D {
+            negative = true
+            i += 1
+        }
+        guard i < r.upperBound else { return nil }
+        var v: Int64 = 0
+        while i < r.upperBound {
+            let d = row[i] &- 48
+            guard d < 10 else { return nil }
+            let (m, o1) = v.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(Int64(d))
+            guard !o1, !o2 else { return nil }
+            v = a
+            i += 1
+        }
+        return negative ? -v : v
+    }
+
+    /// A `timestamptz` as PostgreSQL writes it with `DateStyle = ISO` and `TimeZone = UTC`:
+    /// `2026-10-01 00:00:00+00`, `2026-10-01 00:00:00.25+00`, `12345-01-01 00:00:00+00`,
+    /// `0044-03-15 00:00:00+00 BC`. Nil for anything else.
+    static func timestamp(_ row: UnsafeBufferPointer<UInt8>, _ r: Range<Int>) -> Instant? {
+        var p = r.lowerBound
+        let end = r.upperBound
+        func number(_ minDigits: Int, _ maxDigits: Int) -> Int64? {
+            var v: Int64 = 0
+            var n = 0
+            while p < end, n < maxDigits, row[p] &- 48 < 10 {
+                v = v * 10 + Int64(row[p] - 48)
+                p += 1
+                n += 1
+            }
+            return n >= minDigits ? v : nil
+        }
+        func expect(_ c: UInt8) -> Bool {
+            guard p < end, row[p] == c else { return false }
+            p += 1
+            return true
+        }
+        guard var year = number(4, 9), expect(0x2D), let month = number(2, 2), expect(0x2D), let day = number(2, 2), expect(0x20),
+            let hour = number(2, 2), expect(0x3A), let minute = number(2, 2), expect(0x3A), let second = number(2, 2)
+        else { return nil }
+        var micros: Int64 = 0
+        if expect(0x2E) {
+            var n = 0
+            while p < end, n < 6, row[p] &- 48 < 10 {
+                micros = micros * 10 + Int64(row[p] - 48)
+                p += 1
+                n += 1
+            }
+            guard n > 0 else { return nil }
+            for _ in n..<6 { micros *= 10 }
+        }
+        guard expect(0x2B), expect(0x30), expect(0x30) else { return nil }  // "+00": the session is in UTC
+        if p < end {
+            guard end - p == 3, row[p] == 0x20, row[p + 1] == 0x42, row[p + 2] == 0x43 else { return nil }  // " BC"
+            year = 1 - year
+        }
+        guard (1...12).contains(month), day >= 1, day <= CivilDate.daysIn(year: year, month: month), hour <= 23, minute <= 59,
+            second <= 59
+        else { return nil }
+        let days = CivilDate(year: year, month: month, day: day).daysSinceEpoch
+        return Instant(microseconds: (days * 86_400 + hour * 3600 + minute * 60 + second) * 1_000_000 + micros)
+    }
+}
