@@ -16,6 +16,7 @@ public struct BMBill: ParsableCommand {
               bmbill run                                      last ended month + month to date
               bmbill run --period 2026-10                     one month (issued once it has ended)
               bmbill run --period 2026-10 --as-of 2026-10-20T00:00:00Z --json
+              bmbill run --period 2026-10 --shards 16 --workers 4   split over worker processes
               bmbill demo-data --replace --seed 7             synthetic data (demo databases only)
 
             Exit codes: 0 done; 1 failure; 2 usage error; 65 data errors (an ended month's
@@ -23,7 +24,7 @@ public struct BMBill: ParsableCommand {
             issued); 75 another run holds the period's lock (try later).
             """,
         version: "0.1.0",
-        subcommands: [MigrateCommand.self, RunCommand.self, RecomputeCommand.self, ExportCommand.self, DemoDataCommand.self]
+        subcommands: [MigrateCommand.self, RunCommand.self, RecomputeCommand.self, WorkCommand.self, ExportCommand.self, DemoDataCommand.self]
     )
 
     public init() {}

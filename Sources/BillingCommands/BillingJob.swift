@@ -101,13 +101,10 @@ public struct BillingJob {
     public var usageByDay = false
     /// Connections reading the period in parallel, each a hash shard of the instances.
     public var readers = BillingJob.defaultReaders
+    /// Split the period over worker processes through the shard tables (`--shards`).
+    public var sharding: Sharding?
     /// One reader per core, at most four.
     public static var defaultReaders: Int { min(4, max(1, ProcessInfo.processInfo.activeProcessorCount)) }
-    /// Test hook: `BMBILL_TEST_PAUSE_AT=reading|transaction|files` makes the job stop there
-    /// (announcing it on stderr) so crash tests can kill it at a known point; for
-    /// `BMBILL_TEST_PAUSE_SECONDS` seconds, or until killed.
-    let pauseAt = ProcessInfo.processInfo.environment["BMBILL_TEST_PAUSE_AT"]
-    let pauseSeconds = ProcessInfo.processInfo.environment["BMBILL_TEST_PAUSE_SECONDS"].flatMap { UInt32($0) }
 
     public init(db: PostgresConnection, settings: BillingSettings, outputRoot: String, logger: Logger) {
         self.db = db
@@ -143,14 +140,20 @@ public struct BillingJob {
         }
         let onTerminal = isatty(STDERR_FILENO) == 1
         let line = ProgressLine(label: "reading \(month)", total: onTerminal ? try reader.changesInPeriod(period) : nil, enabled: onTerminal)
-        engine = try ParallelMetering(db: db, readers: readers, name: "bmbill pid \(getpid())").meter(engine, catalog: catalog, progress: line)
+        if let sharding {
+            engine = try meterSharded(engine, catalog: catalog, sharding: sharding)
+        } else {
+            engine = try ParallelMetering(db: db, readers: readers, name: "bmbill pid \(getpid())").meter(engine, catalog: catalog, progress: line)
+        }
         line.finish()
         let read = Instant.now()
         let result = engine.finish()
         logger.info("metered", metadata: ["changes": "\(result.counts.changesRead)", "instances": "\(result.counts.instancesRead)",
                                           "anomalies": "\(result.anomalies.count)", "readers": "\(readers)",
                                           "read_ms": "\(startedAt.microseconds(until: read) / 1000)", "priced_ms": "\(read.microseconds(until: Instant.now()) / 1000)"])
-        return try record(result, mode: mode, startedAt: startedAt)
+        let run = try record(result, mode: mode, startedAt: startedAt)
+        if sharding != nil { removeShardPlan(month) }
+        return run
     }
 
     /// Plans, stores and writes the files of a computed period (the second half of `bill`;
@@ -303,14 +306,27 @@ public struct BillingJob {
         return reasons
     }
 
-    private func pause(_ point: String) {
-        guard pauseAt == point else { return }
-        FileHandle.standardError.write(Data("bmbill: paused at \(point)\n".utf8))
-        if let pauseSeconds {
-            sleep(pauseSeconds)
-        } else {
-            while true { sleep(60) }
-        }
+    private func pause(_ point: String) { testPause(point) }
+}
+
+/// Test hook: with `BMBILL_TEST_PAUSE_AT=<point>` the process stops at that point,
+/// announcing `bmbill: paused at <point> (pid N)` on stderr, so crash tests can kill it
+/// there; for `BMBILL_TEST_PAUSE_SECONDS` seconds, or until killed. With
+/// `BMBILL_TEST_PAUSE_ONCE=<file>` only the first process to get there pauses (it
+/// creates the file).
+func testPause(_ point: String) {
+    let env = ProcessInfo.processInfo.environment
+    guard env["BMBILL_TEST_PAUSE_AT"] == point else { return }
+    if let marker = env["BMBILL_TEST_PAUSE_ONCE"] {
+        let fd = open(marker, O_CREAT | O_EXCL | O_WRONLY, 0o644)
+        guard fd >= 0 else { return }
+        close(fd)
+    }
+    FileHandle.standardError.write(Data("bmbill: paused at \(point) (pid \(getpid()))\n".utf8))
+    if let seconds = env["BMBILL_TEST_PAUSE_SECONDS"].flatMap({ UInt32($0) }) {
+        sleep(seconds)
+    } else {
+        while true { sleep(60) }
     }
 }
 

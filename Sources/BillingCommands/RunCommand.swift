@@ -25,6 +25,13 @@ struct RunCommand: ParsableCommand {
               bmbill run --period 2026-10 --out /srv/billing/reports --metrics-file /var/lib/node_exporter/bmbill.prom
               bmbill run --period 2026-10 --as-of 2026-10-20T00:00:00Z --json
               bmbill run --period 2026-10 --adjust
+              bmbill run --period 2026-10 --shards 16 --workers 4
+
+            With --shards the period's instances are split by a hash of their id into shards
+            recorded in PostgreSQL; --workers local 'bmbill work' processes (and 'bmbill work' on
+            other machines) meter them, a dead worker's shard is taken over, and the invoices are
+            assembled once all are done: the same rows and files as without --shards. See
+            docs/scaling.md.
             """)
 
     @Option(help: ArgumentHelp("Month to bill, YYYY-MM, in the billing time zone.", valueName: "YYYY-MM"))
@@ -36,12 +43,29 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Also issue correcting revisions where today's data changes an issued invoice.")
     var adjust = false
 
+    @Option(help: ArgumentHelp("Split each period into this many shards of the instances, metered by worker processes (1-4096).", valueName: "N"))
+    var shards: Int?
+
+    @Option(help: ArgumentHelp("Local 'bmbill work' processes for --shards (default: the number of cores; 0: only workers started elsewhere, and the run itself).", valueName: "K"))
+    var workers: Int?
+
     @OptionGroup var output: OutputOptions
     @OptionGroup var billing: BillingOptions
     @OptionGroup var connection: ConnectionOptions
 
+    func validate() throws {
+        if let shards, !(1...4096).contains(shards) { throw ValidationError("--shards must be between 1 and 4096, not \(shards)") }
+        if let workers {
+            guard shards != nil else { throw ValidationError("--workers needs --shards") }
+            guard (0...256).contains(workers) else { throw ValidationError("--workers must be between 0 and 256, not \(workers)") }
+        }
+    }
+
     func run() throws {
-        try BillingCommand(output: output, billing: billing, connection: connection, name: "run").execute { settings, asOf in
+        let sharding = shards.map {
+            Sharding(shards: $0, workers: workers ?? ProcessInfo.processInfo.activeProcessorCount, conninfo: connection.db)
+        }
+        try BillingCommand(output: output, billing: billing, connection: connection, name: "run", sharding: sharding).execute { settings, asOf in
             if let period { return [try parsePeriod(period)] }
             let current = BillingPeriod(containing: asOf, zone: settings.timeZone).month
             return [current.previous, current]
@@ -97,6 +121,7 @@ struct BillingCommand {
     let billing: BillingOptions
     let connection: ConnectionOptions
     let name: String
+    var sharding: Sharding? = nil
 
     func execute(months: (BillingSettings, Instant) throws -> [YearMonth], asOf: () throws -> Instant, mode: () -> BillingMode) throws {
         let startedAt = Instant.now()
@@ -116,6 +141,7 @@ struct BillingCommand {
             let db = try openConnection(connection, command: name)
             var job = BillingJob(db: db, settings: settings, outputRoot: output.root(config: config), logger: logger)
             job.usageByDay = output.usageGrain == .day
+            job.sharding = sharding
             try job.checkSchema()
             let catalog = try SourceReader(db).loadCatalog()
             for month in months {

@@ -110,6 +110,9 @@ public struct MeteringPartial: Sendable, Codable {
     var anomalies: [Anomaly]
     var counts: BillingCounts
     var watermark: Int64?
+
+    public var changesRead: Int { counts.changesRead }
+    public var instancesRead: Int { counts.instancesRead }
 }
 
 /// The usage rows of a result, compactly: one entry per instance, sorted.
@@ -216,7 +219,17 @@ public struct BillingEngine: Sendable {
 
     /// Adds another engine's metering of other instances (a shard of the same run).
     public mutating func absorb(_ p: MeteringPartial) {
-        metered += p.metered
+        for m in p.metered {
+            guard catalog.instances[m.instanceId] != nil else {
+                // Metered by another process whose catalog had the instance; this one's has
+                // not (its row was deleted meanwhile): the time cannot be billed to anyone.
+                anomalies.append(
+                    Anomaly(.error, .orphanChange, instanceId: m.instanceId,
+                            detail: "instance \(m.instanceId) was metered but its instances row is gone: its time cannot be billed to any project"))
+                continue
+            }
+            metered.append(m)
+        }
         anomalies += p.anomalies
         counts.add(p.counts)
         if let w = p.watermark.map(Instant.init(microseconds:)), watermark.map({ w > $0 }) ?? true { watermark = w }

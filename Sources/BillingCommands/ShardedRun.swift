@@ -1,0 +1,248 @@
+import BillingCore
+import BillingStore
+import Foundation
+import Logging
+import PostgresClient
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// How a run splits its period over worker processes (`run --shards N --workers K`).
+public struct Sharding: Sendable {
+    /// Shards of the instances, by a hash of their id.
+    public let shards: Int
+    /// Local `bmbill work` processes to start (0: only workers started elsewhere, and the
+    /// run itself, do the shards).
+    public let workers: Int
+    /// `--db` as given, passed on to the local workers.
+    public let conninfo: String?
+}
+
+/// The plan of a sharded run, as `bmbill_shard_plans` holds it: what every worker must
+/// apply so that the shards add up to what one process would compute.
+struct ShardPlan {
+    let period: YearMonth
+    let shards: Int
+    let asOf: Instant
+    let settings: BillingSettings
+    let usageByDay: Bool
+    let inputs: String
+
+    /// Fingerprint of what metering depends on besides the changes: the rates (shards
+    /// refer to rate versions by position), the instance types and the billable states.
+    static func inputs(_ catalog: BillingCatalog) -> String {
+        var text = "rates\n"
+        for r in catalog.rates {
+            text += "\(r.typeName)|\(r.currency)|\(r.hourlyRate)|\(r.effectiveFrom.microseconds)|\(r.effectiveTo?.microseconds ?? -1)\n"
+        }
+        text += "types\n"
+        for t in catalog.types.values.sorted(by: { $0.name < $1.name }) { text += "\(t.name)|\(t.category)\n" }
+        text += "states\n"
+        for s in catalog.billableStates.entries { text += "\(s.state)|\(s.billable)\n" }
+        for c in catalog.billableStates.conflicts { text += "conflict|\(c)\n" }
+        return SHA256.hex(of: Array(text.utf8))
+    }
+
+    var settingsJSON: JSON {
+        [
+            "timezone": .string(settings.timeZone.identifier), "currency": .string(settings.currency.code),
+            "vat_rate": .string(settings.vatRate.description), "rounding": .string(settings.rounding.rawValue),
+            "granularity": .string(settings.granularity.rawValue), "windows_types": .array(settings.windowsTypes.sorted().map { .string($0) }),
+            "usage_by_day": .bool(usageByDay),
+        ]
+    }
+
+    static func parseSettings(_ text: String) -> (BillingSettings, Bool)? {
+        guard let o = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any],
+            let zone = (o["timezone"] as? String).flatMap(BillingTimeZone.init(identifier:)),
+            let currency = (o["currency"] as? String).flatMap(Currency.init(code:)),
+            let vat = (o["vat_rate"] as? String).flatMap(ExactDecimal.init(parsing:)),
+            let rounding = (o["rounding"] as? String).flatMap(RoundingMode.init(rawValue:)),
+            let granularity = (o["granularity"] as? String).flatMap(Granularity.init(rawValue:)),
+            let windows = o["windows_types"] as? [String], let byDay = o["usage_by_day"] as? Bool
+        else { return nil }
+        return (BillingSettings(timeZone: zone, currency: currency, vatRate: vat, rounding: rounding, granularity: granularity,
+                                windowsTypes: Set(windows)), byDay)
+    }
+
+    /// Replaces any earlier plan of the period (its shard rows go with it) with this one.
+    func create(_ db: PostgresConnection, by name: String) throws {
+        try db.transaction {
+            try db.execute("DELETE FROM bmbill_shard_plans WHERE period = $1", [period.description], context: "removing an earlier shard plan")
+            try db.execute(
+                "INSERT INTO bmbill_shard_plans (period, shards, as_of, settings, inputs, created_by) VALUES ($1, $2::int, $3::timestamptz, $4::jsonb, $5, $6)",
+                [period.description, String(shards), asOf.iso8601, settingsJSON.compact, inputs, name], context: "recording the shard plan")
+            try db.execute(
+                "INSERT INTO bmbill_shards (period, shard) SELECT $1, s FROM generate_series(0, $2::int - 1) s",
+                [period.description, String(shards)], context: "recording the shards")
+        }
+    }
+}
+
+/// Claims pending shards and meters them, one transaction per shard: the claim
+/// (`FOR UPDATE SKIP LOCKED`), the read, and the stored metering commit together, so a
+/// worker that dies leaves its shard pending for another.
+struct ShardWorker {
+    /// A connection used for nothing else (the read switches it to UTC).
+    let db: PostgresConnection
+    let name: String
+    let logger: Logger
+    /// Called once per shard when its metering has begun (a test hook).
+    var onStarted: (Int) -> Void = { _ in }
+
+    /// What one claimed shard gave.
+    struct Done {
+        let shard: Int
+        let changes: Int
+        let instances: Int
+    }
+
+    /// Claims one pending shard of `period` and meters it with `catalog` (loaded lazily,
+    /// once). Nil when no pending shard is free (all done, or taken by other workers).
+    func processOne(period: YearMonth, catalog: () throws -> BillingCatalog) throws -> Done? {
+        try db.execute("BEGIN", context: "claiming a shard")
+        var committed = false
+        defer { if !committed { _ = try? db.execute("ROLLBACK") } }
+        guard let row = try db.execute(
+            """
+            SELECT s.shard, p.shards, \(SourceReader.micros("p.as_of")), p.settings::text, p.inputs
+            FROM bmbill_shards s JOIN bmbill_shard_plans p USING (period)
+            WHERE s.period = $1 AND s.status = 'pending'
+            ORDER BY s.shard LIMIT 1 FOR UPDATE OF s SKIP LOCKED
+            """, [period.description], context: "claiming a shard of \(period)"
+        ).rows.first else { return nil }
+        let shard = Int(row[0]!)!, count = Int(row[1]!)!
+        let asOf = Instant(microseconds: Int64(row[2]!)!)
+        guard let (settings, byDay) = ShardPlan.parseSettings(row[3]!) else {
+            throw BMBillError.failure("the shard plan of \(period) has settings this bmbill cannot read: \(row[3]!)")
+        }
+        let catalog = try catalog()
+        guard ShardPlan.inputs(catalog) == row[4]! else {
+            throw BMBillError.failure(
+                "the rates, instance types or billable states changed since the sharded run of \(period) was planned; "
+                    + "this worker leaves shard \(shard + 1) of \(count) to the run, which will finish it")
+        }
+        let period = BillingPeriod(month: period, zone: settings.timeZone)
+        guard var engine = BillingEngine(period: period, asOf: asOf, settings: settings, catalog: catalog) else {
+            throw BMBillError.failure("period \(period.month) starts after the plan's as_of \(asOf)")
+        }
+        engine.splitUsageByDay = byDay
+        let reader = SourceReader(db)
+        for bad in try reader.changesWithInfiniteTimestamps() {
+            engine.noteInvalidTimestamp(eventId: bad.eventId, instanceId: bad.instanceId, detail: bad.detail, holdsForever: bad.holdsForever)
+        }
+        logger.info("metering shard", metadata: ["period": "\(period.month)", "shard": "\(shard + 1)/\(count)", "worker": "\(name)"])
+        var started = false
+        try reader.forEachInstance(in: period, shard: InstanceShard(index: shard, count: count), isKnown: { catalog.instances[$0] != nil }) {
+            id, changes in
+            if !started {
+                started = true
+                onStarted(shard)
+            }
+            engine.meter(instanceId: id, changes: changes)
+        }
+        let partial = engine.partial
+        let json = String(decoding: try JSONEncoder().encode(partial), as: UTF8.self)
+        try db.execute(
+            """
+            UPDATE bmbill_shards SET status = 'done', worker = $3, finished_at = clock_timestamp(), changes = $4::int8,
+                   instances = $5::int8, metering = $6
+            WHERE period = $1 AND shard = $2::int
+            """, [period.month.description, String(shard), name, String(partial.changesRead), String(partial.instancesRead), json],
+            context: "storing shard \(shard + 1) of \(count)")
+        try db.execute("COMMIT", context: "committing shard \(shard + 1) of \(count)")
+        committed = true
+        return Done(shard: shard, changes: partial.changesRead, instances: partial.instancesRead)
+    }
+
+    /// Works until no pending shard of `period` is free; returns what it did.
+    func drain(period: YearMonth, catalog: () throws -> BillingCatalog) throws -> [Done] {
+        var done: [Done] = []
+        while let d = try processOne(period: period, catalog: catalog) { done.append(d) }
+        return done
+    }
+}
+
+extension BillingJob {
+    /// Meters `engine`'s period through the shard tables: records the plan, starts the
+    /// local workers, works itself whenever none of its workers is alive (so a shard whose
+    /// worker died is taken over), and absorbs every shard's metering once all are done.
+    ///
+    /// The engine returned is made afresh with the catalog as it is once the shards are done.
+    func meterSharded(_ engine: BillingEngine, catalog: BillingCatalog, sharding: Sharding) throws -> BillingEngine {
+        let month = engine.period.month
+        let plan = ShardPlan(period: month, shards: sharding.shards, asOf: engine.asOf, settings: settings, usageByDay: usageByDay,
+                             inputs: ShardPlan.inputs(catalog))
+        let name = "bmbill pid \(getpid()) on \(hostName())"
+        try plan.create(db, by: name)
+        logger.info("sharded run", metadata: ["period": "\(month)", "shards": "\(sharding.shards)", "workers": "\(sharding.workers)"])
+        var children: [Process] = []
+        defer { for c in children where c.isRunning { c.terminate() } }
+        for _ in 0..<sharding.workers { children.append(try startWorker(month, conninfo: sharding.conninfo)) }
+
+        let helper = try PostgresConnection(conninfo: db.conninfo)
+        _ = try? helper.execute("SELECT set_config('application_name', $1, false)", [String(decoding: Array("\(name) worker".utf8.prefix(63)), as: UTF8.self)])
+        let own = ShardWorker(db: helper, name: name, logger: logger)
+        while true {
+            let counts = try db.execute(
+                "SELECT count(*) FILTER (WHERE status = 'done'), count(*) FROM bmbill_shards WHERE period = $1",
+                [month.description], context: "checking the shards").rows[0]
+            let done = Int(counts[0]!)!, total = Int(counts[1]!)!
+            guard total == sharding.shards else {
+                throw BMBillError.failure("the shard plan of \(month) was replaced while this run waited for it (by another 'run --shards'?)")
+            }
+            if done == total { break }
+            if children.allSatisfy({ !$0.isRunning }) {
+                // No local worker left (none started, all finished, or one died): take a
+                // pending shard over, or wait for the workers elsewhere that hold them.
+                if let d = try own.processOne(period: month, catalog: { catalog }) {
+                    logger.info("metered shard", metadata: ["shard": "\(d.shard + 1)/\(total)", "by": "the run itself"])
+                    continue
+                }
+            }
+            usleep(100_000)
+        }
+        for c in children { c.waitUntilExit() }
+
+        // Assemble with the catalog as it is now, which holds every instance a worker saw;
+        // what metering depends on must not have changed since the plan.
+        let fresh = try SourceReader(db).loadCatalog()
+        guard ShardPlan.inputs(fresh) == plan.inputs else {
+            throw BMBillError.failure("the rates, instance types or billable states changed during the sharded run of \(month); run it again")
+        }
+        guard var merged = BillingEngine(period: engine.period, asOf: engine.asOf, settings: settings, catalog: fresh) else {
+            throw BMBillError.failure("period \(month) starts after \(engine.asOf)")
+        }
+        merged.splitUsageByDay = usageByDay
+        for bad in try SourceReader(db).changesWithInfiniteTimestamps() {
+            merged.noteInvalidTimestamp(eventId: bad.eventId, instanceId: bad.instanceId, detail: bad.detail, holdsForever: bad.holdsForever)
+        }
+        for shard in 0..<sharding.shards {
+            guard let text = try db.execute("SELECT metering FROM bmbill_shards WHERE period = $1 AND shard = $2::int AND status = 'done'",
+                                            [month.description, String(shard)], context: "reading the metering of shard \(shard + 1)").scalar
+            else { throw BMBillError.failure("shard \(shard + 1) of \(month) has no result") }
+            merged.absorb(try JSONDecoder().decode(MeteringPartial.self, from: Data(text.utf8)))
+        }
+        return merged
+    }
+
+    /// Removes the plan and the shards' results once the run is stored.
+    func removeShardPlan(_ month: YearMonth) {
+        _ = try? db.execute("DELETE FROM bmbill_shard_plans WHERE period = $1", [month.description])
+    }
+
+    /// Starts `bmbill work --period P` as a child process; its output goes to stderr.
+    private func startWorker(_ month: YearMonth, conninfo: String?) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+        p.arguments = ["work", "--period", month.description] + (conninfo.map { ["--db", $0] } ?? [])
+        p.standardOutput = FileHandle.standardError
+        do {
+            try p.run()
+        } catch {
+            throw BMBillError.failure("cannot start a worker (\(p.executableURL!.path) work): \(error.localizedDescription)")
+        }
+        return p
+    }
+}

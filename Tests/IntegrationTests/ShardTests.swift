@@ -1,0 +1,119 @@
+import Foundation
+import PostgresClient
+import Testing
+
+/// Sharded runs (issue 5): `run --shards N --workers K`, `bmbill work`, the takeover of a
+/// dead worker's shard, and results identical to a single-process run.
+@Suite("Shards and workers", .enabled(if: TestDatabase.serverReachable))
+struct ShardTests {
+    /// Demo data for a period that has not ended (drafts: no issue time in any file), the
+    /// same in every database it is loaded into.
+    static let demo = ["demo-data", "--replace", "--seed", "5", "--instances", "120", "--projects", "9", "--months", "2",
+                       "--until", "2026-10-25T00:00:00Z"]
+    static let period = ["--period", "2026-10", "--as-of", "2026-10-25T00:00:00Z"]
+
+    /// Everything a run stores, without what differs from one run to the next by nature
+    /// (clock times, host and process ids).
+    func stored(_ db: PostgresConnection) throws -> [String] {
+        let queries = [
+            """
+            SELECT string_agg(concat_ws('|', invoice_id, project_id, period, status, invoice_number, currency, subtotal, tax, total,
+                              run_id, issued_at IS NULL, project_name, billing_account_id, fingerprint, revision), E'\\n' ORDER BY invoice_id)
+            FROM invoices
+            """,
+            """
+            SELECT string_agg(concat_ws('|', invoice_id, line_no, instance_id, instance_name, type_name, category, image,
+                              rate_effective_from, hourly_rate, metered_seconds, billable_seconds, amount, daily_metered_us::text,
+                              state_seconds::text), E'\\n' ORDER BY invoice_id, line_no)
+            FROM invoice_lines
+            """,
+            """
+            SELECT string_agg(concat_ws('|', run_id, period, kind, status, as_of, input_watermark, settings::text, counts::text,
+                              totals::text, anomalies::text, rates_in_force::text, output_checksums::text), E'\\n' ORDER BY run_id)
+            FROM billing_runs
+            """,
+        ]
+        return try queries.map { try db.execute($0).scalar ?? "" }
+    }
+
+    @Test("4 workers, one killed mid-shard: its shard is taken over and the rows and files equal a single-process run's")
+    func killedWorker() throws {
+        let single = try TestDatabase(), sharded = try TestDatabase()
+        for t in [single, sharded] {
+            try t.run(["migrate"]).expectSuccess()
+            try t.run(Self.demo).expectSuccess()
+        }
+        let outSingle = tempDir(), outSharded = tempDir()
+        try single.run(["run"] + Self.period + ["--out", outSingle]).expectSuccess()
+
+        // The sharded run: the first worker to start metering a shard stops there and is killed.
+        let marker = tempDir() + "/paused"
+        let run = Process()
+        run.executableURL = URL(fileURLWithPath: BMBillBinary.path)
+        run.arguments = ["run"] + Self.period + ["--out", outSharded, "--shards", "8", "--workers", "4"]
+        var env = ProcessInfo.processInfo.environment
+        env["PGDATABASE"] = sharded.name
+        env["BMBILL_LOG_LEVEL"] = "info"
+        env["BMBILL_TEST_PAUSE_AT"] = "shard"
+        env["BMBILL_TEST_PAUSE_ONCE"] = marker
+        run.environment = env
+        let errPath = tempDir() + "/err"
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        run.standardOutput = FileHandle.nullDevice
+        run.standardError = FileHandle(forWritingAtPath: errPath)
+        try run.run()
+        var victim: Int32?
+        for _ in 0..<1200 where victim == nil {
+            if let line = read(errPath).split(separator: "\n").first(where: { $0.contains("paused at shard (pid ") }),
+                let pid = Int32(line.split(separator: "(pid ").last!.dropLast())
+            {
+                victim = pid
+            } else {
+                usleep(50_000)
+            }
+        }
+        let pid = try #require(victim, "no worker paused: \(read(errPath))")
+        #expect(pid != run.processIdentifier, "the paused process is a worker, not the run")
+        // While it is paused its shard is claimed: locked, and still pending.
+        let db = try sharded.connect()
+        #expect(try db.execute("SELECT count(*) FROM bmbill_shards WHERE period = '2026-10'").scalar == "8")
+        kill(pid, SIGKILL)
+        run.waitUntilExit()
+        let stderr = read(errPath)
+        #expect(run.terminationStatus == 0, "\(stderr)")
+        // Eight shards, and the dead worker's one metered again by another worker or the run.
+        #expect(stderr.components(separatedBy: "metering shard").count - 1 >= 9, "\(stderr)")
+        // The plan and the shards' results are removed once the run is stored.
+        #expect(try db.execute("SELECT count(*) FROM bmbill_shard_plans").scalar == "0")
+
+        #expect(try stored(single.connect()) == stored(db))
+        #expect(try stored(db)[0].split(separator: "\n").count > 3, "drafts for most of the 9 projects")
+        let a = try snapshot(outSingle + "/2026-10"), b = try snapshot(outSharded + "/2026-10")
+        #expect(a.keys.sorted() == b.keys.sorted())
+        for (path, data) in a { #expect(b[path] == data, "\(path) differs between the single-process and the sharded run") }
+        #expect(a.count > 10)
+    }
+
+    @Test("bmbill work without a plan has nothing to do; --workers needs --shards")
+    func workerWithoutPlan() throws {
+        let t = try TestDatabase()
+        try t.run(["migrate"]).expectSuccess()
+        let r = try t.run(["work", "--period", "2026-10"]).expectSuccess()
+        #expect(r.stdout.contains("no sharded run of 2026-10"))
+        let bad = try t.run(["run", "--period", "2026-10", "--workers", "2"])
+        #expect(bad.status == 2)
+        #expect(bad.stderr.contains("--workers needs --shards"))
+        #expect(try t.run(["run", "--period", "2026-10", "--shards", "0"]).status == 2)
+    }
+
+    @Test("Shards on the worked example: external workers only (--workers 0) and the run itself give expected.json's totals")
+    func workedExampleSharded() throws {
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.loadExample(db)
+        let r = try t.run(["run", "--period", "2026-10", "--as-of", "2026-11-01T00:00:00Z", "--out", tempDir(), "--shards", "3", "--workers", "0"])
+        r.expectSuccess()
+        #expect(try db.execute("SELECT string_agg(invoice_number || '=' || total, ',' ORDER BY project_id) FROM current_invoices").scalar
+            == "BM-00000001=28912492,BM-00000002=6941464")
+    }
+}
