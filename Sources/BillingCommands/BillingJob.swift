@@ -182,8 +182,8 @@ public struct BillingJob {
         let (outcome, files) = try db.transaction {
             let outcome = try store.record(result, actions: actions, kind: mode.kind, startedAt: startedAt, host: hostName(), pid: getpid())
             logger.debug("stored", metadata: ["ms": "\(ms())"])
-            let files = PeriodFiles.ifConsistent(result: result, records: outcome.invoices, zeroInvoices: zeroInvoices(actions),
-                                                 usage: try usage.wait())
+            let files = try PeriodFiles.ifConsistent(result: result, records: outcome.invoices, zeroInvoices: zeroInvoices(actions),
+                                                     usage: try usage.wait())
             try store.finishRun(outcome.runId, outputChecksums: files?.checksumsJSON ?? [:])
             pause("transaction")
             return (outcome, files)
@@ -193,7 +193,7 @@ public struct BillingJob {
                            metadata: ["period": "\(month)", "projects": "\(outcome.differFromIssued.joined(separator: ","))"])
             return PeriodRun(result: result, mode: mode, actions: actions, outcome: outcome, changes: changes, late: late, directory: nil)
         }
-        try folder.write(period: month.description, files: files, staging: staging) { self.pause("files") }
+        try folder.write(period: month.description, files: files) { self.pause("files") }
         swapped = true
         logger.info("wrote files", metadata: ["dir": "\(folder.periodDirectory(month.description))", "run_id": "\(outcome.runId)", "record_ms": "\(ms())"])
         return PeriodRun(result: result, mode: mode, actions: actions, outcome: outcome, changes: changes, late: late,

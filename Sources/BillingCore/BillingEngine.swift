@@ -87,10 +87,9 @@ struct UsageCell: Hashable, Sendable, Codable {
 /// The billed time of one instance at one rate version: an invoice line before pricing.
 struct LineCell: Sendable, Codable {
     var rate: Int32
-    /// Metered microseconds per day of the window.
+    /// Metered microseconds per day of the window. (Its time per state is in the
+    /// instance's usage cells of the same rate version.)
     var daily: [Int64]
-    /// Metered microseconds per billed state.
-    var states: [String: Int64]
     /// The line's number on its invoice, given by `finish`.
     var lineNumber: Int32 = 0
 }
@@ -100,6 +99,19 @@ struct MeteredInstance: Sendable, Codable {
     var instanceId: String
     var usage: [UsageCell]
     var lines: [LineCell]
+
+    /// The billed time at rate version `rate` per state, by state name: a line's reasons.
+    static func states(of usage: [UsageCell], rate: Int32) -> [StateTime] {
+        var out: [StateTime] = []
+        for cell in usage where cell.billable && cell.rate == rate {
+            if let k = out.firstIndex(where: { $0.state == cell.state }) {
+                out[k] = StateTime(state: cell.state, microseconds: out[k].microseconds + cell.micros)
+            } else {
+                out.append(StateTime(state: cell.state, microseconds: cell.micros))
+            }
+        }
+        return out.sorted { $0.state < $1.state }
+    }
 }
 
 /// An engine's metering, without its catalog: what a shard hands to the process that
@@ -119,7 +131,8 @@ public struct MeteringPartial: Sendable, Codable {
 public struct UsageTable: Sendable {
     let metered: [MeteredInstance]
     let catalog: BillingCatalog
-    let rates: [RateVersion]
+    /// The rate versions `UsageRow.rateIndex` refers to.
+    public let rates: [RateVersion]
     let days: [BillingDay]
     public let count: Int
 
@@ -129,14 +142,14 @@ public struct UsageTable: Sendable {
             guard let instance = catalog.instances[m.instanceId] else { continue }
             let projectName = catalog.projects[instance.projectId]?.name ?? instance.projectId
             let category = catalog.types[instance.typeName]?.category ?? "unknown"
-            for cell in m.usage {
+            for cell in m.usage where cell.state != BillableStateTable.deleted {  // `deleted` time is no usage
                 let rate = cell.rate >= 0 ? rates[Int(cell.rate)] : nil
                 let lineNumber = cell.billable && cell.rate >= 0 ? m.lines.first { $0.rate == cell.rate }.map { Int($0.lineNumber) } : nil
                 try body(
                     UsageRow(projectId: instance.projectId, projectName: projectName, instanceId: m.instanceId, instanceName: instance.name,
                              typeName: instance.typeName, category: category, image: instance.image, state: cell.state,
                              billable: cell.billable, rate: rate, microseconds: cell.micros, day: cell.day >= 0 ? days[Int(cell.day)].date : nil,
-                             lineNumber: lineNumber))
+                             lineNumber: lineNumber, rateIndex: Int(cell.rate)))
             }
         }
     }
@@ -372,10 +385,9 @@ public struct BillingEngine: Sendable {
                     var line = -1
                     if isBilled && rate >= 0 {
                         line = lines.firstIndex { $0.rate == rate } ?? {
-                            lines.append(LineCell(rate: rate, daily: [Int64](repeating: 0, count: days.count), states: [:]))
+                            lines.append(LineCell(rate: rate, daily: [Int64](repeating: 0, count: days.count)))
                             return lines.count - 1
                         }()
-                        lines[line].states[interval.state, default: 0] += micros
                     }
                     var d = dayCursor
                     while d < days.count, days[d].window.start < pieceEnd {
@@ -406,7 +418,6 @@ public struct BillingEngine: Sendable {
                    "\(formatSeconds(unpriced.micros)) s of billable time between \(unpriced.from!) and \(unpriced.to!) has no \(settings.currency.code) rate for \(instance.typeName)")
         }
         if !lines.isEmpty { counts.instancesBilled += 1 }
-        cells.removeAll { $0.state == BillableStateTable.deleted }
         if cells.isEmpty && lines.isEmpty { return }
         // Report order within the instance: rate version, state, day.
         let all = rateCard.all
@@ -442,7 +453,7 @@ public struct BillingEngine: Sendable {
             // Lines grouped by category (invoice order), then instance, then rate version.
             var keys: [(instance: Int, line: Int, rank: Int, category: String)] = []
             for m in start..<end {
-                usageRows += sorted[m].usage.count
+                usageRows += sorted[m].usage.count { $0.state != BillableStateTable.deleted }
                 let instance = catalog.instances[sorted[m].instanceId]!
                 let category = catalog.types[instance.typeName]?.category ?? "unknown"
                 for l in sorted[m].lines.indices { keys.append((m, l, InstanceType.categoryRank(category), category)) }
@@ -465,7 +476,7 @@ public struct BillingEngine: Sendable {
                         InvoiceLine(
                             lineNumber: n + 1, instanceId: instance.id, instanceName: instance.name, typeName: instance.typeName,
                             category: key.category, image: instance.image, rate: rate, meteredMicroseconds: micros, dailyMicroseconds: cell.daily,
-                            stateMicroseconds: cell.states, billableSeconds: seconds,
+                            usage: sorted[key.instance].usage, rateIndex: cell.rate, billableSeconds: seconds,
                             amount: Pricing.lineAmount(billableSeconds: seconds, rate: rate, currency: settings.currency, rounding: settings.rounding)))
                 }
                 let project = catalog.projects[projectId] ?? Project(id: projectId, name: projectId, billingAccountId: nil)

@@ -67,23 +67,55 @@ public func pow10(_ n: Int) -> Int128 {
 }
 
 /// Formats `units × 10^-scale` in plain decimal notation, with exactly `scale` digits after the point.
-public func formatScaled(_ units: Int128, scale: Int) -> String {
-    let negative = units < 0
-    let magnitude = negative ? (0 - units).magnitude : units.magnitude
-    var digits = String(magnitude)
-    if scale > 0 {
-        if digits.count <= scale { digits = String(repeating: "0", count: scale - digits.count + 1) + digits }
-        digits.insert(".", at: digits.index(digits.endIndex, offsetBy: -scale))
-    }
-    return negative ? "-" + digits : digits
-}
+public func formatScaled(_ units: Int128, scale: Int) -> String { formatDecimal(units, scale: scale, trimmed: false) }
 
 /// Formats `units × 10^-scale` with trailing fractional zeros (and a bare point) removed:
 /// `13019.750000` becomes `13019.75`, `2484000.000000` becomes `2484000`.
-public func formatScaledTrimmed(_ units: Int128, scale: Int) -> String {
-    var s = formatScaled(units, scale: scale)
-    guard scale > 0 else { return s }
-    while s.hasSuffix("0") { s.removeLast() }
-    if s.hasSuffix(".") { s.removeLast() }
-    return s
+public func formatScaledTrimmed(_ units: Int128, scale: Int) -> String { formatDecimal(units, scale: scale, trimmed: true) }
+
+/// The digits are made in a byte buffer, with 64-bit arithmetic where the value fits:
+/// usage reports format millions of these.
+private func formatDecimal(_ units: Int128, scale: Int, trimmed: Bool) -> String {
+    let negative = units < 0
+    var magnitude = negative ? (0 - units).magnitude : units.magnitude
+    let capacity = 48 + max(0, scale)
+    return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity) { buf in
+        var end = capacity
+        var start = capacity
+        var produced = 0
+        func digit(_ d: UInt8) {
+            start -= 1
+            buf[start] = 48 + d
+            produced += 1
+        }
+        if magnitude <= UInt128(UInt64.max) {
+            var m = UInt64(magnitude)
+            repeat {
+                digit(UInt8(m % 10))
+                m /= 10
+                if produced == scale && scale > 0 {
+                    start -= 1
+                    buf[start] = 0x2E
+                }
+            } while m > 0 || produced <= scale && scale > 0
+        } else {
+            repeat {
+                digit(UInt8(magnitude % 10))
+                magnitude /= 10
+                if produced == scale && scale > 0 {
+                    start -= 1
+                    buf[start] = 0x2E
+                }
+            } while magnitude > 0 || produced <= scale && scale > 0
+        }
+        if trimmed && scale > 0 {
+            while buf[end - 1] == 0x30 { end -= 1 }
+            if buf[end - 1] == 0x2E { end -= 1 }
+        }
+        if negative {
+            start -= 1
+            buf[start] = 0x2D
+        }
+        return String(decoding: UnsafeBufferPointer(rebasing: buf[start..<end]), as: UTF8.self)
+    }
 }

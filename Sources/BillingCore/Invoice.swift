@@ -1,3 +1,14 @@
+/// Time spent in one state.
+public struct StateTime: Hashable, Sendable {
+    public let state: String
+    public let microseconds: Int64
+
+    public init(state: String, microseconds: Int64) {
+        self.state = state
+        self.microseconds = microseconds
+    }
+}
+
 /// One line of an invoice: one instance at one rate version.
 public struct InvoiceLine: Hashable, Sendable {
     /// 1-based position on the invoice (lines are grouped by category).
@@ -12,8 +23,30 @@ public struct InvoiceLine: Hashable, Sendable {
     public let meteredMicroseconds: Int64
     /// The metered time per day of the window (`BillingResult.days`).
     public let dailyMicroseconds: [Int64]
-    /// The metered time per billed state (why the time was billed: active, stopped, …).
-    public let stateMicroseconds: [String: Int64]
+    /// The metered time per billed state (why the time was billed: active, stopped, …),
+    /// by state name. Made when asked for, from the metering's usage cells: a large month
+    /// has hundreds of thousands of lines.
+    public var stateMicroseconds: [StateTime] {
+        switch states {
+        case .given(let list): return list
+        case .metered(let usage, let rate): return MeteredInstance.states(of: usage, rate: rate)
+        }
+    }
+    private var states: StateSource
+
+    enum StateSource: Hashable, Sendable {
+        case given([StateTime])
+        case metered([UsageCell], rate: Int32)
+
+        static func == (a: StateSource, b: StateSource) -> Bool { a.list == b.list }
+        func hash(into h: inout Hasher) { h.combine(list) }
+        var list: [StateTime] {
+            switch self {
+            case .given(let l): return l
+            case .metered(let usage, let rate): return MeteredInstance.states(of: usage, rate: rate)
+            }
+        }
+    }
     /// The metered time rounded up to the granularity, once: what is charged.
     public let billableSeconds: Int64
     /// The charge in minor currency units.
@@ -21,7 +54,7 @@ public struct InvoiceLine: Hashable, Sendable {
 
     public init(
         lineNumber: Int, instanceId: String, instanceName: String?, typeName: String, category: String, image: String, rate: RateVersion,
-        meteredMicroseconds: Int64, dailyMicroseconds: [Int64], stateMicroseconds: [String: Int64] = [:], billableSeconds: Int64,
+        meteredMicroseconds: Int64, dailyMicroseconds: [Int64], stateMicroseconds: [StateTime] = [], billableSeconds: Int64,
         amount: Int128
     ) {
         self.lineNumber = lineNumber
@@ -33,9 +66,20 @@ public struct InvoiceLine: Hashable, Sendable {
         self.rate = rate
         self.meteredMicroseconds = meteredMicroseconds
         self.dailyMicroseconds = dailyMicroseconds
-        self.stateMicroseconds = stateMicroseconds
+        self.states = .given(stateMicroseconds)
         self.billableSeconds = billableSeconds
         self.amount = amount
+    }
+
+    /// A line of the metering: its states are read from the instance's usage cells.
+    init(
+        lineNumber: Int, instanceId: String, instanceName: String?, typeName: String, category: String, image: String, rate: RateVersion,
+        meteredMicroseconds: Int64, dailyMicroseconds: [Int64], usage: [UsageCell], rateIndex: Int32, billableSeconds: Int64, amount: Int128
+    ) {
+        self.init(lineNumber: lineNumber, instanceId: instanceId, instanceName: instanceName, typeName: typeName, category: category,
+                  image: image, rate: rate, meteredMicroseconds: meteredMicroseconds, dailyMicroseconds: dailyMicroseconds,
+                  billableSeconds: billableSeconds, amount: amount)
+        self.states = .metered(usage, rate: rateIndex)
     }
 
     /// The amount split over the days in proportion to the time metered on each, exactly
@@ -122,4 +166,6 @@ public struct UsageRow: Hashable, Sendable {
     public let day: CivilDate?
     /// The invoice line this time is charged on (billable and priced rows only).
     public internal(set) var lineNumber: Int?
+    /// Where `rate` is in `UsageTable.rates` (-1 for none), to format each version once.
+    public internal(set) var rateIndex: Int = -1
 }

@@ -38,8 +38,8 @@ public indirect enum JSON: Hashable, Sendable, ExpressibleByStringLiteral, Expre
     }
 
     private func write(_ out: inout String, indent: Int, pretty: Bool) {
-        let pad = pretty ? String(repeating: "  ", count: indent + 1) : ""
-        let close = pretty ? String(repeating: "  ", count: indent) : ""
+        var pad: String { pretty ? String(repeating: "  ", count: indent + 1) : "" }
+        var close: String { pretty ? String(repeating: "  ", count: indent) : "" }
         let nl = pretty ? "\n" : ""
         switch self {
         case .null: out += "null"
@@ -52,6 +52,7 @@ public indirect enum JSON: Hashable, Sendable, ExpressibleByStringLiteral, Expre
                 return
             }
             out += "[" + nl
+            let pad = pad
             for (i, item) in items.enumerated() {
                 out += pad
                 item.write(&out, indent: indent + 1, pretty: pretty)
@@ -64,6 +65,7 @@ public indirect enum JSON: Hashable, Sendable, ExpressibleByStringLiteral, Expre
                 return
             }
             out += "{" + nl
+            let pad = pad
             for (i, (key, value)) in members.enumerated() {
                 out += pad
                 JSON.quote(key, into: &out)
@@ -76,6 +78,14 @@ public indirect enum JSON: Hashable, Sendable, ExpressibleByStringLiteral, Expre
     }
 
     private static func quote(_ s: String, into out: inout String) {
+        // Most strings need no escape: no control character, quote or backslash, and no
+        // U+2028/U+2029 (UTF-8 E2 80 A8/A9): copy them whole.
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C || $0 == 0xE2 }) {
+            out += "\""
+            out += s
+            out += "\""
+            return
+        }
         out += "\""
         for scalar in s.unicodeScalars {
             switch scalar {

@@ -97,9 +97,11 @@ public struct InvoiceStore {
             """, [month.description, currency.code], context: "reading invoice lines"
         ) { row in
             let daily = (row.string(13) ?? "{}").dropFirst().dropLast().split(separator: ",").compactMap { Int64($0) }
-            var states: [String: Int64] = [:]
+            var states: [StateTime] = []
             if let text = row.string(14), let obj = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: String] {
-                for (state, seconds) in obj { states[state] = ExactDecimal(parsing: seconds)?.rescaled(to: 6).map { Int64($0) } }
+                for (state, seconds) in obj.sorted(by: { $0.key < $1.key }) {
+                    if let micros = ExactDecimal(parsing: seconds)?.rescaled(to: 6) { states.append(StateTime(state: state, microseconds: Int64(micros))) }
+                }
             }
             let rate = RateVersion(typeName: row.string(4)!, currency: currency.code, hourlyRate: ExactDecimal(parsing: row.string(9)!)!,
                                    effectiveFrom: Instant(microseconds: row.int64(7)!), effectiveTo: row.int64(8).map { Instant(microseconds: $0) })
@@ -327,8 +329,8 @@ public struct InvoiceStore {
                             id, String(l.lineNumber), l.instanceId, l.instanceName, l.typeName, l.category, l.image,
                             l.rate.effectiveFrom.iso8601, l.rate.effectiveTo?.iso8601, l.rate.hourlyRateText,
                             formatSeconds(l.meteredMicroseconds), String(l.billableSeconds), c.currency.plain(l.amount),
-                            "{" + l.dailyMicroseconds.map(String.init).joined(separator: ",") + "}",
-                            JSON.object(l.stateMicroseconds.sorted { $0.key < $1.key }.map { ($0.key, .string(formatSeconds($0.value))) }).compact,
+                            CopyText.integerArray(l.dailyMicroseconds),
+                            JSON.object(l.stateMicroseconds.map { ($0.state, .string(formatSeconds($0.microseconds))) }).compact,
                         ]))
                 }
             }

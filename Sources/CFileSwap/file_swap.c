@@ -16,3 +16,19 @@ int bmbill_exchange_paths(const char *a, const char *b) {
     return -1;
 #endif
 }
+
+#include <unistd.h>
+
+int bmbill_sync_filesystem(const char *path) {
+    int fd = open(path, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return -1;
+#if defined(__linux__)
+    int rc = syncfs(fd);
+#else
+    int rc = fsync(fd);
+#endif
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}

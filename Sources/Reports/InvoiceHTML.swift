@@ -27,7 +27,7 @@ public struct InvoiceHTML {
         let c = doc.content
         let cur = c.currency
         var states: [String: Int64] = [:]
-        for l in c.lines { for (s, m) in l.stateMicroseconds { states[s, default: 0] += m } }
+        for l in c.lines { for t in l.stateMicroseconds { states[t.state, default: 0] += t.microseconds } }
         let vatPercent = formatScaledTrimmed(doc.vatRate.units * 100, scale: doc.vatRate.scale) + " %"
         var ctx: [String: Any] = [
             "issuer": issuer, "status": doc.record.status, "period": doc.period.month.description,

@@ -1,3 +1,4 @@
+import BillingCore
 import CFileSwap
 import Foundation
 
@@ -42,28 +43,24 @@ public struct OutputFolder {
     /// Removes a staging folder that will not be swapped in.
     public func discard(staging: String) { try? FileManager.default.removeItem(atPath: staging) }
 
-    /// Makes `files` (whose `usage.csv` is already in `staging`) the whole contents of the
-    /// period's folder. `beforeSwap` runs once everything is on disk, just before the
-    /// exchange (a test hook for crash tests).
+    /// Makes the staged `files` the whole contents of the period's folder. `beforeSwap`
+    /// runs once everything is on disk, just before the exchange (a test hook for crash
+    /// tests).
     ///
     /// When the folder already holds exactly these files, nothing is changed, so exports
     /// made from it (focus.csv, HTML and PDF invoices) stay; when anything changed, the new
     /// folder replaces the old one whole and such exports, now stale, go with it.
-    public func write(period: String, files: PeriodFiles, staging: String, beforeSwap: () -> Void = {}) throws {
+    public func write(period: String, files: PeriodFiles, beforeSwap: () -> Void = {}) throws {
         let fm = FileManager.default
         let target = periodDirectory(period)
-        precondition(files.usage.path == staging + "/usage.csv", "usage.csv must be written in the staging folder")
-        if OutputFolder.sameBytes(files.usage.path, target + "/usage.csv"),
-            files.files.allSatisfy({ fm.contents(atPath: target + "/" + $0.path) == Data($0.contents.utf8) })
-        {
+        let staging = files.staging
+        if files.files.allSatisfy({ OutputFolder.sameBytes(staging + "/" + $0.path, target + "/" + $0.path) }) {
             discard(staging: staging)
             beforeSwap()
             return
         }
-        for (path, contents) in files.files {
-            try OutputFolder.writeFile(contents, to: staging + "/" + path)
-        }
-        try OutputFolder.syncFile(files.usage.path)
+        // One flush for the whole folder (a flush per file costs a journal commit each).
+        guard bmbill_sync_filesystem(staging) == 0 else { throw OutputError.cannotWrite(path: staging, reason: String(cString: strerror(errno))) }
         syncDirectory(staging + "/invoices")
         syncDirectory(staging)
         beforeSwap()
@@ -91,17 +88,6 @@ public struct OutputFolder {
             guard na == nb, memcmp(ba, bb, na) == 0 else { return false }
             if na < size { return true }
         }
-    }
-
-    /// Flushes a written file to disk.
-    static func syncFile(_ path: String) throws {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0, fsync(fd) == 0 else {
-            let reason = String(cString: strerror(errno))
-            if fd >= 0 { close(fd) }
-            throw OutputError.cannotWrite(path: path, reason: reason)
-        }
-        close(fd)
     }
 
     /// Staging folders of this period left by runs that died.

@@ -1,40 +1,42 @@
 import BillingCore
 
 /// The files of one period's output folder, rendered from a billing result and the stored
-/// identity of its invoices. Rendering is deterministic: the same result and invoices
-/// always give the same bytes.
+/// identity of its invoices into a staging folder. Rendering is deterministic: the same
+/// result and invoices always give the same bytes.
 ///
-/// `usage.csv`, the one large file, is written straight to a staging folder
-/// (`UsageCSV.write`) and is here as that file and its checksum; the others are small and
-/// held in memory until `OutputFolder.write` puts them beside it.
+/// Each file is written to the staging folder as soon as it is rendered and only its
+/// checksum is kept, so memory does not hold the folder (a large month has a thousand
+/// invoice files and a usage report of hundreds of megabytes). `usage.csv` is written
+/// first, by `UsageCSV.write`; `OutputFolder.write` flushes the folder and swaps it in.
 public struct PeriodFiles {
-    /// The staged `usage.csv`.
-    public let usage: StagedFile
-    /// Relative path (`invoice_lines.csv`, `invoices/prj-alpha.json`) and contents of every
-    /// other file, in write order, `manifest.json` last.
-    public let files: [(path: String, contents: String)]
-    /// SHA-256 of `usage.csv` and of each of `files`, in that order (computed once).
-    private let digests: [String]
+    /// The staging folder the files are in.
+    public let staging: String
+    /// Relative path and SHA-256 of every file, in write order, `manifest.json` last.
+    public let files: [(path: String, digest: String)]
 
     /// `records` holds the stored invoice of each project of `result.invoices`; `credits`
     /// are correcting revisions of projects with no usage left (an invoice of zero).
-    public init(result: BillingResult, records: [String: InvoiceRecord], credits: [InvoiceContent] = [], usage: StagedFile) {
-        var files: [(String, String)] = []
-        files.append(("invoice_lines.csv", PeriodFiles.invoiceLinesCSV(result, records: records)))
-        files.append(("anomalies.csv", PeriodFiles.anomaliesCSV(result)))
-        files.append(("summary.csv", PeriodFiles.summaryCSV(result, credits: credits, records: records)))
-        for invoice in (result.invoices + credits).sorted(by: { $0.project.id < $1.project.id }) {
-            files.append(("invoices/" + SafeFileName.of(invoice.project.id) + ".json",
-                          PeriodFiles.invoiceJSON(invoice, record: records[invoice.project.id], result: result).pretty))
+    public init(result: BillingResult, records: [String: InvoiceRecord], credits: [InvoiceContent] = [], usage: StagedFile) throws {
+        let staging = String(usage.path.dropLast("/usage.csv".count))
+        precondition(staging + "/usage.csv" == usage.path, "usage.csv must be staged as <staging>/usage.csv")
+        var files: [(String, String)] = [("usage.csv", usage.digest)]
+        func stage(_ path: String, _ contents: String) throws {
+            files.append((path, try StagedFile.write(contents, to: staging + "/" + path).digest))
         }
-        var digests = [usage.digest] + files.map { SHA256.hex(of: Array($0.1.utf8)) }
-        let checksums = zip(["usage.csv"] + files.map(\.0), digests).map { ($0.0, JSON.string($0.1)) }
-        let manifest = PeriodFiles.manifest(result, invoices: result.invoices + credits, records: records, checksums: checksums).pretty
-        files.append(("manifest.json", manifest))
-        digests.append(SHA256.hex(of: Array(manifest.utf8)))
-        self.usage = usage
+        let lines = try StagedFile.write(to: staging + "/invoice_lines.csv") { emit in
+            try PeriodFiles.invoiceLinesCSV(result, records: records) { chunk in try chunk.withUnsafeBufferPointer { try emit($0) } }
+        }
+        files.append(("invoice_lines.csv", lines.digest))
+        try stage("anomalies.csv", PeriodFiles.anomaliesCSV(result))
+        try stage("summary.csv", PeriodFiles.summaryCSV(result, credits: credits, records: records))
+        for invoice in (result.invoices + credits).sorted(by: { $0.project.id < $1.project.id }) {
+            try stage("invoices/" + SafeFileName.of(invoice.project.id) + ".json",
+                      PeriodFiles.invoiceJSON(invoice, record: records[invoice.project.id], result: result).pretty)
+        }
+        let checksums = files.map { ($0.0, JSON.string($0.1)) }
+        try stage("manifest.json", PeriodFiles.manifest(result, invoices: result.invoices + credits, records: records, checksums: checksums).pretty)
+        self.staging = staging
         self.files = files
-        self.digests = digests
     }
 
     /// The files, but only when they can tell the truth: every stored invoice in force has
@@ -42,17 +44,17 @@ public struct PeriodFiles {
     /// Otherwise nil: the stored invoices and today's data disagree (late data not yet
     /// corrected, or a recompute limited to some projects), and writing would mix them.
     public static func ifConsistent(result: BillingResult, records: [String: InvoiceRecord], zeroInvoices: [InvoiceContent],
-                                    usage: StagedFile) -> PeriodFiles? {
+                                    usage: StagedFile) throws -> PeriodFiles? {
         let contents = result.invoices + zeroInvoices.filter { z in !result.invoices.contains { $0.project.id == z.project.id } }
         guard contents.count == records.count,
             contents.allSatisfy({ records[$0.project.id]?.fingerprint == $0.fingerprint })
         else { return nil }
-        return PeriodFiles(result: result, records: records, credits: zeroInvoices.filter { z in contents.contains { $0.project.id == z.project.id } && !result.invoices.contains { $0.project.id == z.project.id } }, usage: usage)
+        return try PeriodFiles(result: result, records: records, credits: zeroInvoices.filter { z in contents.contains { $0.project.id == z.project.id } && !result.invoices.contains { $0.project.id == z.project.id } }, usage: usage)
     }
 
     /// The checksums as stored with the run: every file's SHA-256, the manifest's included.
     public var checksumsJSON: JSON {
-        .object(zip(["usage.csv"] + files.map(\.path), digests).map { ($0.0, .string($0.1)) })
+        .object(files.map { ($0.path, .string($0.digest)) })
     }
 
     // MARK: usage.csv
@@ -67,7 +69,9 @@ public struct PeriodFiles {
         "billable_seconds", "amount",
     ]
 
-    static func invoiceLinesCSV(_ r: BillingResult, records: [String: InvoiceRecord]) -> String {
+    /// Renders the lines in chunks of about `chunk` bytes (a large month has hundreds of thousands).
+    static func invoiceLinesCSV(_ r: BillingResult, records: [String: InvoiceRecord], chunk: Int = 1 << 20,
+                                _ sink: ([UInt8]) throws -> Void) rethrows {
         var csv = CSVWriter(header: invoiceLineColumns)
         for invoice in r.invoices {
             let record = records[invoice.project.id]
@@ -79,9 +83,13 @@ public struct PeriodFiles {
                     .plain(l.rate.effectiveFrom.iso8601), .plain(l.rate.hourlyRateText), .plain(invoice.currency.code),
                     .plain(formatSeconds(l.meteredMicroseconds)), .plain(String(l.billableSeconds)), .plain(invoice.currency.plain(l.amount)),
                 ])
+                if csv.bytes.count >= chunk {
+                    try sink(csv.bytes)
+                    csv.clear()
+                }
             }
         }
-        return csv.text
+        try sink(csv.bytes)
     }
 
     // MARK: summary.csv

@@ -9,6 +9,30 @@ public struct StagedFile: Sendable, Equatable {
     public let path: String
     public let digest: String
     public let bytes: Int
+
+    /// Writes what `render` emits, chunk by chunk, to `path` (not flushed to disk:
+    /// `OutputFolder.write` flushes the whole folder before swapping it in), hashing as it goes.
+    public static func write(to path: String, _ render: (_ emit: (UnsafeBufferPointer<UInt8>) throws -> Void) throws -> Void) throws -> StagedFile {
+        guard let f = fopen(path, "wb") else { throw OutputError.cannotWrite(path: path, reason: String(cString: strerror(errno))) }
+        defer { fclose(f) }
+        var sha = SHA256()
+        var bytes = 0
+        try render { chunk in
+            sha.update(chunk)
+            bytes += chunk.count
+            guard fwrite(chunk.baseAddress, 1, chunk.count, f) == chunk.count else {
+                throw OutputError.cannotWrite(path: path, reason: String(cString: strerror(errno)))
+            }
+        }
+        guard fflush(f) == 0 else { throw OutputError.cannotWrite(path: path, reason: String(cString: strerror(errno))) }
+        return StagedFile(path: path, digest: sha.hexDigest(), bytes: bytes)
+    }
+
+    /// Writes `contents` to `path` the same way.
+    public static func write(_ contents: String, to path: String) throws -> StagedFile {
+        var contents = contents
+        return try write(to: path) { emit in try contents.withUTF8 { try emit($0) } }
+    }
 }
 
 /// `usage.csv`: one row per project, instance, state and rate version (and day, with
@@ -29,6 +53,8 @@ public enum UsageCSV {
     public static func renderBytes(_ r: BillingResult, chunk: Int = 1 << 20, _ sink: ([UInt8]) throws -> Void) rethrows {
         var csv = CSVWriter(header: columns)
         let period = r.period.month.description, currency = r.settings.currency.code
+        // Each rate version's columns, formatted once.
+        let rates = r.usageTable.rates.map { (from: $0.effectiveFrom.iso8601, rate: $0.hourlyRateText) }
         try r.usageTable.forEach { row in
             let amount: String
             if row.billable, let rate = row.rate {
@@ -36,13 +62,13 @@ public enum UsageCSV {
             } else {
                 amount = "0"
             }
+            let rate = row.rateIndex >= 0 ? rates[row.rateIndex] : (from: "", rate: "")
             csv.appendRecord([
                 .plain(period), .text(row.projectId), .text(row.projectName),
                 .text(row.instanceId), .text(row.instanceName ?? ""), .text(row.typeName), .text(row.category), .text(row.image),
-                .text(row.state),
-                .plain(row.billable ? "true" : "false"), .plain(row.rate?.effectiveFrom.iso8601 ?? ""),
-                .plain(row.rate?.hourlyRateText ?? ""), .plain(currency), .plain(formatSeconds(row.microseconds)),
-                .plain(amount), .plain(row.lineNumber.map(String.init) ?? ""), .plain(row.day?.isoDate ?? ""),
+                .text(row.state), .plain(row.billable ? "true" : "false"), .plain(rate.from), .plain(rate.rate), .plain(currency),
+                .plain(formatSeconds(row.microseconds)), .plain(amount), .plain(row.lineNumber.map(String.init) ?? ""),
+                .plain(row.day?.isoDate ?? ""),
             ])
             if csv.bytes.count >= chunk {
                 try sink(csv.bytes)
@@ -59,24 +85,10 @@ public enum UsageCSV {
         return text
     }
 
-    /// Writes the file to `path` (not flushed to disk: `OutputFolder.write` does that
-    /// before the folder is swapped in) and returns its checksum.
+    /// Writes the file to `path` and returns its checksum.
     public static func write(_ r: BillingResult, to path: String) throws -> StagedFile {
-        guard let f = fopen(path, "wb") else { throw OutputError.cannotWrite(path: path, reason: String(cString: strerror(errno))) }
-        defer { fclose(f) }
-        var sha = SHA256()
-        var bytes = 0
-        try renderBytes(r) { chunk in
-            try chunk.withUnsafeBufferPointer { buffer in
-                sha.update(buffer)
-                bytes += buffer.count
-                guard fwrite(buffer.baseAddress, 1, buffer.count, f) == buffer.count else {
-                    throw OutputError.cannotWrite(path: path, reason: String(cString: strerror(errno)))
-                }
-            }
+        try StagedFile.write(to: path) { emit in
+            try renderBytes(r) { chunk in try chunk.withUnsafeBufferPointer { try emit($0) } }
         }
-        guard fflush(f) == 0 else { throw OutputError.cannotWrite(path: path, reason: String(cString: strerror(errno))) }
-        return StagedFile(path: path, digest: sha.hexDigest(), bytes: bytes)
     }
 }
-

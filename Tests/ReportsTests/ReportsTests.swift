@@ -46,7 +46,8 @@ struct ReportsTests {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bmbill-files-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let ua = try UsageCSV.write(result, to: dir + "/a.csv"), ub = try UsageCSV.write(result, to: dir + "/b.csv")
+        for sub in ["a", "b"] { try FileManager.default.createDirectory(atPath: dir + "/\(sub)/invoices", withIntermediateDirectories: true) }
+        let ua = try UsageCSV.write(result, to: dir + "/a/usage.csv"), ub = try UsageCSV.write(result, to: dir + "/b/usage.csv")
         let usage = try String(contentsOfFile: ua.path, encoding: .utf8)
         #expect(usage == UsageCSV.text(result))
         #expect(ua.digest == ub.digest && ua.digest == SHA256.hex(of: Array(usage.utf8)) && ua.bytes == usage.utf8.count)
@@ -55,13 +56,15 @@ struct ReportsTests {
         UsageCSV.render(result, chunk: 10) { chunks.append($0) }
         #expect(chunks.count > 2 && chunks.joined() == usage)
 
-        let a = PeriodFiles(result: result, records: [:], usage: ua), b = PeriodFiles(result: result, records: [:], usage: ua)
-        #expect(a.files.map { $0.contents } == b.files.map { $0.contents })
+        let a = try PeriodFiles(result: result, records: [:], usage: ua), b = try PeriodFiles(result: result, records: [:], usage: ub)
+        #expect(a.files.map { $0.path } == b.files.map { $0.path })
         #expect(a.files.last!.path == "manifest.json")
-        let manifest = a.files.last!.contents
-        #expect(manifest.contains("\"usage.csv\": \"\(ua.digest)\""))
-        for (path, contents) in a.files.dropLast() {
-            #expect(manifest.contains("\"\(path)\": \"\(SHA256.hex(of: Array(contents.utf8)))\""))
+        let manifest = try String(contentsOfFile: dir + "/a/manifest.json", encoding: .utf8)
+        for (path, digest) in a.files {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: dir + "/a/" + path))
+            #expect(bytes == (try Data(contentsOf: URL(fileURLWithPath: dir + "/b/" + path))), "\(path) is rendered the same twice")
+            #expect(SHA256.hex(of: Array(bytes)) == digest)
+            if path != "manifest.json" { #expect(manifest.contains("\"\(path)\": \"\(digest)\"")) }
         }
         #expect(usage.hasPrefix(PeriodFiles.usageColumns.joined(separator: ",") + "\r\n"))
         #expect(usage.contains(",active,true,2020-01-01T00:00:00Z,3600.000000,KRW,5400.5,5400.500000,1,\r\n"))
