@@ -173,13 +173,13 @@ _bmbill() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    migrate|run|recompute|export|demo-data|help)
+    migrate|run|recompute|work|export|demo-data|help)
         # Offer subcommand argument completions
         "_bmbill_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'migrate run recompute export demo-data help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'migrate run recompute work export demo-data help' -- "${cur}"))
         ;;
     esac
 }
@@ -203,7 +203,7 @@ _bmbill_run() {
     repeating_flags=()
     non_repeating_flags=(--adjust --json --version -h --help)
     repeating_options=()
-    non_repeating_options=(--period --as-of --out --by --metrics-file --timezone --currency --vat-rate --rounding --granularity --config --db)
+    non_repeating_options=(--period --as-of --shards --workers --out --by --metrics-file --timezone --currency --vat-rate --rounding --granularity --config --db)
     __bmbill_offer_flags_options 0
 
     # Offer option value completions
@@ -212,6 +212,12 @@ _bmbill_run() {
         return
         ;;
     '--as-of')
+        return
+        ;;
+    '--shards')
+        return
+        ;;
+    '--workers')
         return
         ;;
     '--out')
@@ -292,6 +298,24 @@ _bmbill_recompute() {
         return
         ;;
     '--config')
+        return
+        ;;
+    '--db')
+        return
+        ;;
+    esac
+}
+
+_bmbill_work() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=(--period --db)
+    __bmbill_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--period')
         return
         ;;
     '--db')

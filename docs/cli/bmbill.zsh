@@ -53,6 +53,7 @@ _bmbill() {
             'migrate:Create or upgrade the schema (safe to run again).'
             'run:Bill a period: the cron job.'
             'recompute:Bill a period again from today'\''s data and correct issued invoices.'
+            'work:Meter shards of a sharded run; start as many as you like, on any machines.'
             'export:Finance exports of a period, from the stored invoices.'
             'demo-data:Load realistic synthetic source data (deterministic per --seed and --until).'
             'help:Show subcommand help information.'
@@ -61,7 +62,7 @@ _bmbill() {
         ;;
     arg)
         case "${words[1]}" in
-        migrate|run|recompute|export|demo-data|help)
+        migrate|run|recompute|work|export|demo-data|help)
             "_bmbill_${words[1]}" && ret=0
             ;;
         esac
@@ -90,6 +91,8 @@ _bmbill_run() {
         '--period[Month to bill, YYYY-MM, in the billing time zone.]:YYYY-MM:'
         '--as-of[Bill as if it were this instant (ISO 8601, e.g. 2026-12-01T00\:00\:00Z); default now.]:instant:'
         '--adjust[Also issue correcting revisions where today'\''s data changes an issued invoice.]'
+        '--shards[Split each period into this many shards of the instances, metered by worker processes (1-4096).]:N:'
+        '--workers[Local '\''bmbill work'\'' processes for --shards (default\: the number of cores; 0\: only workers started elsewhere, and the run itself).]:K:'
         '--out[Output root; files go under <out>/<period>/ (default reports/out; env BMBILL_OUT).]:dir:'
         '--json[Print a machine-readable JSON summary on stdout instead of the table.]'
         '--by[usage.csv rows per month (default) or per day as well.]:month|day:{__bmbill_complete "${___by[@]}"}'
@@ -127,6 +130,19 @@ _bmbill_recompute() {
         '--rounding[half-up (default), half-even or floor (env BMBILL_ROUNDING).]:mode:'
         '--granularity[second (default), minute or hour (env BMBILL_GRANULARITY).]:unit:'
         '--config[Config file of '\''key = value'\'' lines (keys\: timezone, currency, vat_rate, rounding, granularity, out; env BMBILL_CONFIG).]:path:'
+        '--db[libpq connection string or postgresql\:// URI.]:conninfo:'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_bmbill_work() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--period[The month whose shards to meter, YYYY-MM.]:YYYY-MM:'
         '--db[libpq connection string or postgresql\:// URI.]:conninfo:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
