@@ -179,11 +179,18 @@ public struct BillingJob {
         defer { if !swapped { folder.discard(staging: staging) } }
         let usage = Background { try UsageCSV.write(result, to: staging + "/usage.csv") }
         logger.debug("planned", metadata: ["ms": "\(ms())"])
+        let zero = zeroInvoices(actions)
         let (outcome, files) = try db.transaction {
-            let outcome = try store.record(result, actions: actions, kind: mode.kind, startedAt: startedAt, host: hostName(), pid: getpid())
+            // The files are rendered on another thread while the invoice lines are copied in.
+            var rendering: Background<PeriodFiles?>?
+            defer { _ = try? rendering?.wait() }  // never leave it writing into a folder being discarded
+            let outcome = try store.record(result, actions: actions, kind: mode.kind, startedAt: startedAt, host: hostName(), pid: getpid()) {
+                records in
+                rendering = Background { try PeriodFiles.ifConsistent(result: result, records: records, zeroInvoices: zero, usage: try usage.wait()) }
+            }
             logger.debug("stored", metadata: ["ms": "\(ms())"])
-            let files = try PeriodFiles.ifConsistent(result: result, records: outcome.invoices, zeroInvoices: zeroInvoices(actions),
-                                                     usage: try usage.wait())
+            let files = try rendering?.wait() ?? PeriodFiles.ifConsistent(result: result, records: outcome.invoices, zeroInvoices: zero,
+                                                                          usage: try usage.wait())
             try store.finishRun(outcome.runId, outputChecksums: files?.checksumsJSON ?? [:])
             pause("transaction")
             return (outcome, files)

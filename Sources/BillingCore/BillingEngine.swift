@@ -351,9 +351,18 @@ public struct BillingEngine: Sendable {
             cells.append(UsageCell(state: state, billable: billable, rate: rate, day: day, micros: micros))
         }
 
+        // An instance has a handful of states: look each up once (the strings are shared by
+        // the reader, so the comparison is cheap).
+        var known: [(state: String, billable: Bool?)] = []
         for interval in clipped {
             let to = interval.to!
-            let billable = table.isBillable(interval.state)
+            let billable: Bool?
+            if let k = known.firstIndex(where: { $0.state == interval.state }) {
+                billable = known[k].billable
+            } else {
+                billable = table.isBillable(interval.state)
+                known.append((interval.state, billable))
+            }
             if billable == nil {
                 let micros = interval.from.microseconds(until: to)
                 if let k = unknownStates.firstIndex(where: { $0.state == interval.state }) {

@@ -149,7 +149,12 @@ public struct InvoiceStore {
     /// Records the run and applies `actions` (see `InvoicePlanner`): drafts replaced or
     /// removed, invoices issued with the next gapless numbers in project order, correcting
     /// revisions issued (the corrected revision becomes `superseded`, never changed otherwise).
-    public func record(_ result: BillingResult, actions: [InvoiceAction], kind: String, startedAt: Instant, host: String, pid: Int32)
+    ///
+    /// `whenNumbered` is called with the invoice in force per project as soon as the
+    /// invoices are stored, before their lines are copied in (the longest part), so that
+    /// the files can be rendered meanwhile.
+    public func record(_ result: BillingResult, actions: [InvoiceAction], kind: String, startedAt: Instant, host: String, pid: Int32,
+                       whenNumbered: ([String: InvoiceRecord]) -> Void = { _ in })
         throws -> RunOutcome
     {
         let runId = try insertRun(result, kind: kind, startedAt: startedAt, host: host, pid: pid)
@@ -185,6 +190,7 @@ public struct InvoiceStore {
             try db.execute("UPDATE invoices SET status = 'superseded' WHERE invoice_id = ANY($1::int8[]) AND status = 'issued'",
                            ["{" + superseded.map(String.init).joined(separator: ",") + "}"], context: "superseding corrected invoices")
         }
+        whenNumbered(records)
         try insertLines(written)
 
         let status: RunOutcome.Status
