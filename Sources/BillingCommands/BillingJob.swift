@@ -152,7 +152,9 @@ public struct BillingJob {
                                           "anomalies": "\(result.anomalies.count)", "readers": "\(readers)",
                                           "read_ms": "\(startedAt.microseconds(until: read) / 1000)", "priced_ms": "\(read.microseconds(until: Instant.now()) / 1000)"])
         let run = try record(result, mode: mode, startedAt: startedAt)
-        if sharding != nil { removeShardPlan(month) }
+        // The shards' results are not needed once the run is stored; a plan left by a
+        // sharded run that died is stale now that this run (holding the lock) billed the period.
+        if !mode.dryRun { removeShardPlan(month) }
         return run
     }
 

@@ -96,6 +96,18 @@ public struct SourceReader {
                   WHERE changed_at >= \(start) AND changed_at < \(end) AND isfinite(recorded_at)\(shard.condition("instance_id", and: true))
                   ORDER BY instance_id COLLATE "C", changed_at, event_id) TO STDOUT
             """
+        // An instance with no `instances` row (reported by the engine) is not among the
+        // carried-in states read above: its own is looked up on a second connection, as
+        // this one is busy with the COPY.
+        var side: SourceReader?
+        func orphanCarriedIn(_ id: String) throws -> StateChange? {
+            if side == nil {
+                let connection = try PostgresConnection(conninfo: db.conninfo)
+                try connection.executeScript("SET TimeZone = 'UTC'; SET DateStyle = 'ISO'", context: "setting up the reading session")
+                side = SourceReader(connection)
+            }
+            return try side!.carriedIn(before: period.start, from: "(VALUES (\(Self.literal(id)))) i(instance_id)", shard: .whole)[id]
+        }
         var parser = ChangeRowParser(context: "instance_state_changes for \(period)")
         var currentId: String?
         var changes: [StateChange] = []
@@ -108,7 +120,7 @@ public struct SourceReader {
             }
             if let first = carried.removeValue(forKey: id) {
                 changes.insert(first, at: 0)
-            } else if !isKnown(id), let first = try carriedIn(before: period.start, from: "(VALUES (\(Self.literal(id)))) i(instance_id)", shard: .whole)[id] {
+            } else if !isKnown(id), let first = try orphanCarriedIn(id) {
                 changes.insert(first, at: 0)
             }
             try body(id, changes)
@@ -134,28 +146,36 @@ public struct SourceReader {
     /// The state each instance of `from` (a table or VALUES list aliased `i`, with an
     /// `instance_id` column) carries into a period starting at `start`: its first
     /// `deleted` before `start` when it has one (deleted is final), else its last change
-    /// before `start`. Two index probes per instance (`instance_state_changes_deleted`,
-    /// `instance_state_changes_instance_time`), however long the history.
+    /// before `start`. One index probe per instance for the last change
+    /// (`instance_state_changes_instance_time`, backwards), and one read of the partial
+    /// index of `deleted` changes (`instance_state_changes_deleted`), however long the
+    /// history.
     func carriedIn(before start: Instant, from: String, shard: InstanceShard) throws -> [String: StateChange] {
         let t = Self.literal(start)
         let usable = "changed_at < \(t) AND changed_at > '-infinity' AND isfinite(recorded_at)"
-        let sql = """
-            COPY (SELECT i.instance_id, c.state, c.changed_at, c.event_id, c.recorded_at
-                  FROM \(from) CROSS JOIN LATERAL (
-                      SELECT * FROM (
-                          (SELECT state, changed_at, event_id, recorded_at, 0 AS pick FROM instance_state_changes d
-                           WHERE d.instance_id = i.instance_id AND \(Self.canonicalState("d.state")) = 'deleted' AND d.\(usable)
-                           ORDER BY d.changed_at, d.event_id LIMIT 1)
-                          UNION ALL
-                          (SELECT state, changed_at, event_id, recorded_at, 1 AS pick FROM instance_state_changes l
-                           WHERE l.instance_id = i.instance_id AND l.\(usable)
-                           ORDER BY l.changed_at DESC, l.event_id DESC LIMIT 1)
-                      ) u ORDER BY pick LIMIT 1
-                  ) c\(shard.condition("i.instance_id", and: false))) TO STDOUT
-            """
-        var parser = ChangeRowParser(context: "the states carried into the period")
         var carried: [String: StateChange] = [:]
-        try db.copyOut(sql, context: "reading the states carried into the period") { row in
+        var parser = ChangeRowParser(context: "the states carried into the period")
+        try db.copyOut(
+            """
+            COPY (SELECT i.instance_id, l.state, l.changed_at, l.event_id, l.recorded_at
+                  FROM \(from) CROSS JOIN LATERAL (
+                      SELECT state, changed_at, event_id, recorded_at FROM instance_state_changes l
+                      WHERE l.instance_id = i.instance_id AND l.\(usable)
+                      ORDER BY l.changed_at DESC, l.event_id DESC LIMIT 1) l\(shard.condition("i.instance_id", and: false))) TO STDOUT
+            """, context: "reading the states carried into the period"
+        ) { row in
+            let change = try parser.parse(row)
+            carried[change.instanceId] = change
+        }
+        // An instance deleted before the period carries `deleted` in, whatever followed.
+        try db.copyOut(
+            """
+            COPY (SELECT DISTINCT ON (d.instance_id) d.instance_id, d.state, d.changed_at, d.event_id, d.recorded_at
+                  FROM instance_state_changes d JOIN \(from) USING (instance_id)
+                  WHERE \(Self.canonicalState("d.state")) = 'deleted' AND d.\(usable)\(shard.condition("d.instance_id", and: true))
+                  ORDER BY d.instance_id, d.changed_at, d.event_id) TO STDOUT
+            """, context: "reading the instances deleted before the period"
+        ) { row in
             let change = try parser.parse(row)
             carried[change.instanceId] = change
         }

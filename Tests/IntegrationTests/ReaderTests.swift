@@ -1,0 +1,100 @@
+import BillingCore
+import BillingStore
+import Foundation
+import PostgresClient
+import Testing
+
+/// The period read (issue 5): COPY text parsed from libpq's buffer must give exactly what
+/// PostgreSQL holds, whatever the ids and instants look like.
+@Suite("Reading a period with COPY", .enabled(if: TestDatabase.serverReachable))
+struct ReaderTests {
+    static let october = BillingPeriod(month: YearMonth(year: 2026, month: 10)!, zone: BillingTimeZone(identifier: "Asia/Seoul")!)
+
+    /// `known`: the instances with an `instances` row (the others' carried-in state is
+    /// looked up one by one).
+    func read(_ db: PostgresConnection, shard: InstanceShard = .whole, known: Set<String> = []) throws -> [String: [StateChange]] {
+        var seen: [String: [StateChange]] = [:]
+        try SourceReader(db).forEachInstance(in: Self.october, shard: shard, isKnown: { known.contains($0) }) { id, changes in
+            #expect(seen[id] == nil, "\(id) came twice")
+            seen[id] = changes
+        }
+        return seen
+    }
+
+    @Test("Ids with tabs, newlines, backslashes and non-ASCII text, and instants to the microsecond, BC or past 9999, read back exactly")
+    func hostileValues() throws {
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.run(["migrate"]).expectSuccess()
+        let ids = ["i-tab\there", "i-nl\nthere", "i-back\\slash", "i-ünïcødé-服务器", "i-\\N", "i-quote'\"", "i-plain"]
+        let instants = ["2026-10-05 01:02:03.000001+00", "2026-10-05 01:02:03.5+00", "2026-10-31 14:59:59.999999+00"]
+        for (n, id) in ids.enumerated() {
+            // Carried in: far in the past (BC for one, the year 9999 ceiling is not needed before the period).
+            let before = n == 0 ? "0044-03-15 12:00:00+00 BC" : "2026-09-30 14:59:59.999999+00"
+            try db.execute("INSERT INTO instance_state_changes (instance_id, state, changed_at, recorded_at) VALUES ($1, 'active', $2::timestamptz, $2::timestamptz)",
+                           [id, before])
+            for (k, at) in instants.enumerated() {
+                try db.execute("INSERT INTO instance_state_changes (instance_id, state, changed_at, recorded_at) VALUES ($1, $2, $3::timestamptz, '12345-06-07 08:09:10+00')",
+                               [id, k % 2 == 0 ? "stopped" : " Active\t", at])
+            }
+        }
+        let got = try read(db)
+        #expect(Set(got.keys) == Set(ids))
+        // What PostgreSQL says each row is, in microseconds.
+        let expected = try db.execute(
+            """
+            SELECT instance_id, event_id, state, \(SourceReader.micros("changed_at")), \(SourceReader.micros("recorded_at"))
+            FROM instance_state_changes ORDER BY instance_id, changed_at, event_id
+            """).rows
+        for row in expected {
+            let change = try #require(got[row[0]!]?.first { $0.eventId == Int64(row[1]!)! }, "event \(row[1]!) of \(row[0]!)")
+            #expect(change.state == row[2]!)
+            #expect(change.changedAt.microseconds == Int64(row[3]!)!, "changed_at of \(row[0]!)")
+            #expect(change.recordedAt.microseconds == Int64(row[4]!)!, "recorded_at of \(row[0]!)")
+        }
+        #expect(got.values.allSatisfy { $0.count == 4 }, "the carried-in change and the three in the period")
+    }
+
+    @Test("Shards split the instances: each in exactly one, together all, and the same changes")
+    func shardsPartition() throws {
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.loadExample(db)
+        let known = Set(try db.execute("SELECT instance_id FROM instances").rows.map { $0[0]! })
+        let whole = try read(db, known: known)
+        var union: [String: [StateChange]] = [:]
+        for k in 0..<3 {
+            for (id, changes) in try read(db, shard: InstanceShard(index: k, count: 3), known: known) {
+                #expect(union[id] == nil, "\(id) in two shards")
+                union[id] = changes
+            }
+        }
+        #expect(union == whole)
+        #expect(whole.count >= 4)
+    }
+
+    @Test("The state carried in is the first deleted when there is one, else the last change before the period")
+    func carriedIn() throws {
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.run(["migrate"]).expectSuccess()
+        let rows: [(String, String, String)] = [
+            ("i-a", "active", "2026-09-01 00:00:00+00"), ("i-a", "stopped", "2026-09-20 00:00:00+00"),
+            ("i-b", "active", "2026-09-01 00:00:00+00"), ("i-b", "Deleted ", "2026-09-10 00:00:00+00"),
+            ("i-b", "active", "2026-09-20 00:00:00+00"), ("i-b", "deleted", "2026-09-25 00:00:00+00"),
+            ("i-b", "active", "2026-10-02 00:00:00+00"),
+            ("i-c", "deleted", "2026-09-10 00:00:00+00"),  // deleted, and nothing after: not read at all
+        ]
+        for (id, state, at) in rows {
+            try db.execute("INSERT INTO instance_state_changes (instance_id, state, changed_at, recorded_at) VALUES ($1, $2, $3::timestamptz, $3::timestamptz)",
+                           [id, state, at])
+        }
+        for id in ["i-a", "i-b", "i-c"] {
+            try db.execute("INSERT INTO instances (instance_id, project_id, type_name, image, name, created_at) VALUES ($1, 'p', 'r2a.baremetal', 'Ubuntu', NULL, '2026-01-01Z')", [id])
+        }
+        let got = try read(db, known: ["i-a", "i-b", "i-c"])
+        #expect(got["i-a"]?.map(\.state) == ["stopped"])
+        #expect(got["i-b"]?.map(\.state) == ["Deleted ", "active"], "the first deleted, then the period's change")
+        #expect(got["i-c"] == nil)
+    }
+}
