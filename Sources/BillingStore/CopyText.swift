@@ -166,6 +166,65 @@ enum CopyText {
     /// `2026-10-01 00:00:00+00`, `2026-10-01 00:00:00.25+00`, `12345-01-01 00:00:00+00`,
     /// `0044-03-15 00:00:00+00 BC`. Nil for anything else.
     static func timestamp(_ row: UnsafeBufferPointer<UInt8>, _ r: Range<Int>) -> Instant? {
+        var cache = DateCache()
+        return timestamp(row, r, cache: &cache)
+    }
+
+    /// The last date part read (`2026-10-05 `) and its day number: an instance's changes
+    /// mostly fall on few days, so most timestamps skip the calendar arithmetic.
+    struct DateCache {
+        var bytes: (UInt64, UInt16) = (0, 0)
+        var days: Int64 = 0
+        var valid = false
+    }
+
+    static func timestamp(_ row: UnsafeBufferPointer<UInt8>, _ r: Range<Int>, cache: inout DateCache) -> Instant? {
+        // Fast path: a plain 4-digit-year date equal to the previous one.
+        if r.count >= 20, row[r.lowerBound + 10] == 0x20, row[r.upperBound - 3] == 0x2B {
+            let base = UnsafeRawPointer(row.baseAddress! + r.lowerBound)
+            let key = (base.loadUnaligned(as: UInt64.self), base.loadUnaligned(fromByteOffset: 8, as: UInt16.self))
+            if cache.valid && key == cache.bytes {
+                return clock(row, (r.lowerBound + 11)..<r.upperBound, days: cache.days)
+            }
+            guard let t = timestamp(row, r, cacheless: ()) else { return nil }
+            let secs = t.microseconds >= 0 ? t.microseconds / 1_000_000 : (t.microseconds - 999_999) / 1_000_000
+            cache = DateCache(bytes: key, days: secs >= 0 ? secs / 86_400 : (secs - 86_399) / 86_400, valid: true)
+            return t
+        }
+        return timestamp(row, r, cacheless: ())
+    }
+
+    /// `HH:MM:SS[.ffffff]+00` after a known day.
+    private static func clock(_ row: UnsafeBufferPointer<UInt8>, _ r: Range<Int>, days: Int64) -> Instant? {
+        var p = r.lowerBound
+        let end = r.upperBound
+        func two() -> Int64? {
+            guard p + 2 <= end, row[p] &- 48 < 10, row[p + 1] &- 48 < 10 else { return nil }
+            defer { p += 2 }
+            return Int64(row[p] - 48) * 10 + Int64(row[p + 1] - 48)
+        }
+        guard let hour = two(), p < end, row[p] == 0x3A else { return nil }
+        p += 1
+        guard let minute = two(), p < end, row[p] == 0x3A else { return nil }
+        p += 1
+        guard let second = two(), hour <= 23, minute <= 59, second <= 59 else { return nil }
+        var micros: Int64 = 0
+        if p < end, row[p] == 0x2E {
+            p += 1
+            var n = 0
+            while p < end, n < 6, row[p] &- 48 < 10 {
+                micros = micros * 10 + Int64(row[p] - 48)
+                p += 1
+                n += 1
+            }
+            guard n > 0 else { return nil }
+            for _ in n..<6 { micros *= 10 }
+        }
+        guard end - p == 3, row[p] == 0x2B, row[p + 1] == 0x30, row[p + 2] == 0x30 else { return nil }
+        return Instant(microseconds: (days * 86_400 + hour * 3600 + minute * 60 + second) * 1_000_000 + micros)
+    }
+
+    private static func timestamp(_ row: UnsafeBufferPointer<UInt8>, _ r: Range<Int>, cacheless: Void) -> Instant? {
         var p = r.lowerBound
         let end = r.upperBound
         func number(_ minDigits: Int, _ maxDigits: Int) -> Int64? {

@@ -220,6 +220,7 @@ struct ChangeRowParser {
     private var id = ""
     private var states: [(bytes: [UInt8], name: String)] = []
     private var parsedAny = false
+    private var dates = CopyText.DateCache()
 
     init(context: String) { self.context = context }
 
@@ -238,9 +239,9 @@ struct ChangeRowParser {
             state = CopyText.string(row, fields[1])
             if states.count < 64 { states.append((Array(UnsafeBufferPointer(rebasing: row[fields[1]])), state)) }
         }
-        guard let changedAt = CopyText.timestamp(row, fields[2]) else { throw bad(row, "changed_at is not a timestamp bmbill can read") }
+        guard let changedAt = CopyText.timestamp(row, fields[2], cache: &dates) else { throw bad(row, "changed_at is not a timestamp bmbill can read") }
         guard let eventId = CopyText.int64(row, fields[3]) else { throw bad(row, "event_id is not an integer") }
-        guard let recordedAt = CopyText.timestamp(row, fields[4]) else { throw bad(row, "recorded_at is not a timestamp bmbill can read") }
+        guard let recordedAt = CopyText.timestamp(row, fields[4], cache: &dates) else { throw bad(row, "recorded_at is not a timestamp bmbill can read") }
         return StateChange(eventId: eventId, instanceId: id, state: state, changedAt: changedAt, recordedAt: recordedAt)
     }
 
