@@ -178,8 +178,13 @@ public struct BillingJob {
         let folder = OutputFolder(root: outputRoot)
         let staging = try folder.stage(period: month.description)
         var swapped = false
-        defer { if !swapped { folder.discard(staging: staging) } }
         let usage = Background { try UsageCSV.write(result, to: staging + "/usage.csv") }
+        defer {
+            if !swapped {
+                _ = try? usage.wait()  // never remove the folder while the thread still writes into it
+                folder.discard(staging: staging)
+            }
+        }
         logger.debug("planned", metadata: ["ms": "\(ms())"])
         let zero = zeroInvoices(actions)
         let (outcome, files) = try db.transaction {
