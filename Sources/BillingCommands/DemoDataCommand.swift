@@ -53,7 +53,7 @@ struct DemoDataCommand: ParsableCommand {
         demo.instances = instances
         demo.months = months
         demo.seed = seed
-        let db = try PostgresConnection(conninfo: connection.db ?? "")
+        let db = try PostgresConnection(conninfo: connection.conninfo ?? "")
         let counts = try demo.load(into: db, zone: zone, replace: replace)
         print("loaded demo data into \(db.displayName) (seed \(seed), until \(end.iso8601)): "
             + ["projects", "instance_types", "instances", "instance_state_changes", "rates"].map { "\(counts[$0] ?? 0) \($0)" }.joined(separator: ", "))

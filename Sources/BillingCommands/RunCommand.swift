@@ -63,7 +63,7 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         let sharding = shards.map {
-            Sharding(shards: $0, workers: workers ?? ProcessInfo.processInfo.activeProcessorCount, conninfo: connection.db)
+            Sharding(shards: $0, workers: workers ?? ProcessInfo.processInfo.activeProcessorCount, conninfo: connection.conninfo)
         }
         try BillingCommand(output: output, billing: billing, connection: connection, name: "run", sharding: sharding).execute { settings, asOf in
             if let period { return [try parsePeriod(period)] }

@@ -7,10 +7,16 @@ struct ConnectionOptions: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "libpq connection string or postgresql:// URI.",
+            "libpq connection string or postgresql:// URI (env BMBILL_DB).",
             discussion: "Without it, libpq's PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, PGSERVICE and ~/.pgpass apply.",
             valueName: "conninfo"))
     var db: String?
+
+    /// `--db`, else `BMBILL_DB` (how a sharded run hands its connection to its workers
+    /// without putting a password on their command line), else nil: libpq's defaults.
+    var conninfo: String? {
+        db ?? ProcessInfo.processInfo.environment["BMBILL_DB"].flatMap { $0.isEmpty ? nil : $0 }
+    }
 }
 
 /// The settings that decide a bill. Each comes from its flag, else from the environment

@@ -218,11 +218,32 @@ extension BillingJob {
         for bad in try SourceReader(db).changesWithInfiniteTimestamps() {
             merged.noteInvalidTimestamp(eventId: bad.eventId, instanceId: bad.instanceId, detail: bad.detail, holdsForever: bad.holdsForever)
         }
+        var earliest: Instant?
         for shard in 0..<sharding.shards {
             guard let text = try db.execute("SELECT metering FROM bmbill_shards WHERE period = $1 AND shard = $2::int AND status = 'done'",
                                             [month.description, String(shard)], context: "reading the metering of shard \(shard + 1)").scalar
             else { throw BMBillError.failure("shard \(shard + 1) of \(month) has no result") }
-            merged.absorb(try JSONDecoder().decode(MeteringPartial.self, from: Data(text.utf8)))
+            let partial = try JSONDecoder().decode(MeteringPartial.self, from: Data(text.utf8))
+            if let w = partial.latestRecordedAt, earliest.map({ w < $0 }) ?? true { earliest = w }
+            merged.absorb(partial)
+        }
+        // The shards were read at different moments. If changes dated in the period were
+        // recorded (or removed) meanwhile, the shards did not all see them: the run's
+        // watermark is then the earliest shard's, so the next run finds them as late data
+        // (never silently missed). Otherwise it is what one reader would have recorded.
+        let read = merged.partial.periodChangesRead
+        if let watermark = merged.partial.latestRecordedAt {
+            let now = try db.execute(
+                """
+                SELECT count(*) FROM instance_state_changes
+                WHERE changed_at >= $1::timestamptz AND changed_at < $2::timestamptz AND isfinite(recorded_at) AND recorded_at <= $3::timestamptz
+                """, [engine.period.start.iso8601, engine.period.end.iso8601, watermark.iso8601], context: "checking the shards saw every change"
+            ).scalar.flatMap { Int($0) } ?? -1
+            if now != read {
+                logger.warning("changes were recorded while the shards were read; the next run reports them as late data",
+                               metadata: ["period": "\(month)", "read": "\(read)", "now": "\(now)"])
+                merged.setWatermark(earliest)
+            }
         }
         return merged
     }
@@ -236,7 +257,13 @@ extension BillingJob {
     private func startWorker(_ month: YearMonth, conninfo: String?) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
-        p.arguments = ["work", "--period", month.description] + (conninfo.map { ["--db", $0] } ?? [])
+        p.arguments = ["work", "--period", month.description]
+        // --db may hold a password: hand it over in the environment, not on the command line (ps).
+        if let conninfo {
+            var env = ProcessInfo.processInfo.environment
+            env["BMBILL_DB"] = conninfo
+            p.environment = env
+        }
         p.standardOutput = FileHandle.standardError
         do {
             try p.run()

@@ -21,6 +21,8 @@ public struct BillingCatalog: Sendable {
 /// Counts a run reports.
 public struct BillingCounts: Hashable, Sendable, Codable {
     public var changesRead = 0
+    /// Of `changesRead`, those dated inside the period (the others carry a state in).
+    public var periodChangesRead = 0
     public var instancesRead = 0
     public var instancesBilled = 0
     public var usageRows = 0
@@ -29,6 +31,7 @@ public struct BillingCounts: Hashable, Sendable, Codable {
 
     mutating func add(_ o: BillingCounts) {
         changesRead += o.changesRead
+        periodChangesRead += o.periodChangesRead
         instancesRead += o.instancesRead
         instancesBilled += o.instancesBilled
     }
@@ -124,7 +127,10 @@ public struct MeteringPartial: Sendable, Codable {
     var watermark: Int64?
 
     public var changesRead: Int { counts.changesRead }
+    public var periodChangesRead: Int { counts.periodChangesRead }
     public var instancesRead: Int { counts.instancesRead }
+    /// The latest `recorded_at` this metering read.
+    public var latestRecordedAt: Instant? { watermark.map(Instant.init(microseconds:)) }
 }
 
 /// The usage rows of a result, compactly: one entry per instance, sorted.
@@ -248,6 +254,10 @@ public struct BillingEngine: Sendable {
         if let w = p.watermark.map(Instant.init(microseconds:)), watermark.map({ w > $0 }) ?? true { watermark = w }
     }
 
+    /// Sets the run's input watermark (a sharded run lowers it when changes were recorded
+    /// while its shards were read, so that the next run finds them as late data).
+    public mutating func setWatermark(_ w: Instant?) { watermark = w }
+
     /// Adds `other`'s metering; `other` must have metered other instances of the same run.
     public mutating func merge(_ other: BillingEngine) { absorb(other.partial) }
 
@@ -265,6 +275,7 @@ public struct BillingEngine: Sendable {
         let instance = catalog.instances[instanceId]
         var inPeriod = changes.filter { $0.changedAt >= period.start }
         if !inPeriod.isSorted(by: StateChange.inEffectOrder) { inPeriod.sort(by: StateChange.inEffectOrder) }
+        counts.periodChangesRead += inPeriod.count
         let clipped = timeline.clipped(to: window)
         let projectId = instance?.projectId
 

@@ -86,7 +86,7 @@ public struct SourceReader {
     /// one instance's changes and the carried-in states of the shard.
     public func forEachInstance(in period: BillingPeriod, shard: InstanceShard = .whole, isKnown: (String) -> Bool,
                                 _ body: (String, [StateChange]) throws -> Void) throws {
-        try db.executeScript("SET TimeZone = 'UTC'; SET DateStyle = 'ISO'; SET max_parallel_workers_per_gather = 0; SET jit = off",
+        try db.executeScript("SET TimeZone = 'UTC'; SET DateStyle = 'ISO'; SET standard_conforming_strings = on; SET max_parallel_workers_per_gather = 0; SET jit = off",
                              context: "setting up the reading session")
         var carried = try carriedIn(before: period.start, from: "instances i", shard: shard)
         let start = Self.literal(period.start), end = Self.literal(period.end)
@@ -103,7 +103,8 @@ public struct SourceReader {
         func orphanCarriedIn(_ id: String) throws -> StateChange? {
             if side == nil {
                 let connection = try PostgresConnection(conninfo: db.conninfo)
-                try connection.executeScript("SET TimeZone = 'UTC'; SET DateStyle = 'ISO'", context: "setting up the reading session")
+                try connection.executeScript("SET TimeZone = 'UTC'; SET DateStyle = 'ISO'; SET standard_conforming_strings = on",
+                                             context: "setting up the reading session")
                 side = SourceReader(connection)
             }
             return try side!.carriedIn(before: period.start, from: "(VALUES (\(Self.literal(id)))) i(instance_id)", shard: .whole)[id]
@@ -167,13 +168,15 @@ public struct SourceReader {
             let change = try parser.parse(row)
             carried[change.instanceId] = change
         }
-        // An instance deleted before the period carries `deleted` in, whatever followed.
+        // An instance deleted before the period carries `deleted` in, whatever followed: its
+        // first `deleted` (of several at that instant, the one with the highest event id,
+        // which is the one that holds).
         try db.copyOut(
             """
             COPY (SELECT DISTINCT ON (d.instance_id) d.instance_id, d.state, d.changed_at, d.event_id, d.recorded_at
                   FROM instance_state_changes d JOIN \(from) USING (instance_id)
                   WHERE \(Self.canonicalState("d.state")) = 'deleted' AND d.\(usable)\(shard.condition("d.instance_id", and: true))
-                  ORDER BY d.instance_id, d.changed_at, d.event_id) TO STDOUT
+                  ORDER BY d.instance_id, d.changed_at, d.event_id DESC) TO STDOUT
             """, context: "reading the instances deleted before the period"
         ) { row in
             let change = try parser.parse(row)
@@ -182,7 +185,8 @@ public struct SourceReader {
         return carried
     }
 
-    /// A value as a quoted SQL literal (COPY takes no parameters).
+    /// A value as a quoted SQL literal (COPY takes no parameters); the reading session sets
+    /// `standard_conforming_strings = on`, so doubling quotes is all the escaping there is.
     static func literal(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "''") + "'" }
     static func literal(_ t: Instant) -> String { "'\(t.iso8601)'::timestamptz" }
 }

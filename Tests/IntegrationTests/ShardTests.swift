@@ -104,6 +104,10 @@ struct ShardTests {
         #expect(bad.status == 2)
         #expect(bad.stderr.contains("--workers needs --shards"))
         #expect(try t.run(["run", "--period", "2026-10", "--shards", "0"]).status == 2)
+        // A run hands --db to its workers in BMBILL_DB (not on their command line): it is used.
+        let elsewhere = try t.run(["work", "--period", "2026-10"], env: ["BMBILL_DB": "dbname=bmbill_no_such_database"])
+        #expect(elsewhere.status == 1)
+        #expect(elsewhere.stderr.contains("bmbill_no_such_database"), "\(elsewhere.stderr)")
     }
 
     @Test("Shards on the worked example: external workers only (--workers 0) and the run itself give expected.json's totals")

@@ -75,7 +75,7 @@ _bmbill() {
 _bmbill_migrate() {
     local -i ret=1
     local -ar arg_specs=(
-        '--db[libpq connection string or postgresql\:// URI.]:conninfo:'
+        '--db[libpq connection string or postgresql\:// URI (env BMBILL_DB).]:conninfo:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
@@ -103,7 +103,7 @@ _bmbill_run() {
         '--rounding[half-up (default), half-even or floor (env BMBILL_ROUNDING).]:mode:'
         '--granularity[second (default), minute or hour (env BMBILL_GRANULARITY).]:unit:'
         '--config[Config file of '\''key = value'\'' lines (keys\: timezone, currency, vat_rate, rounding, granularity, out; env BMBILL_CONFIG).]:path:'
-        '--db[libpq connection string or postgresql\:// URI.]:conninfo:'
+        '--db[libpq connection string or postgresql\:// URI (env BMBILL_DB).]:conninfo:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
@@ -130,7 +130,7 @@ _bmbill_recompute() {
         '--rounding[half-up (default), half-even or floor (env BMBILL_ROUNDING).]:mode:'
         '--granularity[second (default), minute or hour (env BMBILL_GRANULARITY).]:unit:'
         '--config[Config file of '\''key = value'\'' lines (keys\: timezone, currency, vat_rate, rounding, granularity, out; env BMBILL_CONFIG).]:path:'
-        '--db[libpq connection string or postgresql\:// URI.]:conninfo:'
+        '--db[libpq connection string or postgresql\:// URI (env BMBILL_DB).]:conninfo:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
@@ -143,7 +143,7 @@ _bmbill_work() {
     local -i ret=1
     local -ar arg_specs=(
         '--period[The month whose shards to meter, YYYY-MM.]:YYYY-MM:'
-        '--db[libpq connection string or postgresql\:// URI.]:conninfo:'
+        '--db[libpq connection string or postgresql\:// URI (env BMBILL_DB).]:conninfo:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
@@ -161,7 +161,7 @@ _bmbill_export() {
         '--out[Output root (default reports/out; env BMBILL_OUT).]:dir:'
         '--currency[Billing currency of the invoices to export (default KRW; env BMBILL_CURRENCY).]:code:'
         '--issuer[Name of the provider and invoice issuer in FOCUS files.]:name:'
-        '--db[libpq connection string or postgresql\:// URI.]:conninfo:'
+        '--db[libpq connection string or postgresql\:// URI (env BMBILL_DB).]:conninfo:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
@@ -180,7 +180,7 @@ _bmbill_demo-data() {
         '--until[Last instant of the data (ISO 8601); default now, to the hour.]:instant:'
         '--replace[Empty the source and output tables first (demo databases only).]'
         '--timezone[IANA zone the months are counted in (default Asia/Seoul).]:zone:'
-        '--db[libpq connection string or postgresql\:// URI.]:conninfo:'
+        '--db[libpq connection string or postgresql\:// URI (env BMBILL_DB).]:conninfo:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
