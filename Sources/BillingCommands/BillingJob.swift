@@ -135,14 +135,12 @@ public struct BillingJob {
         logger.info("billing period", metadata: ["period": "\(month)", "window_end": "\(engine.window.end)", "as_of": "\(asOf)", "mode": "\(mode.kind)"])
         pause("reading")
         let reader = SourceReader(db)
-        for bad in try reader.changesWithInfiniteTimestamps() {
-            engine.noteInvalidTimestamp(eventId: bad.eventId, instanceId: bad.instanceId, detail: bad.detail, holdsForever: bad.holdsForever)
-        }
         let onTerminal = isatty(STDERR_FILENO) == 1
         let line = ProgressLine(label: "reading \(month)", total: onTerminal ? try reader.changesInPeriod(period) : nil, enabled: onTerminal)
         if let sharding {
             engine = try meterSharded(engine, catalog: catalog, sharding: sharding)
         } else {
+            try reader.noteInvalidTimestamps(in: &engine)
             engine = try ParallelMetering(db: db, readers: readers, name: "bmbill pid \(getpid())").meter(engine, catalog: catalog, progress: line)
         }
         line.finish()

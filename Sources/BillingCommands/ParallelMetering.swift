@@ -14,11 +14,10 @@ struct ParallelMetering {
     let readers: Int
     let name: String
 
-    /// Meters every instance of `shards` (all instances by default) into copies of
-    /// `engine`, and returns `engine` with their metering absorbed.
-    func meter(_ engine: BillingEngine, catalog: BillingCatalog, progress: ProgressLine,
-               shards: [InstanceShard]? = nil) throws -> BillingEngine {
-        let shards = shards ?? (0..<readers).map { InstanceShard(index: $0, count: readers) }
+    /// Meters every instance, one shard per reader, into copies of `engine`, and returns
+    /// `engine` with their metering absorbed.
+    func meter(_ engine: BillingEngine, catalog: BillingCatalog, progress: ProgressLine) throws -> BillingEngine {
+        let shards = (0..<readers).map { InstanceShard(index: $0, count: readers) }
         try db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", context: "starting the read")
         defer { _ = try? db.execute("ROLLBACK") }
         let snapshot = try db.execute("SELECT pg_export_snapshot()", context: "exporting the snapshot").scalar ?? ""

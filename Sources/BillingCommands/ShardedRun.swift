@@ -129,9 +129,7 @@ struct ShardWorker {
         }
         engine.splitUsageByDay = byDay
         let reader = SourceReader(db)
-        for bad in try reader.changesWithInfiniteTimestamps() {
-            engine.noteInvalidTimestamp(eventId: bad.eventId, instanceId: bad.instanceId, detail: bad.detail, holdsForever: bad.holdsForever)
-        }
+        try reader.noteInvalidTimestamps(in: &engine)
         logger.info("metering shard", metadata: ["period": "\(period.month)", "shard": "\(shard + 1)/\(count)", "worker": "\(name)"])
         var started = false
         try reader.forEachInstance(in: period, shard: InstanceShard(index: shard, count: count), isKnown: { catalog.instances[$0] != nil }) {
@@ -169,7 +167,8 @@ extension BillingJob {
     /// local workers, works itself whenever none of its workers is alive (so a shard whose
     /// worker died is taken over), and absorbs every shard's metering once all are done.
     ///
-    /// The engine returned is made afresh with the catalog as it is once the shards are done.
+    /// The engine returned is made afresh with the catalog as it is once the shards are done
+    /// (only `engine`'s period, as-of and settings are used).
     func meterSharded(_ engine: BillingEngine, catalog: BillingCatalog, sharding: Sharding) throws -> BillingEngine {
         let month = engine.period.month
         let plan = ShardPlan(period: month, shards: sharding.shards, asOf: engine.asOf, settings: settings, usageByDay: usageByDay,
@@ -215,9 +214,7 @@ extension BillingJob {
             throw BMBillError.failure("period \(month) starts after \(engine.asOf)")
         }
         merged.splitUsageByDay = usageByDay
-        for bad in try SourceReader(db).changesWithInfiniteTimestamps() {
-            merged.noteInvalidTimestamp(eventId: bad.eventId, instanceId: bad.instanceId, detail: bad.detail, holdsForever: bad.holdsForever)
-        }
+        try SourceReader(db).noteInvalidTimestamps(in: &merged)
         var earliest: Instant?
         for shard in 0..<sharding.shards {
             guard let text = try db.execute("SELECT metering FROM bmbill_shards WHERE period = $1 AND shard = $2::int AND status = 'done'",

@@ -141,6 +141,8 @@ public struct UsageTable: Sendable {
     public let rates: [RateVersion]
     let days: [BillingDay]
     public let count: Int
+    /// True when the rows are split by day (`--by day`).
+    public let byDay: Bool
 
     /// Calls `body` with each row in report order.
     public func forEach(_ body: (UsageRow) throws -> Void) rethrows {
@@ -167,9 +169,6 @@ public struct UsageTable: Sendable {
         forEach { rows.append($0) }
         return rows
     }
-
-    /// True when the rows are split by day (`--by day`).
-    public var byDay: Bool { metered.contains { $0.usage.contains { $0.day >= 0 } } }
 }
 
 /// Turns a period's state changes into usage, invoice contents and anomalies.
@@ -258,8 +257,6 @@ public struct BillingEngine: Sendable {
     /// while its shards were read, so that the next run finds them as late data).
     public mutating func setWatermark(_ w: Instant?) { watermark = w }
 
-    /// Adds `other`'s metering; `other` must have metered other instances of the same run.
-    public mutating func merge(_ other: BillingEngine) { absorb(other.partial) }
 
     /// Meters one instance. `changes` are all of its changes before the period's end:
     /// at least the last one before the period starts (the state carried in) and every
@@ -511,7 +508,7 @@ public struct BillingEngine: Sendable {
         counts.invoiceLines = invoices.reduce(0) { $0 + $1.lines.count }
         return BillingResult(
             period: period, asOf: asOf, window: window, settings: settings,
-            usageTable: UsageTable(metered: sorted, catalog: catalog, rates: all, days: days, count: usageRows), invoices: invoices,
+            usageTable: UsageTable(metered: sorted, catalog: catalog, rates: all, days: days, count: usageRows, byDay: splitUsageByDay), invoices: invoices,
             anomalies: (runAnomalies + anomalies).sorted(by: Anomaly.reportOrder), inputWatermark: watermark, counts: counts,
             ratesInForce: rateCard.versionsInForce(from: window.start, to: window.end), billableStates: catalog.billableStates, days: days)
     }

@@ -77,37 +77,28 @@ public func formatScaledTrimmed(_ units: Int128, scale: Int) -> String { formatD
 /// usage reports format millions of these.
 private func formatDecimal(_ units: Int128, scale: Int, trimmed: Bool) -> String {
     let negative = units < 0
-    var magnitude = negative ? (0 - units).magnitude : units.magnitude
+    let magnitude = negative ? (0 - units).magnitude : units.magnitude
     let capacity = 48 + max(0, scale)
     return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity) { buf in
         var end = capacity
         var start = capacity
-        var produced = 0
-        func digit(_ d: UInt8) {
-            start -= 1
-            buf[start] = 48 + d
-            produced += 1
-        }
-        if magnitude <= UInt128(UInt64.max) {
-            var m = UInt64(magnitude)
+        /// Writes `m`'s digits backwards from `start`, the point after `scale` of them, and
+        /// zeros up to `0.` where `m` has fewer digits than that.
+        func digits<T: FixedWidthInteger & UnsignedInteger>(_ m: T) {
+            var m = m
+            var produced = 0
             repeat {
-                digit(UInt8(m % 10))
+                start -= 1
+                buf[start] = 48 + UInt8(m % 10)
                 m /= 10
-                if produced == scale && scale > 0 {
+                produced += 1
+                if produced == scale {
                     start -= 1
                     buf[start] = 0x2E
                 }
-            } while m > 0 || produced <= scale && scale > 0
-        } else {
-            repeat {
-                digit(UInt8(magnitude % 10))
-                magnitude /= 10
-                if produced == scale && scale > 0 {
-                    start -= 1
-                    buf[start] = 0x2E
-                }
-            } while magnitude > 0 || produced <= scale && scale > 0
+            } while m > 0 || (scale > 0 && produced <= scale)
         }
+        if magnitude <= UInt128(UInt64.max) { digits(UInt64(magnitude)) } else { digits(magnitude) }
         if trimmed && scale > 0 {
             while buf[end - 1] == 0x30 { end -= 1 }
             if buf[end - 1] == 0x2E { end -= 1 }

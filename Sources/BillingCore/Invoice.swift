@@ -26,12 +26,7 @@ public struct InvoiceLine: Hashable, Sendable {
     /// The metered time per billed state (why the time was billed: active, stopped, …),
     /// by state name. Made when asked for, from the metering's usage cells: a large month
     /// has hundreds of thousands of lines.
-    public var stateMicroseconds: [StateTime] {
-        switch states {
-        case .given(let list): return list
-        case .metered(let usage, let rate): return MeteredInstance.states(of: usage, rate: rate)
-        }
-    }
+    public var stateMicroseconds: [StateTime] { states.list }
     private var states: StateSource
 
     enum StateSource: Hashable, Sendable {

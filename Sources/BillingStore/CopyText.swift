@@ -1,4 +1,5 @@
 import BillingCore
+import PostgresClient
 
 /// PostgreSQL's COPY text format: tab-separated, `\N` for NULL, backslash escapes.
 ///
@@ -141,60 +142,70 @@ enum CopyText {
     }
 
     /// A decimal integer field.
-    static func int64(_ row: UnsafeBufferPointer<UInt8>, _ r: Range<Int>) -> Int64? {
-        var i = r.lowerBound
-        var negative = false
-        if i < r.upperBound, row[i] == 0x2D {
-            negative = true
-            i += 1
-        }
-        guard i < r.upperBound else { return nil }
-        var v: Int64 = 0
-        while i < r.upperBound {
-            let d = row[i] &- 48
-            guard d < 10 else { return nil }
-            let (m, o1) = v.multipliedReportingOverflow(by: 10)
-            let (a, o2) = m.addingReportingOverflow(Int64(d))
-            guard !o1, !o2 else { return nil }
-            v = a
-            i += 1
-        }
-        return negative ? -v : v
-    }
+    static func int64(_ row: UnsafeBufferPointer<UInt8>, _ r: Range<Int>) -> Int64? { parseInt64(UnsafeBufferPointer(rebasing: row[r])) }
 
     /// A `timestamptz` as PostgreSQL writes it with `DateStyle = ISO` and `TimeZone = UTC`:
     /// `2026-10-01 00:00:00+00`, `2026-10-01 00:00:00.25+00`, `12345-01-01 00:00:00+00`,
     /// `0044-03-15 00:00:00+00 BC`. Nil for anything else.
-    static func timestamp(_ row: UnsafeBufferPointer<UInt8>, _ r: Range<Int>) -> Instant? {
-        var cache = DateCache()
-        return timestamp(row, r, cache: &cache)
+    ///
+    /// `cache` keeps the last date read and its day number: an instance's changes mostly
+    /// fall on few days, so most timestamps skip the calendar arithmetic.
+    static func timestamp(_ row: UnsafeBufferPointer<UInt8>, _ r: Range<Int>, cache: inout DateCache) -> Instant? {
+        var end = r.upperBound
+        let bc = r.count > 3 && row[end - 3] == 0x20 && row[end - 2] == 0x42 && row[end - 1] == 0x43  // " BC"
+        if bc { end -= 3 }
+        guard let space = (r.lowerBound..<end).first(where: { row[$0] == 0x20 }) else { return nil }
+        let days: Int64
+        if !bc && space - r.lowerBound == 10 {
+            let base = UnsafeRawPointer(row.baseAddress! + r.lowerBound)
+            let key = (base.loadUnaligned(as: UInt64.self), base.loadUnaligned(fromByteOffset: 8, as: UInt16.self))
+            if cache.valid && key == cache.bytes {
+                days = cache.days
+            } else {
+                guard let d = date(row, r.lowerBound..<space, bc: false) else { return nil }
+                cache = DateCache(bytes: key, days: d, valid: true)
+                days = d
+            }
+        } else {
+            guard let d = date(row, r.lowerBound..<space, bc: bc) else { return nil }
+            days = d
+        }
+        return clock(row, (space + 1)..<end, days: days)
     }
 
-    /// The last date part read (`2026-10-05 `) and its day number: an instance's changes
-    /// mostly fall on few days, so most timestamps skip the calendar arithmetic.
+    /// The last date part read and its day number (see `timestamp`).
     struct DateCache {
         var bytes: (UInt64, UInt16) = (0, 0)
         var days: Int64 = 0
         var valid = false
     }
 
-    static func timestamp(_ row: UnsafeBufferPointer<UInt8>, _ r: Range<Int>, cache: inout DateCache) -> Instant? {
-        // Fast path: a plain 4-digit-year date equal to the previous one.
-        if r.count >= 20, row[r.lowerBound + 10] == 0x20, row[r.upperBound - 3] == 0x2B {
-            let base = UnsafeRawPointer(row.baseAddress! + r.lowerBound)
-            let key = (base.loadUnaligned(as: UInt64.self), base.loadUnaligned(fromByteOffset: 8, as: UInt16.self))
-            if cache.valid && key == cache.bytes {
-                return clock(row, (r.lowerBound + 11)..<r.upperBound, days: cache.days)
+    /// `YYYY-MM-DD` (four to nine year digits) as days since 1970-01-01; `bc` for a year
+    /// before the common era.
+    private static func date(_ row: UnsafeBufferPointer<UInt8>, _ r: Range<Int>, bc: Bool) -> Int64? {
+        var p = r.lowerBound
+        func number(_ minDigits: Int, _ maxDigits: Int) -> Int64? {
+            var v: Int64 = 0
+            var n = 0
+            while p < r.upperBound, n < maxDigits, row[p] &- 48 < 10 {
+                v = v * 10 + Int64(row[p] - 48)
+                p += 1
+                n += 1
             }
-            guard let t = timestamp(row, r, cacheless: ()) else { return nil }
-            let secs = t.microseconds >= 0 ? t.microseconds / 1_000_000 : (t.microseconds - 999_999) / 1_000_000
-            cache = DateCache(bytes: key, days: secs >= 0 ? secs / 86_400 : (secs - 86_399) / 86_400, valid: true)
-            return t
+            return n >= minDigits ? v : nil
         }
-        return timestamp(row, r, cacheless: ())
+        func dash() -> Bool {
+            guard p < r.upperBound, row[p] == 0x2D else { return false }
+            p += 1
+            return true
+        }
+        guard var year = number(4, 9), dash(), let month = number(2, 2), dash(), let day = number(2, 2), p == r.upperBound else { return nil }
+        if bc { year = 1 - year }
+        guard (1...12).contains(month), day >= 1, day <= CivilDate.daysIn(year: year, month: month) else { return nil }
+        return CivilDate(year: year, month: month, day: day).daysSinceEpoch
     }
 
-    /// `HH:MM:SS[.ffffff]+00` after a known day.
+    /// `HH:MM:SS[.ffffff]+00` on day `days`.
     private static func clock(_ row: UnsafeBufferPointer<UInt8>, _ r: Range<Int>, days: Int64) -> Instant? {
         var p = r.lowerBound
         let end = r.upperBound
@@ -220,51 +231,8 @@ enum CopyText {
             guard n > 0 else { return nil }
             for _ in n..<6 { micros *= 10 }
         }
+        // "+00": the reading session is in UTC.
         guard end - p == 3, row[p] == 0x2B, row[p + 1] == 0x30, row[p + 2] == 0x30 else { return nil }
-        return Instant(microseconds: (days * 86_400 + hour * 3600 + minute * 60 + second) * 1_000_000 + micros)
-    }
-
-    private static func timestamp(_ row: UnsafeBufferPointer<UInt8>, _ r: Range<Int>, cacheless: Void) -> Instant? {
-        var p = r.lowerBound
-        let end = r.upperBound
-        func number(_ minDigits: Int, _ maxDigits: Int) -> Int64? {
-            var v: Int64 = 0
-            var n = 0
-            while p < end, n < maxDigits, row[p] &- 48 < 10 {
-                v = v * 10 + Int64(row[p] - 48)
-                p += 1
-                n += 1
-            }
-            return n >= minDigits ? v : nil
-        }
-        func expect(_ c: UInt8) -> Bool {
-            guard p < end, row[p] == c else { return false }
-            p += 1
-            return true
-        }
-        guard var year = number(4, 9), expect(0x2D), let month = number(2, 2), expect(0x2D), let day = number(2, 2), expect(0x20),
-            let hour = number(2, 2), expect(0x3A), let minute = number(2, 2), expect(0x3A), let second = number(2, 2)
-        else { return nil }
-        var micros: Int64 = 0
-        if expect(0x2E) {
-            var n = 0
-            while p < end, n < 6, row[p] &- 48 < 10 {
-                micros = micros * 10 + Int64(row[p] - 48)
-                p += 1
-                n += 1
-            }
-            guard n > 0 else { return nil }
-            for _ in n..<6 { micros *= 10 }
-        }
-        guard expect(0x2B), expect(0x30), expect(0x30) else { return nil }  // "+00": the session is in UTC
-        if p < end {
-            guard end - p == 3, row[p] == 0x20, row[p + 1] == 0x42, row[p + 2] == 0x43 else { return nil }  // " BC"
-            year = 1 - year
-        }
-        guard (1...12).contains(month), day >= 1, day <= CivilDate.daysIn(year: year, month: month), hour <= 23, minute <= 59,
-            second <= 59
-        else { return nil }
-        let days = CivilDate(year: year, month: month, day: day).daysSinceEpoch
         return Instant(microseconds: (days * 86_400 + hour * 3600 + minute * 60 + second) * 1_000_000 + micros)
     }
 }

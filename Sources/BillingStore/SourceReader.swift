@@ -51,6 +51,13 @@ public struct SourceReader {
                               billableStates: BillableStateTable(states))
     }
 
+    /// Tells `engine` about every change it cannot place in time (`changesWithInfiniteTimestamps`).
+    public func noteInvalidTimestamps(in engine: inout BillingEngine) throws {
+        for bad in try changesWithInfiniteTimestamps() {
+            engine.noteInvalidTimestamp(eventId: bad.eventId, instanceId: bad.instanceId, detail: bad.detail, holdsForever: bad.holdsForever)
+        }
+    }
+
     /// How many changes fall inside the period (for a progress line's estimate).
     public func changesInPeriod(_ period: BillingPeriod) throws -> Int {
         Int(try db.execute("SELECT count(*) FROM instance_state_changes WHERE changed_at >= $1::timestamptz AND changed_at < $2::timestamptz",
@@ -194,7 +201,7 @@ public struct SourceReader {
 /// A part of the instances, by a hash of their id: shard `index` of `count`. Every
 /// instance is in exactly one shard, whatever machine or PostgreSQL version computes it
 /// (`hashtext` is stable within a major version; a run never mixes servers).
-public struct InstanceShard: Hashable, Sendable, CustomStringConvertible {
+public struct InstanceShard: Hashable, Sendable {
     public let index: Int
     public let count: Int
 
@@ -211,8 +218,6 @@ public struct InstanceShard: Hashable, Sendable, CustomStringConvertible {
         guard count > 1 else { return "" }
         return (and ? " AND " : " WHERE ") + "(hashtext(\(column)) & 2147483647) % \(count) = \(index)"
     }
-
-    public var description: String { count == 1 ? "all instances" : "shard \(index + 1) of \(count)" }
 }
 
 /// Parses `instance_id, state, changed_at, event_id, recorded_at` rows of COPY text,

@@ -292,7 +292,7 @@ public struct Row {
 }
 
 /// Parses an optionally signed decimal integer; nil on any other byte or on overflow.
-func parseInt64(_ bytes: UnsafeBufferPointer<UInt8>) -> Int64? {
+public func parseInt64(_ bytes: UnsafeBufferPointer<UInt8>) -> Int64? {
     var i = 0
     var negative = false
     if i < bytes.count, bytes[i] == 45 || bytes[i] == 43 {

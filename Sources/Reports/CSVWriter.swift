@@ -8,12 +8,6 @@ public struct CSVWriter {
 
     public init(header: [String]) { appendRecord(header.map { .text($0) }) }
 
-    /// The text written so far, which is then forgotten (to write a large file in chunks).
-    public mutating func takeText() -> String {
-        defer { bytes.removeAll(keepingCapacity: true) }
-        return text
-    }
-
     /// Forgets the bytes written so far.
     public mutating func clear() { bytes.removeAll(keepingCapacity: true) }
 

@@ -111,12 +111,10 @@ public struct OutputFolder {
 
     /// Writes and flushes one file.
     static func writeFile(_ contents: String, to path: String) throws {
-        guard let f = fopen(path, "wb") else { throw OutputError.cannotWrite(path: path, reason: String(cString: strerror(errno))) }
-        let bytes = Array(contents.utf8)
-        let written = bytes.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count, f) }
-        let flushed = fflush(f) == 0 && fsync(fileno(f)) == 0
-        fclose(f)
-        guard written == bytes.count, flushed else { throw OutputError.cannotWrite(path: path, reason: String(cString: strerror(errno))) }
+        _ = try StagedFile.write(contents, to: path)
+        let fd = open(path, O_RDONLY)
+        defer { if fd >= 0 { close(fd) } }
+        guard fd >= 0, fsync(fd) == 0 else { throw OutputError.cannotWrite(path: path, reason: String(cString: strerror(errno))) }
     }
 
     private func syncDirectory(_ path: String) {

@@ -73,7 +73,7 @@ struct ReaderTests {
         #expect(whole.count >= 4)
     }
 
-    @Test("The state carried in is the first deleted when there is one, else the last change before the period")
+    @Test("Deleted is final: the state carried in is the first deleted (of two at one instant, the later event), else the last change before the period")
     func carriedIn() throws {
         let t = try TestDatabase()
         let db = try t.connect()
@@ -84,17 +84,25 @@ struct ReaderTests {
             ("i-b", "active", "2026-09-20 00:00:00+00"), ("i-b", "deleted", "2026-09-25 00:00:00+00"),
             ("i-b", "active", "2026-10-02 00:00:00+00"),
             ("i-c", "deleted", "2026-09-10 00:00:00+00"),  // deleted, and nothing after: not read at all
+            // Two deletions at one instant: the one with the higher event id holds.
+            ("i-d", "deleted", "2026-09-10 00:00:00+00"), ("i-d", "DELETED", "2026-09-10 00:00:00+00"),
+            ("i-d", "active", "2026-10-03 00:00:00+00"),
+            // No instances row and no change in the period: orphans are looked for among the
+            // period's changes only (billing-rules.md, "no instance row").
+            ("i-e", "active", "2026-09-01 00:00:00+00"),
         ]
         for (id, state, at) in rows {
             try db.execute("INSERT INTO instance_state_changes (instance_id, state, changed_at, recorded_at) VALUES ($1, $2, $3::timestamptz, $3::timestamptz)",
                            [id, state, at])
         }
-        for id in ["i-a", "i-b", "i-c"] {
+        for id in ["i-a", "i-b", "i-c", "i-d"] {
             try db.execute("INSERT INTO instances (instance_id, project_id, type_name, image, name, created_at) VALUES ($1, 'p', 'r2a.baremetal', 'Ubuntu', NULL, '2026-01-01Z')", [id])
         }
-        let got = try read(db, known: ["i-a", "i-b", "i-c"])
+        let got = try read(db, known: ["i-a", "i-b", "i-c", "i-d"])
         #expect(got["i-a"]?.map(\.state) == ["stopped"])
         #expect(got["i-b"]?.map(\.state) == ["Deleted ", "active"], "the first deleted, then the period's change")
         #expect(got["i-c"] == nil)
+        #expect(got["i-d"]?.map(\.state) == ["DELETED", "active"])
+        #expect(got["i-e"] == nil)
     }
 }
