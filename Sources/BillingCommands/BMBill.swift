@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import PostgresClient
 
 /// The `bmbill` command: billing and metering for bare-metal servers.
 public struct BMBill: ParsableCommand {
@@ -41,10 +42,21 @@ public struct BMBill: ParsableCommand {
                 print(fullMessage(for: error))
             } else {
                 let message = error is BMBillError || exitCode(for: error) != .validationFailure ? "bmbill: \(error)" : fullMessage(for: error)
-                FileHandle.standardError.write(Data((message + "\n").utf8))
+                FileHandle.standardError.write(Data((redacted(message, arguments: arguments) + "\n").utf8))
             }
             return status
         }
+    }
+
+    /// `message` with every password the command line, `BMBILL_DB` or `PGPASSWORD` holds
+    /// masked: whatever failed, no error message carries one (stderr goes to cron's mail).
+    static func redacted(_ message: String, arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        var secrets = Redaction.secrets(conninfo: environment["BMBILL_DB"] ?? "", environment: environment)
+        for (i, a) in arguments.enumerated() {
+            if a == "--db", i + 1 < arguments.count { secrets += Redaction.secrets(conninfo: arguments[i + 1]) }
+            if a.hasPrefix("--db=") { secrets += Redaction.secrets(conninfo: String(a.dropFirst(5))) }
+        }
+        return Redaction.redact(message, secrets: secrets.sorted { $0.count > $1.count })
     }
 
     /// The contract's exit code for an error: ours carry theirs; the parser's usage errors
@@ -78,13 +90,24 @@ public struct BMBill: ParsableCommand {
         }
     }
 
-    /// Logs go to stderr; `BMBILL_LOG_LEVEL` sets the level (default info).
-    public static func bootstrapLogging() {
-        let level = ProcessInfo.processInfo.environment["BMBILL_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+    /// Logs go to stderr; `BMBILL_LOG_LEVEL` sets the level (default info). Returns the
+    /// exit code to stop with when the level is not one swift-log knows (a usage error:
+    /// a typo must not silently leave the logs at another level), else nil.
+    public static func bootstrapLogging(environment: [String: String] = ProcessInfo.processInfo.environment) -> Int32? {
+        var level = Logger.Level.info
+        if let text = environment["BMBILL_LOG_LEVEL"], !text.isEmpty {
+            guard let parsed = Logger.Level(rawValue: text.lowercased()) else {
+                let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
+                FileHandle.standardError.write(Data("bmbill: BMBILL_LOG_LEVEL '\(text)' is not a log level; use one of \(levels)\n".utf8))
+                return ExitStatus.usage
+            }
+            level = parsed
+        }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
+        return nil
     }
 }

@@ -205,7 +205,9 @@ public struct BillingJob {
                            metadata: ["period": "\(month)", "projects": "\(outcome.differFromIssued.joined(separator: ","))"])
             return PeriodRun(result: result, mode: mode, actions: actions, outcome: outcome, changes: changes, late: late, directory: nil)
         }
-        try folder.write(period: month.description, files: files) { self.pause("files") }
+        for warning in try folder.write(period: month.description, files: files, beforeSwap: { self.pause("files") }) {
+            logger.warning("\(warning)", metadata: ["period": "\(month)"])
+        }
         swapped = true
         logger.info("wrote files", metadata: ["dir": "\(folder.periodDirectory(month.description))", "run_id": "\(outcome.runId)", "record_ms": "\(ms())"])
         return PeriodRun(result: result, mode: mode, actions: actions, outcome: outcome, changes: changes, late: late,
@@ -240,7 +242,7 @@ public struct BillingJob {
             SELECT count(*), count(DISTINCT c.instance_id), coalesce(string_agg(DISTINCT i.project_id, ',' ORDER BY i.project_id), '')
             FROM instance_state_changes c LEFT JOIN instances i USING (instance_id)
             WHERE c.recorded_at > $1::timestamptz AND c.changed_at < $2::timestamptz
-            """, [watermark.iso8601, period.end.iso8601], context: "looking for late changes"
+            """, [watermark.postgresText, period.end.postgresText], context: "looking for late changes"
         ).rows[0]
         let count = Int(row[0]!)!
         guard count > 0 else { return nil }
@@ -291,7 +293,7 @@ public struct BillingJob {
                 """
                 SELECT count(*) FROM instance_state_changes c JOIN instances i USING (instance_id)
                 WHERE i.project_id = $1 AND c.recorded_at > $2::timestamptz AND c.changed_at < $3::timestamptz
-                """, [projectId, Instant(microseconds: Int64(watermark)!).iso8601, result.period.end.iso8601], context: "counting late changes").scalar ?? "0"
+                """, [projectId, Instant(microseconds: Int64(watermark)!).postgresText, result.period.end.postgresText], context: "counting late changes").scalar ?? "0"
             if late != "0" {
                 reasons.append("\(late) late change(s) recorded after \(Instant(microseconds: Int64(watermark)!)) (the issuing run's watermark)")
             }

@@ -123,7 +123,7 @@ struct BillingCommand {
     let name: String
     var sharding: Sharding? = nil
 
-    func execute(months: (BillingSettings, Instant) throws -> [YearMonth], asOf: () throws -> Instant, mode: () -> BillingMode) throws {
+    func execute(months: (BillingSettings, Instant) throws -> [YearMonth], asOf: () throws -> Instant?, mode: () -> BillingMode) throws {
         let startedAt = Instant.now()
         var runs: [PeriodRun] = []
         var exitCode = ExitStatus.failure
@@ -135,15 +135,18 @@ struct BillingCommand {
         }
         do {
             let (settings, config) = try billing.resolve()
-            let asOf = try asOf()
-            let months = try months(settings, asOf)
+            let requestedAsOf = try asOf()
             let logger = Logger(label: "bmbill.\(name)")
             let db = try openConnection(connection, command: name)
+            let asOf = try Self.asOf(requestedAsOf, clock: try InvoiceStore(db).clock())
+            let months = try months(settings, asOf)
+            for m in months { try checkBillable(m, what: "period \(m) (from --as-of \(asOf))") }
             var job = BillingJob(db: db, settings: settings, outputRoot: output.root(config: config), logger: logger)
             job.usageByDay = output.usageGrain == .day
             job.sharding = sharding
             try job.checkSchema()
             let catalog = try SourceReader(db).loadCatalog()
+            try checkProjects(mode(), catalog: catalog, months: months, db: db, currency: settings.currency)
             for month in months {
                 runs.append(try job.bill(month, asOf: asOf, catalog: catalog, mode: mode()))
             }
@@ -156,6 +159,35 @@ struct BillingCommand {
         } catch {
             exitCode = BMBill.exitStatus(for: error)
             throw error
+        }
+    }
+
+    /// The instant to bill as of: `requested` (`--as-of`) when given, else the database's
+    /// clock. An `--as-of` later than that clock is refused: it would bill time that has not
+    /// passed, and issue permanent invoices for months that have not ended.
+    static func asOf(_ requested: Instant?, clock: Instant) throws -> Instant {
+        guard let requested else { return clock }
+        guard requested <= clock else {
+            throw BMBillError.usage(
+                "--as-of \(requested) is later than the database's clock (\(clock)): bmbill bills only time that has passed, "
+                    + "and issues a month only once it has ended. Leave --as-of out to bill as of now.")
+        }
+        return requested
+    }
+
+    /// `recompute --project` must name projects bmbill knows: in `projects`, or with an
+    /// invoice of the period (a project since removed can still be corrected).
+    private func checkProjects(_ mode: BillingMode, catalog: BillingCatalog, months: [YearMonth], db: PostgresConnection,
+                               currency: Currency) throws {
+        guard let wanted = mode.projects else { return }
+        let store = InvoiceStore(db)
+        var known = Set(catalog.projects.keys)
+        for m in months { known.formUnion(try store.current(period: m, currency: currency).keys) }
+        let unknown = wanted.subtracting(known).sorted()
+        guard unknown.isEmpty else {
+            throw BMBillError.usage(
+                "--project \(unknown.joined(separator: ", ")): no such project (not in projects, and no \(currency.code) invoice of "
+                    + "\(months.map(\.description).joined(separator: ", "))); check the id")
         }
     }
 

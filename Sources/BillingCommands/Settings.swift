@@ -88,6 +88,7 @@ enum ConfigFile {
 
     static func parse(_ text: String, path: String) throws -> [String: String] {
         var values: [String: String] = [:]
+        var lineOf: [String: Int] = [:]
         for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
             let trimmed = line.trimmingCharacters(in: .whitespaces)
@@ -98,6 +99,11 @@ enum ConfigFile {
             }
             var value = parts[1]
             if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
+            if let first = lineOf[parts[0]] {
+                // Which one would win is a guess the file's author did not make: say so.
+                throw BMBillError.usage("\(path):\(n + 1): \(parts[0]) is set again (first on line \(first)); keep one")
+            }
+            lineOf[parts[0]] = n + 1
             values[parts[0]] = value
         }
         return values
@@ -134,21 +140,36 @@ enum UsageGrain: String, ExpressibleByArgument, CaseIterable {
     case month, day
 }
 
-/// Parses `--as-of`, or gives now.
-func parseAsOf(_ text: String?) throws -> Instant {
-    guard let text else { return Instant.now() }
+/// Parses `--as-of`; nil when it is not given (the run then bills as of the database's clock).
+func parseAsOf(_ text: String?) throws -> Instant? {
+    guard let text else { return nil }
     guard let i = Instant(iso8601: text) else {
         throw BMBillError.usage("--as-of '\(text)' is not an ISO 8601 instant with a zone, such as 2026-12-01T00:00:00Z")
+    }
+    guard i >= earliestAsOf else {
+        throw BMBillError.usage("--as-of '\(text)' is before \(earliestAsOf): bmbill bills periods from \(YearMonth.billable.lowerBound) on")
     }
     return i
 }
 
-/// Parses `--period`.
+/// The earliest `--as-of`: the start of the first billable period in any zone.
+private let earliestAsOf = Instant(iso8601: "1970-01-02T00:00:00Z")!
+
+/// Parses `--period`: a month `YYYY-MM` within `YearMonth.billable`.
 func parsePeriod(_ text: String) throws -> YearMonth {
     guard let m = YearMonth(parsing: text) else {
         throw BMBillError.usage("--period '\(text)' is not a month; write it YYYY-MM, for example 2026-10")
     }
+    try checkBillable(m, what: "--period \(text)")
     return m
+}
+
+/// Refuses a month outside the periods bmbill bills (a usage error, exit 2).
+func checkBillable(_ m: YearMonth, what: String) throws {
+    guard YearMonth.billable.contains(m) else {
+        throw BMBillError.usage(
+            "\(what) is outside the periods bmbill bills (\(YearMonth.billable.lowerBound) to \(YearMonth.billable.upperBound))")
+    }
 }
 
 extension Instant {

@@ -72,7 +72,7 @@ struct ShardPlan {
             try db.execute("DELETE FROM bmbill_shard_plans WHERE period = $1", [period.description], context: "removing an earlier shard plan")
             try db.execute(
                 "INSERT INTO bmbill_shard_plans (period, shards, as_of, settings, inputs, created_by) VALUES ($1, $2::int, $3::timestamptz, $4::jsonb, $5, $6)",
-                [period.description, String(shards), asOf.iso8601, settingsJSON.compact, inputs, name], context: "recording the shard plan")
+                [period.description, String(shards), asOf.postgresText, settingsJSON.compact, inputs, name], context: "recording the shard plan")
             try db.execute(
                 "INSERT INTO bmbill_shards (period, shard) SELECT $1, s FROM generate_series(0, $2::int - 1) s",
                 [period.description, String(shards)], context: "recording the shards")
@@ -234,7 +234,7 @@ extension BillingJob {
                 """
                 SELECT count(*) FROM instance_state_changes
                 WHERE changed_at >= $1::timestamptz AND changed_at < $2::timestamptz AND isfinite(recorded_at) AND recorded_at <= $3::timestamptz
-                """, [engine.period.start.iso8601, engine.period.end.iso8601, watermark.iso8601], context: "checking the shards saw every change"
+                """, [engine.period.start.postgresText, engine.period.end.postgresText, watermark.postgresText], context: "checking the shards saw every change"
             ).scalar.flatMap { Int($0) } ?? -1
             if now != read {
                 logger.warning("changes were recorded while the shards were read; the next run reports them as late data",

@@ -27,13 +27,14 @@ public struct Anomaly: Hashable, Sendable, Codable {
         case changeAfterAsOf = "change after as_of"
         case changeBeforeCreated = "change before created_at"
         case windowsImageOnType = "windows image on type"
+        case invalidCreatedAt = "invalid created_at"
 
         public var severity: Severity {
             switch self {
             case .unknownState, .missingRate, .orphanChange, .unknownInstanceType, .unknownProject, .overlappingRates,
                 .invalidRate, .unknownCategory, .conflictingStates, .invalidTimestamp:
                 return .error
-            case .duplicateInstant, .changeAfterDeleted, .changeAfterAsOf, .changeBeforeCreated, .windowsImageOnType:
+            case .duplicateInstant, .changeAfterDeleted, .changeAfterAsOf, .changeBeforeCreated, .windowsImageOnType, .invalidCreatedAt:
                 return .warning
             }
         }
@@ -50,12 +51,13 @@ public struct Anomaly: Hashable, Sendable, Codable {
             case .invalidRate: return "correct the rate row"
             case .unknownCategory: return "set the type's category to memory_optimized, gpu or general_purpose"
             case .conflictingStates: return "keep one row per state in billable_states (names match case-insensitively)"
-            case .invalidTimestamp: return "correct the change's changed_at or recorded_at (infinity cannot be billed)"
-            case .duplicateInstant: return "none needed: the change with the highest event id holds"
+            case .invalidTimestamp: return "correct the change's changed_at or recorded_at (an infinity or a year past 294246 cannot be billed)"
+            case .duplicateInstant: return "none needed: the change with the highest event id holds, unless an earlier one is deleted (final)"
             case .changeAfterDeleted: return "none needed: deleted is final and later changes are not billed"
             case .changeAfterAsOf: return "none needed: time after as_of is billed by a later run"
             case .changeBeforeCreated: return "check the control plane's clock; the change is billed as recorded"
             case .windowsImageOnType: return "check the instance: Windows images are offered on r2a.baremetal only"
+            case .invalidCreatedAt: return "correct the instance's created_at; until then its changes are billed as recorded"
             }
         }
 

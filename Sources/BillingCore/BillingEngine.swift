@@ -5,11 +5,15 @@ public struct BillingCatalog: Sendable {
     public var instances: [String: Instance]
     public var rates: [RateVersion]
     public var billableStates: BillableStateTable
+    /// Source rows that could not be used as they are (a rate with a date that cannot be
+    /// placed in time, a `created_at` that cannot): reported with every period.
+    public var problems: [Anomaly]
 
     public init(
         projects: [Project], types: [InstanceType], instances: [Instance], rates: [RateVersion],
-        billableStates: BillableStateTable
+        billableStates: BillableStateTable, problems: [Anomaly] = []
     ) {
+        self.problems = problems
         self.projects = Dictionary(projects.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         self.types = Dictionary(types.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         self.instances = Dictionary(instances.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
@@ -197,6 +201,8 @@ public struct BillingEngine: Sendable {
     private var watermark: Instant?
     private var counts = BillingCounts()
     private var invalidByInstance: [String: [Anomaly]] = [:]
+    /// The catalog's `created_at` problems by instance, reported when the instance is metered.
+    private let createdAtProblems: [String: Anomaly]
 
     /// The largest number of event ids listed on one anomaly; the rest are counted.
     public static let eventIdsPerAnomaly = 50
@@ -213,7 +219,9 @@ public struct BillingEngine: Sendable {
         self.days = period.days.filter { $0.window.start < window.end }.map {
             BillingDay(date: $0.date, window: BillingWindow(start: $0.window.start, end: min($0.window.end, window.end)))
         }
-        self.runAnomalies = rateCard.problems(touching: window) + catalog.billableStates.conflicts.map {
+        self.createdAtProblems = Dictionary(catalog.problems.filter { $0.kind == .invalidCreatedAt }.compactMap { a in a.instanceId.map { ($0, a) } },
+                                            uniquingKeysWith: { a, _ in a })
+        self.runAnomalies = catalog.problems.filter { $0.kind != .invalidCreatedAt } + rateCard.problems(touching: window) + catalog.billableStates.conflicts.map {
             Anomaly(.error, .conflictingStates, detail: "billable_states holds '\($0)' more than once, billed and not billed")
         }
     }
@@ -221,13 +229,14 @@ public struct BillingEngine: Sendable {
     /// Records a problem found outside the metering (for example by the reader).
     public mutating func report(_ anomaly: Anomaly) { anomalies.append(anomaly) }
 
-    /// Records a change that cannot be placed in time (an infinite timestamp). One dated
-    /// `-infinity` would hold in every period and is reported at once; any other is
-    /// reported when its instance is metered in this period.
-    public mutating func noteInvalidTimestamp(eventId: Int64, instanceId: String, detail: String, holdsForever: Bool) {
+    /// Records a change that cannot be placed in time (an infinity, or a year past 294246).
+    /// One that concerns every period (dated `-infinity`, it would hold in all of them) or
+    /// dated inside this one (only its `recorded_at` is unplaceable) is reported at once;
+    /// any other when its instance is metered in this period.
+    public mutating func noteInvalidTimestamp(eventId: Int64, instanceId: String, detail: String, concernsEveryPeriod: Bool, inPeriod: Bool) {
         let a = Anomaly(.error, .invalidTimestamp, projectId: catalog.instances[instanceId]?.projectId, instanceId: instanceId,
                         eventIds: [eventId], detail: "change \(detail) cannot be placed in time; it is not applied")
-        if holdsForever { runAnomalies.append(a) } else { invalidByInstance[instanceId, default: []].append(a) }
+        if concernsEveryPeriod { runAnomalies.append(a) } else if inPeriod { anomalies.append(a) } else { invalidByInstance[instanceId, default: []].append(a) }
     }
 
     /// The metering so far, to hand to another engine of the same run (`absorb`).
@@ -292,7 +301,7 @@ public struct BillingEngine: Sendable {
             if j - i > 1 {
                 let group = inPeriod[i..<j]
                 report(.duplicateInstant, group.map(\.eventId),
-                       "\(j - i) changes at \(inPeriod[i].changedAt) (\(group.map { $0.state }.joined(separator: ", "))); the last, \(group.last!.state), holds")
+                       "\(j - i) changes at \(inPeriod[i].changedAt) (\(group.map { $0.state }.joined(separator: ", "))); \(timeline.holding(at: inPeriod[i].changedAt))")
             }
             i = j
         }
@@ -308,10 +317,13 @@ public struct BillingEngine: Sendable {
             report(.changeAfterAsOf, afterAsOf.map(\.eventId),
                    "\(afterAsOf.count) change(s) after as_of \(asOf), from \(afterAsOf[0].changedAt); that time is not billed in this run")
         }
-        if let instance, let first = inPeriod.first, first.changedAt < instance.createdAt {
-            let early = inPeriod.filter { $0.changedAt < instance.createdAt }
+        if let instance, let createdAt = instance.createdAt, let first = inPeriod.first, first.changedAt < createdAt {
+            let early = inPeriod.filter { $0.changedAt < createdAt }
             report(.changeBeforeCreated, early.map(\.eventId),
-                   "\(early.count) change(s) before created_at \(instance.createdAt), from \(early[0].changedAt); billed as recorded")
+                   "\(early.count) change(s) before created_at \(createdAt), from \(early[0].changedAt); billed as recorded")
+        }
+        if instance != nil, let problem = createdAtProblems[instanceId] {
+            anomalies.append(Anomaly(.warning, .invalidCreatedAt, projectId: projectId, instanceId: instanceId, detail: problem.detail))
         }
 
         let table = catalog.billableStates

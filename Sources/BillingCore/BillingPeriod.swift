@@ -7,9 +7,19 @@ public struct YearMonth: Hashable, Comparable, Sendable, CustomStringConvertible
 
     public init?(year: Int64, month: Int64) {
         guard (1...12).contains(month), (1...9999).contains(year) else { return nil }
+        self.init(unchecked: year, month: month)
+    }
+
+    /// For `next` and `previous`, which may step one month outside years 1 to 9999.
+    fileprivate init(unchecked year: Int64, month: Int64) {
         self.year = year
         self.month = month
     }
+
+    /// The periods bmbill bills: 1970-01 to 9999-12. Earlier months have no use in a
+    /// cloud's books (and PostgreSQL has no year 0 for their neighbours); later ones cannot
+    /// be written `YYYY-MM`. Commands refuse others with a usage error.
+    public static let billable = YearMonth(unchecked: 1970, month: 1)...YearMonth(unchecked: 9999, month: 12)
 
     /// Parses exactly `YYYY-MM` (four-digit year, two-digit month 01 to 12).
     public init?(parsing text: String) {
@@ -23,8 +33,9 @@ public struct YearMonth: Hashable, Comparable, Sendable, CustomStringConvertible
 
     public static func < (a: YearMonth, b: YearMonth) -> Bool { (a.year, a.month) < (b.year, b.month) }
 
-    public var next: YearMonth { month == 12 ? YearMonth(year: year + 1, month: 1)! : YearMonth(year: year, month: month + 1)! }
-    public var previous: YearMonth { month == 1 ? YearMonth(year: year - 1, month: 12)! : YearMonth(year: year, month: month - 1)! }
+    /// The month after; 9999-12 is followed by 10000-01 (the end of the last billable period).
+    public var next: YearMonth { month == 12 ? YearMonth(unchecked: year + 1, month: 1) : YearMonth(unchecked: year, month: month + 1) }
+    public var previous: YearMonth { month == 1 ? YearMonth(unchecked: year - 1, month: 12) : YearMonth(unchecked: year, month: month - 1) }
     public var firstDay: CivilDate { CivilDate(year: year, month: month, day: 1) }
     public var description: String { pad4(year) + "-" + pad2(month) }
 }
@@ -94,7 +105,7 @@ public struct BillingPeriod: Hashable, Sendable, CustomStringConvertible {
     /// The period that contains `instant` in `zone`.
     public init(containing instant: Instant, zone: BillingTimeZone) {
         let date = zone.localDate(of: instant)
-        self.init(month: YearMonth(year: date.year, month: date.month)!, zone: zone)
+        self.init(month: YearMonth(unchecked: date.year, month: date.month), zone: zone)
     }
 
     public var description: String { month.description }

@@ -11,6 +11,16 @@ public struct Instant: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     public static let microsecondsPerSecond: Int64 = 1_000_000
 
+    /// PostgreSQL's earliest `timestamptz`, `4714-11-24 00:00:00+00 BC`.
+    public static let postgresMinimum = Instant(microseconds: -210_866_803_200_000_000)
+    /// The first instant an `Instant` cannot hold: `294247-01-01T00:00:00Z`. PostgreSQL
+    /// stores later ones (up to year 294276), which bmbill reports as anomalies instead of
+    /// reading; the readers keep them out with `SourceReader.placeable`.
+    public static let representableEnd = Instant(microseconds: 9_223_371_244_800_000_000)
+
+    /// True for the instants a source timestamp may hold and still be read exactly.
+    public var isPlaceable: Bool { self >= Instant.postgresMinimum && self < Instant.representableEnd }
+
     public static func < (a: Instant, b: Instant) -> Bool { a.microseconds < b.microseconds }
 
     /// Whole seconds since the epoch, rounded towards negative infinity.
@@ -40,6 +50,17 @@ public struct Instant: Hashable, Comparable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { iso8601 }
+
+    /// The instant as PostgreSQL reads it back exactly: ISO 8601 in the common era, and
+    /// `0044-03-15 00:00:00+00 BC` before it (PostgreSQL refuses ISO's negative years).
+    public var postgresText: String {
+        let (days, _) = floorDivMod(flooredSeconds, 86_400)
+        let civil = CivilDate(daysSinceEpoch: days)
+        guard civil.year <= 0 else { return iso8601 }
+        let t = iso8601
+        let time = t[t.index(after: t.firstIndex(of: "T")!)...].dropLast()  // HH:MM:SS[.ffffff]
+        return pad4(1 - civil.year) + "-" + pad2(civil.month) + "-" + pad2(civil.day) + " " + time + "+00 BC"
+    }
 
     /// Parses an ISO 8601 instant with an explicit offset: `2026-12-01T00:00:00Z`,
     /// `2026-12-01 09:00:00+09:00`, `2026-10-14T23:40:00.25Z`. A bare date or a time

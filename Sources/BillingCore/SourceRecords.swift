@@ -38,9 +38,11 @@ public struct Instance: Hashable, Sendable {
     public let typeName: String
     public let image: String
     public let name: String?
-    public let createdAt: Instant
+    /// Nil when `created_at` is `-infinity` (no limit) or cannot be placed in time (the
+    /// reader reports it): no change is then "before created_at".
+    public let createdAt: Instant?
 
-    public init(id: String, projectId: String, typeName: String, image: String, name: String?, createdAt: Instant) {
+    public init(id: String, projectId: String, typeName: String, image: String, name: String?, createdAt: Instant?) {
         self.id = id
         self.projectId = projectId
         self.typeName = typeName
@@ -99,14 +101,32 @@ public struct BillableStateTable: Sendable {
         self.conflicts = conflicts.sorted()
     }
 
-    /// The canonical spelling of a state name: trimmed and lower-case, so that
-    /// `Active`, `ACTIVE ` and `active` are one state (billing-rules.md section 1).
+    /// The canonical spelling of a state name (billing-rules.md section 1: names match
+    /// case-insensitively): every Unicode white-space character (`whiteSpace`) trimmed from
+    /// both ends, and the ASCII letters A-Z lowered; nothing else changes. The SQL function
+    /// `bmbill_canonical_state` (migration 010) is the same rule, character for character,
+    /// so that a state compared in PostgreSQL (the `deleted` an instance carries into a
+    /// period) and in Swift is the same state. Lowering only ASCII keeps the rule the same
+    /// under every database collation; the states of the seed are ASCII.
     public static func canonical(_ name: String) -> String {
         // Most names are already canonical (lower-case ASCII letters, digits, '-', '_'):
         // keep them as they are without making new strings.
         if name.utf8.allSatisfy({ (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2D || $0 == 0x5F }) { return name }
-        return name.lowercased().trimmingSpaces()
+        let scalars = name.unicodeScalars
+        guard let first = scalars.firstIndex(where: { !whiteSpace.contains($0) }) else { return "" }
+        let last = scalars.lastIndex(where: { !whiteSpace.contains($0) })!
+        var out = String.UnicodeScalarView()
+        for scalar in scalars[first...last] {
+            out.append((0x41...0x5A).contains(scalar.value) ? Unicode.Scalar(scalar.value + 0x20)! : scalar)
+        }
+        return String(out)
     }
+
+    /// The characters `canonical` trims: Unicode's White_Space property, all 25 of them
+    /// (a test checks the list against the property). Migration 010 lists the same ones.
+    public static let whiteSpace: Set<Unicode.Scalar> = Set(
+        ([0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x20, 0x85, 0xA0, 0x1680] + Array(0x2000...0x200A) + [0x2028, 0x2029, 0x202F, 0x205F, 0x3000])
+            .map { Unicode.Scalar(UInt32($0))! })
 
     /// Every state and whether it is billed, by name.
     public var entries: [(state: String, billable: Bool)] { billable.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
@@ -124,13 +144,4 @@ public struct BillableStateTable: Sendable {
 
     /// The terminal state: nothing after it is applied.
     public static let deleted = "deleted"
-}
-
-extension String {
-    func trimmingSpaces() -> String {
-        let scalars = unicodeScalars
-        guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }) else { return "" }
-        let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })!
-        return String(scalars[first...last])
-    }
 }

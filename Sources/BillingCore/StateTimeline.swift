@@ -42,6 +42,19 @@ public struct StateTimeline: Sendable {
         self.setAsideAfterDeleted = setAside
     }
 
+    /// What holds after the changes at instant `t`, in words for the duplicate-instant
+    /// warning: the state of the last change applied there (a `deleted` is final, so the
+    /// changes after it at the same instant are not), or that none is applied.
+    public func holding(at t: Instant) -> String {
+        guard let last = intervals.last(where: { $0.from == t }) else {
+            return "none is applied: the instance was deleted before"
+        }
+        if last.state == BillableStateTable.deleted && setAsideAfterDeleted.contains(where: { $0.changedAt == t }) {
+            return "deleted (event \(last.eventId)) holds: it is final, the later ones are not applied"
+        }
+        return "the last, \(last.state) (event \(last.eventId)), holds"
+    }
+
     /// The intervals cut to `window`, without empty ones: disjoint and in time order.
     public func clipped(to window: BillingWindow) -> [Interval] {
         var result: [Interval] = []

@@ -44,6 +44,15 @@ public struct InvoiceStore {
     /// The series of gapless invoice numbers (`BM-00000001`, `BM-00000002`, …).
     public static let numberSeries = "BM"
 
+    /// The database's clock (`clock_timestamp()`): what "now" means for a run, so that
+    /// every machine that runs bmbill agrees on which months have ended.
+    public func clock() throws -> Instant {
+        guard let text = try db.execute("SELECT \(SourceReader.micros("clock_timestamp()"))", context: "reading the database's clock").scalar,
+            let micros = Int64(text)
+        else { throw StoreError.badSourceRow(table: "clock_timestamp()", key: "now", problem: "the server's clock is not a timestamp bmbill can read") }
+        return Instant(microseconds: micros)
+    }
+
     /// The current revision of each project's invoice for `period` in `currency`.
     public func current(period: YearMonth, currency: Currency) throws -> [String: StoredInvoice] {
         var stored: [String: StoredInvoice] = [:]
@@ -228,8 +237,8 @@ public struct InvoiceStore {
             RETURNING run_id
             """,
             [
-                r.period.month.description, kind, startedAt.iso8601, r.asOf.iso8601, r.period.start.iso8601, r.period.end.iso8601,
-                r.window.end.iso8601, r.inputWatermark?.iso8601, r.settingsJSON.compact, r.countsJSON.compact, r.totalsJSON.compact,
+                r.period.month.description, kind, startedAt.postgresText, r.asOf.postgresText, r.period.start.postgresText, r.period.end.postgresText,
+                r.window.end.postgresText, r.inputWatermark?.postgresText, r.settingsJSON.compact, r.countsJSON.compact, r.totalsJSON.compact,
                 r.anomaliesJSON.compact, r.ratesJSON.compact, host, String(pid), r.billableStatesJSON.compact,
             ], context: "recording the run")
         return Int64(row.scalar!)!
@@ -299,7 +308,7 @@ public struct InvoiceStore {
             """,
             [
                 JSON.array(rows).compact, r.period.month.description, currency, String(runId), r.settings.timeZone.identifier,
-                r.period.start.iso8601, r.period.end.iso8601, r.window.end.iso8601, r.settings.vatRate.description,
+                r.period.start.postgresText, r.period.end.postgresText, r.window.end.postgresText, r.settings.vatRate.description,
                 r.settings.rounding.rawValue, r.settings.granularity.rawValue,
             ], context: "storing \(new.count) invoice(s)")
         var ids: [String: (Int64, Instant?)] = [:]
@@ -333,7 +342,7 @@ public struct InvoiceStore {
                     try send(
                         CopyText.row([
                             id, String(l.lineNumber), l.instanceId, l.instanceName, l.typeName, l.category, l.image,
-                            l.rate.effectiveFrom.iso8601, l.rate.effectiveTo?.iso8601, l.rate.hourlyRateText,
+                            l.rate.effectiveFrom.postgresText, l.rate.effectiveTo?.postgresText, l.rate.hourlyRateText,
                             formatSeconds(l.meteredMicroseconds), String(l.billableSeconds), c.currency.plain(l.amount),
                             CopyText.integerArray(l.dailyMicroseconds),
                             JSON.object(l.stateMicroseconds.map { ($0.state, .string(formatSeconds($0.microseconds))) }).compact,

@@ -26,24 +26,33 @@ public struct Migrator {
     }
 
     /// Applies what is missing and returns the names applied (empty when up to date).
-    /// Each migration runs in its own transaction; concurrent migrators wait for each other.
+    ///
+    /// All of it runs in one transaction, under a transaction-level advisory lock taken
+    /// before anything else (the bookkeeping table included): concurrent migrators wait
+    /// for each other, and the later ones find the work done. A failing migration leaves
+    /// the schema as it was.
     @discardableResult
     public func migrate(_ db: PostgresConnection) throws -> [String] {
-        try db.execute(
-            """
-            CREATE TABLE IF NOT EXISTS bmbill_schema_migrations (
-                version    int PRIMARY KEY,
-                name       text NOT NULL,
-                checksum   text NOT NULL,
-                applied_at timestamptz NOT NULL DEFAULT now()
-            )
-            """, context: "creating bmbill_schema_migrations")
         var applied: [String] = []
         try db.transaction {
-            try db.execute("SELECT pg_advisory_xact_lock(hashtext('bmbill migrate'))", context: "waiting for other migrators")
+            try db.execute("SELECT pg_advisory_xact_lock(\(Migrator.lockKey))", context: "waiting for other migrators")
+            try db.execute(
+                """
+                CREATE TABLE IF NOT EXISTS bmbill_schema_migrations (
+                    version    int PRIMARY KEY,
+                    name       text NOT NULL,
+                    checksum   text NOT NULL,
+                    applied_at timestamptz NOT NULL DEFAULT now()
+                )
+                """, context: "creating bmbill_schema_migrations")
             let done = try db.execute("SELECT version, name, checksum FROM bmbill_schema_migrations", context: "reading applied migrations")
             var checksums: [Int: String] = [:]
-            for row in done.rows { checksums[Int(row[0]!)!] = row[2]! }
+            for row in done.rows {
+                guard let text = row[0], let version = Int(text), let checksum = row[2] else {
+                    throw StoreError.badSourceRow(table: "bmbill_schema_migrations", key: row[0] ?? "NULL", problem: "version or checksum is unreadable")
+                }
+                checksums[version] = checksum
+            }
             for m in migrations {
                 if let recorded = checksums[m.version] {
                     guard recorded == m.checksum else {
@@ -60,11 +69,15 @@ public struct Migrator {
         return applied
     }
 
+    /// The advisory lock key migrators share: "bmbimigr" as a 64-bit integer, fixed (not
+    /// a hash whose function could change between server versions).
+    static let lockKey: Int64 = 0x626D_6269_6D69_6772
+
     /// The versions not yet applied (all of them when the table does not exist).
     public func pending(_ db: PostgresConnection) throws -> [Migration] {
         let exists = try db.execute("SELECT to_regclass('bmbill_schema_migrations') IS NOT NULL").scalar == "t"
         guard exists else { return migrations }
-        let done = Set(try db.execute("SELECT version FROM bmbill_schema_migrations").rows.map { Int($0[0]!)! })
+        let done = Set(try db.execute("SELECT version FROM bmbill_schema_migrations").rows.compactMap { $0[0].flatMap { Int($0) } })
         return migrations.filter { !done.contains($0.version) }
     }
 }

@@ -7,73 +7,147 @@ public struct SourceReader {
 
     public init(_ db: PostgresConnection) { self.db = db }
 
-    /// A state name in canonical form in SQL, as `BillableStateTable.canonical` makes it in
-    /// Swift: lower case, white space trimmed.
-    static func canonicalState(_ column: String) -> String { "lower(btrim(\(column), E' \\t\\n\\r\\f\\x0B'))" }
+    /// A state name in canonical form in SQL: `bmbill_canonical_state` (migration 010), the
+    /// rule of `BillableStateTable.canonical`, character for character.
+    static func canonicalState(_ column: String) -> String { "bmbill_canonical_state(\(column))" }
 
-    /// `timestamptz` as exact microseconds since the epoch (`extract` gives numeric).
+    /// `timestamptz` as exact microseconds since the epoch (`extract` gives numeric). Only
+    /// for columns whose values are placeable (see `placeable`): others overflow `int8`.
     public static func micros(_ column: String) -> String { "(extract(epoch FROM \(column)) * 1000000)::int8" }
 
-    /// Projects, types, instances, rates (every currency: the engine keeps its own) and
-    /// the billable-state table.
-    public func loadCatalog() throws -> BillingCatalog {
-        let projects = try db.execute("SELECT project_id, name, billing_account_id FROM projects ORDER BY project_id",
-                                      context: "reading projects").rows.map {
-            Project(id: $0[0]!, name: $0[1]!, billingAccountId: $0[2])
-        }
-        let types = try db.execute("SELECT type_name, category FROM instance_types ORDER BY type_name",
-                                   context: "reading instance_types").rows.map {
-            InstanceType(name: $0[0]!, category: $0[1]!)
-        }
-        var instances: [Instance] = []
-        try db.stream("SELECT instance_id, project_id, type_name, image, name, \(Self.micros("created_at")) FROM instances",
-                      context: "reading instances") { row in
-            instances.append(Instance(id: row.string(0)!, projectId: row.string(1)!, typeName: row.string(2)!, image: row.string(3)!,
-                                      name: row.string(4), createdAt: Instant(microseconds: row.int64(5)!)))
-        }
-        let rates = try db.execute(
-            """
-            SELECT type_name, btrim(currency), hourly_rate::text, \(Self.micros("effective_from")), \(Self.micros("effective_to"))
-            FROM rates ORDER BY type_name, currency, effective_from
-            """, context: "reading rates"
-        ).rows.map { row -> RateVersion in
-            guard let rate = ExactDecimal(parsing: row[2]!) else {
-                throw StoreError.badSourceRow(table: "rates", key: "\(row[0]!) \(row[1]!)", problem: "hourly_rate '\(row[2]!)' is not a decimal number")
-            }
-            return RateVersion(typeName: row[0]!, currency: row[1]!, hourlyRate: rate,
-                               effectiveFrom: Instant(microseconds: Int64(row[3]!)!), effectiveTo: row[4].map { Instant(microseconds: Int64($0)!) })
-        }
-        var states: [String: Bool] = [:]
-        for row in try db.execute("SELECT state, billable FROM billable_states", context: "reading billable_states").rows {
-            states[row[0]!] = row[1] == "t"
-        }
-        return BillingCatalog(projects: projects, types: types, instances: instances, rates: rates,
-                              billableStates: BillableStateTable(states))
+    /// The SQL condition that `column` holds an instant bmbill reads exactly: finite, and
+    /// before year 294247 (`Instant.representableEnd`; PostgreSQL goes on to 294276). The
+    /// bounds are `Instant.postgresMinimum` and `Instant.representableEnd` (a test checks).
+    public static func placeable(_ column: String) -> String {
+        "(\(column) >= '4714-11-24 00:00:00+00 BC'::timestamptz AND \(column) < '294247-01-01 00:00:00+00'::timestamptz)"
     }
 
-    /// Tells `engine` about every change it cannot place in time (`changesWithInfiniteTimestamps`).
+    /// `column` as exact microseconds when it is placeable, else NULL; with `text` beside
+    /// it, `SourceTime.read` tells NULL, the infinities and unplaceable values apart.
+    static func placedMicros(_ column: String) -> String { "CASE WHEN \(placeable(column)) THEN \(micros(column)) END" }
+
+    /// The settings every reading session uses, so that timestamps come as COPY and the
+    /// parsers expect them (`2026-10-01 00:00:00+00`) and literals mean what they say.
+    static let readingSession = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO'; SET standard_conforming_strings = on"
+
+    /// Projects, types, instances, rates (every currency: the engine keeps its own) and
+    /// the billable-state table. A NULL or malformed value where the contract allows none
+    /// stops the read with an error naming the table, row and column; a date that cannot
+    /// be placed in time is an anomaly naming its row (`BillingCatalog.problems`).
+    public func loadCatalog() throws -> BillingCatalog {
+        try db.executeScript(Self.readingSession, context: "setting up the reading session")
+        let projects = try db.execute("SELECT project_id, name, billing_account_id FROM projects ORDER BY project_id",
+                                      context: "reading projects").checkedRows(table: "projects").map {
+            Project(id: try $0.text(0, "project_id"), name: try $0.text(1, "name"), billingAccountId: $0.optional(2))
+        }
+        let types = try db.execute("SELECT type_name, category FROM instance_types ORDER BY type_name",
+                                   context: "reading instance_types").checkedRows(table: "instance_types").map {
+            InstanceType(name: try $0.text(0, "type_name"), category: try $0.text(1, "category"))
+        }
+        var problems: [Anomaly] = []
+        var instances: [Instance] = []
+        try db.stream("SELECT instance_id, project_id, type_name, image, name, \(Self.placedMicros("created_at")), created_at::text FROM instances",
+                      context: "reading instances") { r in
+            let row = CheckedRow(table: "instances", values: (0..<7).map { r.string($0) })
+            let id = try row.text(0, "instance_id")
+            var createdAt: Instant?
+            switch try SourceTime.read(row, micros: 5, text: 6, column: "created_at") {
+            case .at(let t): createdAt = t
+            case .null, .negativeInfinity: createdAt = nil  // created before anything we bill: no check to make
+            case .positiveInfinity, .unplaceable:
+                problems.append(Anomaly(.warning, .invalidCreatedAt, instanceId: id,
+                                        detail: "instances row \(id): created_at '\(row.optional(6) ?? "")' cannot be placed in time; its changes are billed as recorded"))
+            }
+            instances.append(Instance(id: id, projectId: try row.text(1, "project_id"), typeName: try row.text(2, "type_name"),
+                                      image: try row.text(3, "image"), name: row.optional(4), createdAt: createdAt))
+        }
+        var rates: [RateVersion] = []
+        for row in try db.execute(
+            """
+            SELECT type_name, btrim(currency), hourly_rate::text, \(Self.placedMicros("effective_from")), effective_from::text,
+                   \(Self.placedMicros("effective_to")), effective_to::text
+            FROM rates ORDER BY type_name, currency, effective_from
+            """, context: "reading rates"
+        ).checkedRows(table: "rates") {
+            let what = "rates row \(row.optional(0) ?? "NULL") \(row.optional(1) ?? "NULL") from '\(row.optional(4) ?? "NULL")'"
+            func unusable(_ problem: String) {
+                problems.append(Anomaly(.error, .invalidRate, detail: "\(what): \(problem); the version is not used"))
+            }
+            let typeName = try row.text(0, "type_name"), currency = try row.text(1, "currency")
+            guard let text = row.optional(2) else { unusable("hourly_rate is NULL"); continue }
+            guard let rate = ExactDecimal(parsing: text) else { unusable("hourly_rate '\(text)' is not a decimal number"); continue }
+            let from: Instant, to: Instant?
+            switch try SourceTime.read(row, micros: 3, text: 4, column: "effective_from") {
+            case .at(let t): from = t
+            case .negativeInfinity: from = Instant.postgresMinimum  // an open start: in force since the beginning
+            case .null: unusable("effective_from is NULL"); continue
+            case .positiveInfinity, .unplaceable: unusable("effective_from cannot be placed in time"); continue
+            }
+            switch try SourceTime.read(row, micros: 5, text: 6, column: "effective_to") {
+            case .at(let t): to = t
+            case .null, .positiveInfinity: to = nil  // an open end
+            case .negativeInfinity: unusable("effective_to is -infinity, before it starts"); continue
+            case .unplaceable: unusable("effective_to '\(row.optional(6)!)' cannot be placed in time (write an open end as NULL or 'infinity')"); continue
+            }
+            rates.append(RateVersion(typeName: typeName, currency: currency, hourlyRate: rate, effectiveFrom: from, effectiveTo: to))
+        }
+        var states: [String: Bool] = [:]
+        for row in try db.execute("SELECT state, billable FROM billable_states", context: "reading billable_states").checkedRows(table: "billable_states") {
+            states[try row.text(0, "state")] = try row.text(1, "billable") == "t"
+        }
+        return BillingCatalog(projects: projects, types: types, instances: instances, rates: rates,
+                              billableStates: BillableStateTable(states), problems: problems)
+    }
+
+    /// Tells `engine` about every change it cannot place in time (`changesWithUnplaceableTimestamps`).
     public func noteInvalidTimestamps(in engine: inout BillingEngine) throws {
-        for bad in try changesWithInfiniteTimestamps() {
-            engine.noteInvalidTimestamp(eventId: bad.eventId, instanceId: bad.instanceId, detail: bad.detail, holdsForever: bad.holdsForever)
+        let (bad, total) = try changesWithUnplaceableTimestamps(period: engine.period)
+        for b in bad {
+            engine.noteInvalidTimestamp(eventId: b.eventId, instanceId: b.instanceId, detail: b.detail, concernsEveryPeriod: b.concernsEveryPeriod,
+                                        inPeriod: b.inPeriod)
+        }
+        if total > bad.count {
+            engine.report(Anomaly(.error, .invalidTimestamp,
+                                  detail: "\(total - bad.count) more changes with timestamps that cannot be placed in time are not listed (the first \(bad.count) are)"))
         }
     }
 
     /// How many changes fall inside the period (for a progress line's estimate).
     public func changesInPeriod(_ period: BillingPeriod) throws -> Int {
         Int(try db.execute("SELECT count(*) FROM instance_state_changes WHERE changed_at >= $1::timestamptz AND changed_at < $2::timestamptz",
-                           [period.start.iso8601, period.end.iso8601], context: "counting the period's changes").scalar ?? "0") ?? 0
+                           [period.start.postgresText, period.end.postgresText], context: "counting the period's changes").scalar ?? "0") ?? 0
     }
 
-    /// Changes whose `changed_at` or `recorded_at` is infinite: they cannot be metered and
-    /// are left out of the read, so they are returned here to be reported (first 1000).
-    public func changesWithInfiniteTimestamps() throws -> [(eventId: Int64, instanceId: String, detail: String, holdsForever: Bool)] {
-        try db.execute(
+    /// An unplaceable change (see `changesWithUnplaceableTimestamps`).
+    public struct UnplaceableChange: Sendable {
+        public let eventId: Int64
+        public let instanceId: String
+        public let detail: String
+        /// Dated `-infinity`: it would hold in every period.
+        public let concernsEveryPeriod: Bool
+        /// Dated inside `period` (only its `recorded_at` is unplaceable).
+        public let inPeriod: Bool
+    }
+
+    /// Changes whose `changed_at` or `recorded_at` cannot be placed in time (an infinity, or
+    /// a year past 294246): they cannot be metered and are left out of the read, so they
+    /// are returned here to be reported, the first 1000 of them, with how many there are.
+    public func changesWithUnplaceableTimestamps(period: BillingPeriod) throws -> (changes: [UnplaceableChange], total: Int) {
+        let rows = try db.execute(
             """
-            SELECT event_id, instance_id, state, changed_at::text, recorded_at::text FROM instance_state_changes
-            WHERE changed_at IN ('infinity', '-infinity') OR recorded_at IN ('infinity', '-infinity')
+            SELECT event_id, instance_id, state, changed_at::text, recorded_at::text, changed_at = '-infinity',
+                   changed_at >= $1::timestamptz AND changed_at < $2::timestamptz, count(*) OVER ()
+            FROM instance_state_changes
+            WHERE NOT \(Self.placeable("changed_at")) OR NOT \(Self.placeable("recorded_at"))
             ORDER BY event_id LIMIT 1000
-            """, context: "looking for infinite timestamps"
-        ).rows.map { (Int64($0[0]!)!, $0[1]!, "'\($0[2]!)' at \($0[3]!), recorded \($0[4]!)", $0[3] == "-infinity") }
+            """, [period.start.postgresText, period.end.postgresText], context: "looking for timestamps that cannot be placed in time"
+        ).checkedRows(table: "instance_state_changes")
+        let changes = try rows.map { row in
+            UnplaceableChange(eventId: try row.int64(0, "event_id"), instanceId: try row.text(1, "instance_id"),
+                              detail: "'\(row.optional(2) ?? "NULL")' at \(row.optional(3) ?? "NULL"), recorded \(row.optional(4) ?? "NULL")",
+                              concernsEveryPeriod: row.optional(5) == "t", inPeriod: row.optional(6) == "t")
+        }
+        return (changes, Int(rows.first?.optional(7) ?? "0") ?? 0)
     }
 
     /// Streams the changes the period needs, one instance at a time: the state each
@@ -93,14 +167,13 @@ public struct SourceReader {
     /// one instance's changes and the carried-in states of the shard.
     public func forEachInstance(in period: BillingPeriod, shard: InstanceShard = .whole, isKnown: (String) -> Bool,
                                 _ body: (String, [StateChange]) throws -> Void) throws {
-        try db.executeScript("SET TimeZone = 'UTC'; SET DateStyle = 'ISO'; SET standard_conforming_strings = on; SET max_parallel_workers_per_gather = 0; SET jit = off",
-                             context: "setting up the reading session")
+        try db.executeScript(Self.readingSession + "; SET max_parallel_workers_per_gather = 0; SET jit = off", context: "setting up the reading session")
         var carried = try carriedIn(before: period.start, from: "instances i", shard: shard)
         let start = Self.literal(period.start), end = Self.literal(period.end)
         let sql = """
             COPY (SELECT instance_id, state, changed_at, event_id, recorded_at
                   FROM instance_state_changes
-                  WHERE changed_at >= \(start) AND changed_at < \(end) AND isfinite(recorded_at)\(shard.condition("instance_id", and: true))
+                  WHERE changed_at >= \(start) AND changed_at < \(end) AND \(Self.placeable("recorded_at"))\(shard.condition("instance_id", and: true))
                   ORDER BY instance_id COLLATE "C", changed_at, event_id) TO STDOUT
             """
         // An instance with no `instances` row (reported by the engine) is not among the
@@ -110,8 +183,7 @@ public struct SourceReader {
         func orphanCarriedIn(_ id: String) throws -> StateChange? {
             if side == nil {
                 let connection = try PostgresConnection(conninfo: db.conninfo)
-                try connection.executeScript("SET TimeZone = 'UTC'; SET DateStyle = 'ISO'; SET standard_conforming_strings = on",
-                                             context: "setting up the reading session")
+                try connection.executeScript(Self.readingSession, context: "setting up the reading session")
                 side = SourceReader(connection)
             }
             return try side!.carriedIn(before: period.start, from: "(VALUES (\(Self.literal(id)))) i(instance_id)", shard: .whole)[id]
@@ -160,7 +232,9 @@ public struct SourceReader {
     /// history.
     func carriedIn(before start: Instant, from: String, shard: InstanceShard) throws -> [String: StateChange] {
         let t = Self.literal(start)
-        let usable = "changed_at < \(t) AND changed_at > '-infinity' AND isfinite(recorded_at)"
+        func usable(_ alias: String) -> String {
+            "\(alias).changed_at < \(t) AND \(Self.placeable(alias + ".changed_at")) AND \(Self.placeable(alias + ".recorded_at"))"
+        }
         var carried: [String: StateChange] = [:]
         var parser = ChangeRowParser(context: "the states carried into the period")
         try db.copyOut(
@@ -168,7 +242,7 @@ public struct SourceReader {
             COPY (SELECT i.instance_id, l.state, l.changed_at, l.event_id, l.recorded_at
                   FROM \(from) CROSS JOIN LATERAL (
                       SELECT state, changed_at, event_id, recorded_at FROM instance_state_changes l
-                      WHERE l.instance_id = i.instance_id AND l.\(usable)
+                      WHERE l.instance_id = i.instance_id AND \(usable("l"))
                       ORDER BY l.changed_at DESC, l.event_id DESC LIMIT 1) l\(shard.condition("i.instance_id", and: false))) TO STDOUT
             """, context: "reading the states carried into the period"
         ) { row in
@@ -182,7 +256,7 @@ public struct SourceReader {
             """
             COPY (SELECT DISTINCT ON (d.instance_id) d.instance_id, d.state, d.changed_at, d.event_id, d.recorded_at
                   FROM instance_state_changes d JOIN \(from) USING (instance_id)
-                  WHERE \(Self.canonicalState("d.state")) = 'deleted' AND d.\(usable)\(shard.condition("d.instance_id", and: true))
+                  WHERE \(Self.canonicalState("d.state")) = 'deleted' AND \(usable("d"))\(shard.condition("d.instance_id", and: true))
                   ORDER BY d.instance_id, d.changed_at, d.event_id DESC) TO STDOUT
             """, context: "reading the instances deleted before the period"
         ) { row in
@@ -195,7 +269,28 @@ public struct SourceReader {
     /// A value as a quoted SQL literal (COPY takes no parameters); the reading session sets
     /// `standard_conforming_strings = on`, so doubling quotes is all the escaping there is.
     static func literal(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "''") + "'" }
-    static func literal(_ t: Instant) -> String { "'\(t.iso8601)'::timestamptz" }
+    static func literal(_ t: Instant) -> String { "'\(t.postgresText)'::timestamptz" }
+}
+
+/// A source timestamp as bmbill reads it: an instant, or one of the values that are not.
+enum SourceTime {
+    case at(Instant)
+    case null
+    case negativeInfinity
+    case positiveInfinity
+    /// A finite value outside `Instant`'s range (years after 294246).
+    case unplaceable
+
+    /// Reads columns `micros` (`SourceReader.placedMicros`) and `text` (the value as text) of `row`.
+    static func read(_ row: CheckedRow, micros: Int, text: Int, column: String) throws -> SourceTime {
+        if let m = try row.optionalInt64(micros, column) { return .at(Instant(microseconds: m)) }
+        switch row.optional(text) {
+        case nil: return .null
+        case "-infinity": return .negativeInfinity
+        case "infinity": return .positiveInfinity
+        default: return .unplaceable
+        }
+    }
 }
 
 /// A part of the instances, by a hash of their id: shard `index` of `count`. Every

@@ -22,7 +22,8 @@ public final class PostgresConnection {
             throw PostgresError(code: .connection, message: "libpq could not allocate a connection")
         }
         guard PQstatus(c) == CONNECTION_OK else {
-            let message = String(cString: PQerrorMessage(c)).trimmingCharacters(in: " \n")
+            // libpq echoes a malformed string or URI, password and all.
+            let message = Redaction.redact(String(cString: PQerrorMessage(c)).trimmingCharacters(in: " \n"), conninfo: conninfo)
             PQfinish(c)
             throw PostgresError(code: .connection, message: message, hint: "set PGHOST, PGPORT, PGDATABASE and PGUSER, or pass --db")
         }
@@ -311,4 +312,69 @@ public func parseInt64(_ bytes: UnsafeBufferPointer<UInt8>) -> Int64? {
         i += 1
     }
     return value
+}
+
+/// A value that is NULL or not of the form a column must have: the error names the table,
+/// the row (by its key) and the column, so that whoever owns the data can fix it.
+public struct ColumnValueError: Error, CustomStringConvertible, Sendable {
+    public let table: String
+    public let key: String
+    public let column: String
+    public let problem: String
+
+    public var description: String { "\(table) row \(key): column \(column) \(problem)" }
+}
+
+/// One row of a `QueryResult`, read by column position with errors that say where a bad
+/// value is (`ColumnValueError`) instead of trapping on it.
+public struct CheckedRow: Sendable {
+    public let table: String
+    public let values: [String?]
+    /// The row's key for messages: the value of column `keyColumn`, or `?` when NULL.
+    public let key: String
+
+    public init(table: String, values: [String?], keyColumn: Int = 0) {
+        self.table = table
+        self.values = values
+        self.key = values.indices.contains(keyColumn) ? values[keyColumn] ?? "?" : "?"
+    }
+
+    /// The column's text, which must not be NULL.
+    public func text(_ i: Int, _ column: String) throws -> String {
+        guard let v = values[i] else { throw ColumnValueError(table: table, key: key, column: column, problem: "is NULL") }
+        return v
+    }
+
+    /// The column's text, or nil for NULL.
+    public func optional(_ i: Int) -> String? { values[i] }
+
+    /// The column as a 64-bit integer, which must not be NULL.
+    public func int64(_ i: Int, _ column: String) throws -> Int64 {
+        let v = try text(i, column)
+        guard let n = Int64(v) else { throw ColumnValueError(table: table, key: key, column: column, problem: "'\(v)' is not an integer") }
+        return n
+    }
+
+    /// The column as a 64-bit integer, or nil for NULL.
+    public func optionalInt64(_ i: Int, _ column: String) throws -> Int64? {
+        guard values[i] != nil else { return nil }
+        return try int64(i, column)
+    }
+
+    /// An error about this row's column `column`.
+    public func error(_ column: String, _ problem: String) -> ColumnValueError {
+        ColumnValueError(table: table, key: key, column: column, problem: problem)
+    }
+}
+
+extension QueryResult {
+    /// The rows, each checked as it is read (see `CheckedRow`).
+    public func checkedRows(table: String, keyColumn: Int = 0) -> [CheckedRow] {
+        rows.map { CheckedRow(table: table, values: $0, keyColumn: keyColumn) }
+    }
+
+    /// The first row, checked; nil when there is none.
+    public func firstChecked(table: String, keyColumn: Int = 0) -> CheckedRow? {
+        rows.first.map { CheckedRow(table: table, values: $0, keyColumn: keyColumn) }
+    }
 }

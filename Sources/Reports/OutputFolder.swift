@@ -29,6 +29,7 @@ public struct OutputFolder {
         } catch {
             throw OutputError.cannotWrite(path: root, reason: "\(error.localizedDescription)")
         }
+        try checkIsFolderOrAbsent(periodDirectory(period))
         removeStaleStaging(period: period)
         let staging = root + "/.\(period).staging-\(getpid())"
         try? fm.removeItem(atPath: staging)
@@ -50,14 +51,19 @@ public struct OutputFolder {
     /// When the folder already holds exactly these files, nothing is changed, so exports
     /// made from it (focus.csv, HTML and PDF invoices) stay; when anything changed, the new
     /// folder replaces the old one whole and such exports, now stale, go with it.
-    public func write(period: String, files: PeriodFiles, beforeSwap: () -> Void = {}) throws {
+    ///
+    /// Returns warnings for what could not be cleaned up (the previous contents, left in a
+    /// staging folder beside it): the new folder is in place, but someone must look.
+    @discardableResult
+    public func write(period: String, files: PeriodFiles, beforeSwap: () -> Void = {}) throws -> [String] {
         let fm = FileManager.default
         let target = periodDirectory(period)
         let staging = files.staging
+        try checkIsFolderOrAbsent(target)
         if files.files.allSatisfy({ OutputFolder.sameBytes(staging + "/" + $0.path, target + "/" + $0.path) }) {
             discard(staging: staging)
             beforeSwap()
-            return
+            return []
         }
         // One flush for the whole folder (a flush per file costs a journal commit each).
         guard bmbill_sync_filesystem(staging) == 0 else { throw OutputError.cannotWrite(path: staging, reason: String(cString: strerror(errno))) }
@@ -68,11 +74,30 @@ public struct OutputFolder {
             guard bmbill_exchange_paths(staging, target) == 0 else {
                 throw OutputError.cannotWrite(path: target, reason: String(cString: strerror(errno)))
             }
-            try? fm.removeItem(atPath: staging)  // now holds the previous contents
-        } else {
-            guard rename(staging, target) == 0 else { throw OutputError.cannotWrite(path: target, reason: String(cString: strerror(errno))) }
+            syncDirectory(root)
+            // The staging folder now holds the previous contents.
+            do {
+                try fm.removeItem(atPath: staging)
+            } catch {
+                return ["the previous contents of \(target) could not be removed and are left in \(staging) (\(error.localizedDescription)); "
+                    + "remove that folder by hand"]
+            }
+            return []
         }
+        guard rename(staging, target) == 0 else { throw OutputError.cannotWrite(path: target, reason: String(cString: strerror(errno))) }
         syncDirectory(root)
+        return []
+    }
+
+    /// `<out>/<period>` is replaced whole: refuse when it is something bmbill did not make
+    /// (a file, a link), rather than delete it.
+    private func checkIsFolderOrAbsent(_ path: String) throws {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return }  // absent
+        guard (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw OutputError.cannotWrite(path: path, reason: "it exists and is not a folder; bmbill replaces the period's folder whole "
+                + "and does not delete what it did not write: move it away")
+        }
     }
 
     /// True when both files exist and hold the same bytes (compared in chunks).

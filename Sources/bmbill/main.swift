@@ -4,5 +4,5 @@ import BillingCommands
     import Glibc
 #endif
 
-BMBill.bootstrapLogging()
+if let status = BMBill.bootstrapLogging() { exit(status) }
 exit(BMBill.main(arguments: Array(CommandLine.arguments.dropFirst())))

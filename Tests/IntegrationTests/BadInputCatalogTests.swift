@@ -16,6 +16,8 @@ struct BadInputCatalogTests {
         var kinds: Set<String> = []
         /// Expected total of prj-alpha's current invoice, when the case pins it.
         var alphaTotal: String? = nil
+        /// Words the error on stderr must hold (for a case that stops the run).
+        var says: String? = nil
         var testDescription: String { name }
     }
 
@@ -44,6 +46,56 @@ struct BadInputCatalogTests {
              exit: 65, kinds: ["invalid timestamp"]),
         Case(name: "minus-infinite timestamp", sql: "INSERT INTO instance_state_changes (instance_id, state, changed_at) VALUES ('i-a2', 'active', '-infinity')",
              exit: 65, kinds: ["invalid timestamp"]),
+        // Timestamps at and past the ends of what PostgreSQL stores (issue 12, cases 1 and 8):
+        // read exactly, or an anomaly naming the row; never a crash or a raw SQL error.
+        Case(name: "recorded_at past year 294246 (red team: SIGILL)",
+             sql: "UPDATE instance_state_changes SET recorded_at = '294247-02-01 00:00:00+00' WHERE event_id = 8", exit: 65, kinds: ["invalid timestamp"]),
+        Case(name: "recorded_at at PostgreSQL's last instant",
+             sql: "UPDATE instance_state_changes SET recorded_at = '294276-12-31 23:59:59.999999+00' WHERE event_id = 8", exit: 65, kinds: ["invalid timestamp"]),
+        Case(name: "recorded_at infinity inside the period",
+             sql: "UPDATE instance_state_changes SET recorded_at = 'infinity' WHERE event_id = 8", exit: 65, kinds: ["invalid timestamp"]),
+        Case(name: "recorded_at at the last representable microsecond is read",
+             sql: "UPDATE instance_state_changes SET recorded_at = '294246-12-31 23:59:59.999999+00' WHERE event_id = 8", alphaTotal: ok),
+        Case(name: "changed_at past year 294246",
+             sql: "INSERT INTO instance_state_changes (instance_id, state, changed_at) VALUES ('i-a2', 'stopped', '294250-01-01 00:00:00+00')",
+             exit: 65, kinds: ["invalid timestamp"]),
+        Case(name: "state carried in from PostgreSQL's first instant (4714 BC)",
+             sql: "UPDATE instances SET created_at = '4714-11-24 00:00:00+00 BC' WHERE instance_id = 'i-a1'; UPDATE instance_state_changes SET changed_at = '4714-11-24 00:00:40+00 BC', recorded_at = '4714-11-24 00:00:40+00 BC' WHERE event_id = 2; UPDATE instance_state_changes SET changed_at = '4714-11-24 00:00:00+00 BC', recorded_at = '4714-11-24 00:00:00+00 BC' WHERE event_id = 1",
+             alphaTotal: ok),
+        Case(name: "rates open-ended with effective_to = 'infinity'",
+             sql: "UPDATE rates SET effective_to = 'infinity' WHERE effective_to IS NULL", alphaTotal: ok),
+        Case(name: "rates open from the start with effective_from = '-infinity'",
+             sql: "UPDATE rates r SET effective_from = '-infinity' WHERE effective_from = (SELECT min(effective_from) FROM rates x WHERE x.type_name = r.type_name)",
+             alphaTotal: ok),
+        Case(name: "rate starting in a year past 294246",
+             sql: "INSERT INTO rates VALUES ('r2a.baremetal', 'KRW', 1, '294250-01-01 00:00:00+00', NULL)", exit: 65, kinds: ["invalid rate"]),
+        Case(name: "rate starting at infinity",
+             sql: "INSERT INTO rates VALUES ('r2a.baremetal', 'KRW', 1, 'infinity', NULL)", exit: 65, kinds: ["invalid rate"]),
+        Case(name: "rate ending in year 294276",
+             sql: "UPDATE rates SET effective_to = '294276-01-01 00:00:00+00' WHERE effective_to IS NULL AND type_name = 'p1i.baremetal'",
+             exit: 65, kinds: ["invalid rate", "no rate"]),
+        Case(name: "rate ending at -infinity",
+             sql: "UPDATE rates SET effective_to = '-infinity' WHERE effective_to IS NULL AND type_name = 'p1i.baremetal'",
+             exit: 65, kinds: ["invalid rate", "no rate"]),
+        Case(name: "created_at = 'infinity'",
+             sql: "UPDATE instances SET created_at = 'infinity' WHERE instance_id = 'i-a1'", kinds: ["invalid created_at"], alphaTotal: ok),
+        Case(name: "created_at in year 294276",
+             sql: "UPDATE instances SET created_at = '294276-06-01 00:00:00+00' WHERE instance_id = 'i-a1'", kinds: ["invalid created_at"], alphaTotal: ok),
+        Case(name: "created_at = '-infinity' (no limit)",
+             sql: "UPDATE instances SET created_at = '-infinity' WHERE instance_id = 'i-a1'", alphaTotal: ok),
+        // A control plane whose tables lack the contract's NOT NULLs.
+        Case(name: "NULL hourly_rate",
+             sql: "ALTER TABLE rates ALTER hourly_rate DROP NOT NULL; UPDATE rates SET hourly_rate = NULL WHERE type_name = 'p1i.baremetal'",
+             exit: 65, kinds: ["invalid rate", "no rate"]),
+        Case(name: "NULL project_id of an instance",
+             sql: "ALTER TABLE instances ALTER project_id DROP NOT NULL; UPDATE instances SET project_id = NULL WHERE instance_id = 'i-a2'",
+             exit: 1, says: "instances row i-a2: column project_id is NULL"),
+        Case(name: "NULL category of a type",
+             sql: "ALTER TABLE instance_types ALTER category DROP NOT NULL; UPDATE instance_types SET category = NULL WHERE type_name = 'p1i.baremetal'",
+             exit: 1, says: "instance_types row p1i.baremetal: column category is NULL"),
+        Case(name: "NULL billable flag",
+             sql: "ALTER TABLE billable_states ALTER billable DROP NOT NULL; UPDATE billable_states SET billable = NULL WHERE state = 'active'",
+             exit: 1, says: "billable_states row active: column billable is NULL"),
         Case(name: "pre-1970 timestamps (state carried in from 1969)",
              sql: "UPDATE instances SET created_at = '1969-07-20 20:17:00+00' WHERE instance_id = 'i-a1'; UPDATE instance_state_changes SET changed_at = '1969-07-20 20:17:40+00' WHERE event_id = 2; UPDATE instance_state_changes SET changed_at = '1969-07-20 20:17:00+00' WHERE event_id = 1",
              alphaTotal: ok),
@@ -96,6 +148,8 @@ struct BadInputCatalogTests {
         let out = tempDir()
         let r = try t.run(["run", "--period", "2026-10", "--as-of", c.asOf, "--out", out])
         #expect(r.status == c.exit, "\(c.name): exit \(r.status): \(r.stderr.suffix(400))")
+        #expect(!r.stderr.contains("Fatal error") && !r.stderr.contains("SQLSTATE 22"), "\(c.name): \(r.stderr.suffix(400))")
+        if let says = c.says { #expect(r.stderr.contains(says), "\(c.name): \(r.stderr.suffix(400))") }
         let kinds = Set(csvDicts(read(out + "/2026-10/anomalies.csv")).map { $0["kind"]! })
         #expect(c.kinds.isSubset(of: kinds), "\(c.name): want \(c.kinds), got \(kinds)")
         if c.exit == 65 {

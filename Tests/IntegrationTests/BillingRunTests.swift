@@ -64,7 +64,7 @@ struct BillingRunTests {
         try t.run(Self.ended + ["--out", out]).expectSuccess()
         let before = try snapshot(out + "/2026-10")
         let invoices = try db.execute("SELECT invoice_id, invoice_number, status FROM invoices ORDER BY 1").rows
-        let second = try t.run(["run", "--period", "2026-10", "--as-of", "2027-01-15T00:00:00Z", "--out", out]).expectSuccess()
+        let second = try t.run(["run", "--period", "2026-10", "--as-of", "2026-11-15T00:00:00Z", "--out", out]).expectSuccess()
         #expect(second.stdout.contains("unchanged"))
         #expect(try db.execute("SELECT invoice_id, invoice_number, status FROM invoices ORDER BY 1").rows == invoices)
         #expect(try snapshot(out + "/2026-10") == before)
