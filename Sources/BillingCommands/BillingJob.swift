@@ -163,6 +163,7 @@ public struct BillingJob {
         let recordStart = Instant.now()
         func ms() -> String { "\(recordStart.microseconds(until: Instant.now()) / 1000)" }
         let store = InvoiceStore(db)
+        try store.checkSeals(period: month)
         let stored = try store.current(period: month, currency: settings.currency)
         let actions = InvoicePlanner.plan(result, stored: stored, correctIssued: mode.corrects, projects: mode.projects)
         let late = try lateChanges(period)

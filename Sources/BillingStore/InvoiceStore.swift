@@ -53,6 +53,30 @@ public struct InvoiceStore {
         return Instant(microseconds: micros)
     }
 
+    /// Issued or superseded invoices of `period` whose stored figures or lines no longer
+    /// match the seal made when they were issued (migration 011), or superseded by no
+    /// correction, by number: changed after issue, which bmbill never does.
+    public func brokenSeals(period: YearMonth) throws -> [String] {
+        try db.execute(
+            """
+            SELECT coalesce(invoice_number, invoice_id::text) FROM invoices
+            WHERE period = $1 AND status <> 'draft'
+              AND (seal IS DISTINCT FROM bmbill_invoice_seal(invoice_id)
+                   -- superseded, but by no correction: its status was changed by hand
+                   OR status = 'superseded' AND NOT EXISTS (
+                       SELECT 1 FROM invoices c WHERE c.corrects_invoice_id = invoices.invoice_id AND c.status <> 'draft'))
+            ORDER BY invoice_number
+            """, [period.description], context: "checking the seals of the issued invoices"
+        ).rows.map { $0[0] ?? "?" }
+    }
+
+    /// Throws when `brokenSeals` finds any: nothing more is billed or exported for the
+    /// period until someone has looked.
+    public func checkSeals(period: YearMonth) throws {
+        let broken = try brokenSeals(period: period)
+        guard broken.isEmpty else { throw StoreError.tamperedInvoices(period: period.description, numbers: broken) }
+    }
+
     /// The current revision of each project's invoice for `period` in `currency`.
     public func current(period: YearMonth, currency: Currency) throws -> [String: StoredInvoice] {
         var stored: [String: StoredInvoice] = [:]
@@ -201,6 +225,11 @@ public struct InvoiceStore {
         }
         whenNumbered(records)
         try insertLines(written)
+        let issuedIds = written.filter { $0.1.invoiceNumber != nil }.map { $0.1.invoiceId }
+        if !issuedIds.isEmpty {
+            try db.execute("SELECT bmbill_seal_invoices($1::int8[])", ["{" + issuedIds.map(String.init).joined(separator: ",") + "}"],
+                           context: "sealing the issued invoices")
+        }
 
         let status: RunOutcome.Status
         if actions.contains(where: { if case .correct = $0 { return true } else { return false } }) {

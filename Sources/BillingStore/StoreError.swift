@@ -8,6 +8,8 @@ public enum StoreError: Error, CustomStringConvertible {
     case schemaNotReady(pending: [String])
     /// A source row could not be read (a value of the wrong form).
     case badSourceRow(table: String, key: String, problem: String)
+    /// Issued invoices were changed after issue (their seals no longer match).
+    case tamperedInvoices(period: String, numbers: [String])
 
     public var description: String {
         switch self {
@@ -17,6 +19,10 @@ public enum StoreError: Error, CustomStringConvertible {
             return "the database schema is not ready (pending: \(pending.joined(separator: ", "))); run 'bmbill migrate' first"
         case .badSourceRow(let table, let key, let problem):
             return "\(table) row \(key): \(problem)"
+        case .tamperedInvoices(let period, let numbers):
+            return "issued invoice(s) \(numbers.joined(separator: ", ")) of \(period) were changed after issue: their stored figures or lines "
+                + "no longer match the seal made when they were issued. bmbill never changes an issued invoice; restore the rows "
+                + "from a backup (or find who changed them) before billing or exporting \(period) again"
         }
     }
 }

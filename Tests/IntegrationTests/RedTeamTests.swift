@@ -235,6 +235,56 @@ struct RedTeamTests {
     }
 }
 
+extension RedTeamTests {
+    static let tamperings = [
+        "UPDATE invoices SET total = total + 1, tax = tax + 1 WHERE invoice_number = 'BM-00000001'",
+        "UPDATE invoice_lines SET amount = amount - 1 WHERE invoice_id = (SELECT invoice_id FROM invoices WHERE invoice_number = 'BM-00000001') AND line_no = 1",
+        "DELETE FROM invoice_lines WHERE invoice_id = (SELECT invoice_id FROM invoices WHERE invoice_number = 'BM-00000001') AND line_no = 1",
+        "UPDATE invoices SET project_name = 'Someone else' WHERE invoice_number = 'BM-00000001'",
+        "UPDATE invoices SET status = 'superseded' WHERE invoice_number = 'BM-00000001'",
+    ]
+
+    @Test("9. An issued invoice changed after issue is noticed: run, recompute and export stop (exit 1) naming it", arguments: tamperings)
+    func tamperedInvoice(_ edit: String) throws {
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.loadExample(db)
+        let out = tempDir()
+        try t.run(BillingRunTests.ended + ["--out", out]).expectSuccess()
+        try db.execute(edit)
+        for args in [BillingRunTests.ended, ["recompute", "--period", "2026-10", "--as-of", "2026-12-01T00:00:00Z", "--dry-run"],
+                     ["export", "--period", "2026-10", "--format", "summary"]] {
+            let r = try t.run(args + ["--out", out])
+            #expect(r.status == 1 && r.stderr.contains("BM-00000001") && r.stderr.contains("changed after issue") && !r.stdout.contains("unchanged"),
+                    "\(args[0]): \(r.status) \(r.stderr)")
+        }
+    }
+
+    @Test("9. The writer role cannot change an issued invoice's figures, lines or seal; bmbill's own correction still works under it")
+    func writerCannotTamper() throws {
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.loadExample(db)
+        let job = "bmbill_tamper_" + t.name.suffix(8)
+        try db.execute("CREATE ROLE \(job) LOGIN IN ROLE bmbill_reader, bmbill_writer")
+        defer { _ = try? db.execute("DROP OWNED BY \(job)"); _ = try? db.execute("DROP ROLE \(job)") }
+        try t.run(BillingRunTests.ended + ["--out", tempDir()], env: ["PGUSER": job]).expectSuccess()
+        let asJob = try PostgresConnection(conninfo: "dbname=\(t.name) user=\(job)")
+        #expect(throws: PostgresError.self) { try asJob.execute("UPDATE invoices SET total = total + 1, tax = tax + 1") }
+        #expect(throws: PostgresError.self) { try asJob.execute("UPDATE invoice_lines SET amount = 0") }
+        #expect(throws: PostgresError.self) { try asJob.execute("UPDATE invoices SET seal = NULL") }
+        #expect(try asJob.execute("SELECT bmbill_seal_invoices(array_agg(invoice_id)) FROM invoices").scalar == "0")
+        // A late change, corrected by recompute under the job's role: the old revision is
+        // superseded, the new one sealed, and the next run finds everything in order.
+        try db.execute("INSERT INTO instance_state_changes (instance_id, state, changed_at) VALUES ('i-b1', 'stopped', '2026-10-25 00:00:00+00')")
+        try t.run(["recompute", "--period", "2026-10", "--as-of", "2026-12-01T00:00:00Z", "--out", tempDir()], env: ["PGUSER": job]).expectSuccess()
+        #expect(try db.execute("SELECT count(*) FROM invoices WHERE status = 'superseded'").scalar == "1")
+        #expect(try db.execute("SELECT count(*) FROM invoices WHERE status <> 'draft' AND seal IS DISTINCT FROM bmbill_invoice_seal(invoice_id)").scalar == "0")
+        let again = try t.run(BillingRunTests.ended + ["--out", tempDir()], env: ["PGUSER": job])
+        #expect(again.status == 0 && again.stdout.contains("unchanged"), "\(again.stderr)")
+    }
+}
+
 /// Runs a program and returns its exit status.
 func shell(_ program: String, _ args: String...) -> Int32 {
     let p = Process()
