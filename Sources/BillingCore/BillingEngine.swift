@@ -180,7 +180,7 @@ public struct UsageTable: Sendable {
 /// Feed it every instance's changes once (`meter`), in any instance order, then call
 /// `finish`. Between calls it holds each metered instance's totals (a few cells per
 /// state and rate), so memory grows with the number of instances, not with the number of
-/// changes. Engines that metered disjoint sets of instances combine with `merge`.
+/// changes. Engines that metered disjoint sets of instances combine with `absorb`.
 public struct BillingEngine: Sendable {
     public let period: BillingPeriod
     public let asOf: Instant
@@ -283,182 +283,192 @@ public struct BillingEngine: Sendable {
         if !inPeriod.isSorted(by: StateChange.inEffectOrder) { inPeriod.sort(by: StateChange.inEffectOrder) }
         counts.periodChangesRead += inPeriod.count
         let clipped = timeline.clipped(to: window)
-        let projectId = instance?.projectId
+        var report = InstanceReport(projectId: instance?.projectId, instanceId: instanceId)
+        defer { anomalies += report.anomalies }
 
-        func report(_ kind: Anomaly.Kind, _ events: [Int64], micros: Int64? = nil, _ detail: String) {
-            let listed = Array(events.prefix(BillingEngine.eventIdsPerAnomaly))
-            let more = events.count - listed.count
-            anomalies.append(
-                Anomaly(kind.severity, kind, projectId: projectId, instanceId: instanceId, eventIds: listed, microseconds: micros,
-                        detail: more > 0 ? detail + " (\(more) more events not listed)" : detail))
-        }
-
-        // Warnings about the changes themselves.
-        var i = 0
-        while i < inPeriod.count {
-            var j = i + 1
-            while j < inPeriod.count, inPeriod[j].changedAt == inPeriod[i].changedAt { j += 1 }
-            if j - i > 1 {
-                let group = inPeriod[i..<j]
-                report(.duplicateInstant, group.map(\.eventId),
-                       "\(j - i) changes at \(inPeriod[i].changedAt) (\(group.map { $0.state }.joined(separator: ", "))); \(timeline.holding(at: inPeriod[i].changedAt))")
-            }
-            i = j
-        }
-        if !timeline.setAsideAfterDeleted.isEmpty {
-            let afterDeleted = timeline.setAsideAfterDeleted.filter { $0.changedAt >= period.start }
-            if !afterDeleted.isEmpty {
-                report(.changeAfterDeleted, afterDeleted.map(\.eventId),
-                       "\(afterDeleted.count) change(s) after the instance was deleted, from \(afterDeleted[0].changedAt); not applied")
-            }
-        }
-        if let last = inPeriod.last, last.changedAt > asOf {
-            let afterAsOf = inPeriod.filter { $0.changedAt > asOf }
-            report(.changeAfterAsOf, afterAsOf.map(\.eventId),
-                   "\(afterAsOf.count) change(s) after as_of \(asOf), from \(afterAsOf[0].changedAt); that time is not billed in this run")
-        }
-        if let instance, let createdAt = instance.createdAt, let first = inPeriod.first, first.changedAt < createdAt {
-            let early = inPeriod.filter { $0.changedAt < createdAt }
-            report(.changeBeforeCreated, early.map(\.eventId),
-                   "\(early.count) change(s) before created_at \(createdAt), from \(early[0].changedAt); billed as recorded")
-        }
-        if instance != nil, let problem = createdAtProblems[instanceId] {
-            anomalies.append(Anomaly(.warning, .invalidCreatedAt, projectId: projectId, instanceId: instanceId, detail: problem.detail))
-        }
-
-        let table = catalog.billableStates
+        reportChangeWarnings(inPeriod, timeline: timeline, instance: instance, &report)
         guard let instance else {
-            // No instances row: no project to bill. Report it when it matters to this period.
-            let billable = clipped.filter { table.isBillable($0.state) == true }
-            let micros = billable.reduce(Int64(0)) { $0 + $1.from.microseconds(until: $1.to!) }
-            if !inPeriod.isEmpty || micros > 0 {
-                let ids = inPeriod.isEmpty ? changes.map(\.eventId) : inPeriod.map(\.eventId)
-                report(.orphanChange, ids, micros: micros,
-                       "changes for instance \(instanceId), which has no instances row: \(formatSeconds(micros)) s of billable time cannot be billed to any project")
-            }
+            reportOrphan(instanceId, changes: changes, inPeriod: inPeriod, clipped: clipped, &report)
             return
         }
         guard !clipped.isEmpty else { return }
+        reportCatalogProblems(instance, clipped: clipped, &report)
 
-        let type = catalog.types[instance.typeName]
-        if type == nil {
-            report(.unknownInstanceType, clipped.map(\.eventId), "type \(instance.typeName) is not in instance_types")
-        } else if !InstanceType.categoryOrder.contains(type!.category) {
-            report(.unknownCategory, [], "type \(instance.typeName) has category '\(type!.category)', not one invoices group by")
+        var walk = meterIntervals(clipped, typeName: instance.typeName)
+        for u in walk.unknownStates.sorted(by: { $0.state < $1.state }) {
+            report.add(.unknownState, u.events, micros: u.micros, "state '\(u.state)' is not in billable_states: \(formatSeconds(u.micros)) s not billed")
         }
-        if catalog.projects[instance.projectId] == nil {
-            report(.unknownProject, [], "project \(instance.projectId) is not in projects")
+        if walk.unpriced.micros > 0 {
+            report.add(.missingRate, walk.unpriced.events, micros: walk.unpriced.micros,
+                       "\(formatSeconds(walk.unpriced.micros)) s of billable time between \(walk.unpriced.from!) and \(walk.unpriced.to!) has no "
+                           + "\(settings.currency.code) rate for \(instance.typeName)")
         }
-        if instance.hasWindowsImage && !settings.windowsTypes.contains(instance.typeName) {
-            report(.windowsImageOnType, [], "image \(instance.image) on \(instance.typeName)")
-        }
-
-        // Meter: every clipped interval, split at rate changes and, for lines, at days.
-        // An instance has a handful of states and rate versions, so its cells are kept in
-        // small arrays searched in place.
-        let versions = rateCard.indexRange(of: instance.typeName)
-        var cells: [UsageCell] = []
-        var lines: [LineCell] = []
-        var unknownStates: [(state: String, micros: Int64, events: [Int64])] = []
-        var unpriced: (micros: Int64, events: [Int64], from: Instant?, to: Instant?) = (0, [], nil, nil)
-        var dayCursor = 0
-
-        func addCell(_ state: String, _ billable: Bool, _ rate: Int32, _ day: Int16, _ micros: Int64) {
-            for k in cells.indices where cells[k].rate == rate && cells[k].day == day && cells[k].state == state && cells[k].billable == billable {
-                cells[k].micros += micros
-                return
-            }
-            cells.append(UsageCell(state: state, billable: billable, rate: rate, day: day, micros: micros))
-        }
-
-        // An instance has a handful of states: look each up once (the strings are shared by
-        // the reader, so the comparison is cheap).
-        var known: [(state: String, billable: Bool?)] = []
-        for interval in clipped {
-            let to = interval.to!
-            let billable: Bool?
-            if let k = known.firstIndex(where: { $0.state == interval.state }) {
-                billable = known[k].billable
-            } else {
-                billable = table.isBillable(interval.state)
-                known.append((interval.state, billable))
-            }
-            if billable == nil {
-                let micros = interval.from.microseconds(until: to)
-                if let k = unknownStates.firstIndex(where: { $0.state == interval.state }) {
-                    unknownStates[k].micros += micros
-                    unknownStates[k].events.append(interval.eventId)
-                } else {
-                    unknownStates.append((interval.state, micros, [interval.eventId]))
-                }
-            }
-            // The pieces of [from, to) under each version, or under none.
-            var cursor = interval.from
-            var v = versions.lowerBound
-            while cursor < to {
-                while v < versions.upperBound, let end = rateCard.all[v].effectiveTo, end <= cursor { v += 1 }
-                let pieceEnd: Instant, rate: Int32
-                if v < versions.upperBound, rateCard.all[v].effectiveFrom <= cursor {
-                    pieceEnd = min(rateCard.all[v].effectiveTo ?? to, to)
-                    rate = Int32(v)
-                } else {
-                    pieceEnd = v < versions.upperBound ? min(rateCard.all[v].effectiveFrom, to) : to
-                    rate = -1
-                }
-                let micros = cursor.microseconds(until: pieceEnd)
-                let isBilled = billable == true
-                if splitUsageByDay || isBilled && rate >= 0 {
-                    // Walk the days the piece touches; pieces come in time order, so the
-                    // cursor only moves forward.
-                    while dayCursor < days.count, days[dayCursor].window.end <= cursor { dayCursor += 1 }
-                    var line = -1
-                    if isBilled && rate >= 0 {
-                        line = lines.firstIndex { $0.rate == rate } ?? {
-                            lines.append(LineCell(rate: rate, daily: [Int64](repeating: 0, count: days.count)))
-                            return lines.count - 1
-                        }()
-                    }
-                    var d = dayCursor
-                    while d < days.count, days[d].window.start < pieceEnd {
-                        let dayMicros = days[d].window.overlapMicroseconds(from: cursor, to: pieceEnd)
-                        if dayMicros > 0 {
-                            if line >= 0 { lines[line].daily[d] += dayMicros }
-                            if splitUsageByDay { addCell(interval.state, isBilled, rate, Int16(d), dayMicros) }
-                        }
-                        d += 1
-                    }
-                }
-                if !splitUsageByDay { addCell(interval.state, isBilled, rate, -1, micros) }
-                if isBilled && rate < 0 {
-                    unpriced.micros += micros
-                    if unpriced.events.last != interval.eventId { unpriced.events.append(interval.eventId) }
-                    unpriced.from = unpriced.from ?? cursor
-                    unpriced.to = pieceEnd
-                }
-                cursor = pieceEnd
-            }
-        }
-        for u in unknownStates.sorted(by: { $0.state < $1.state }) {
-            report(.unknownState, u.events, micros: u.micros,
-                   "state '\(u.state)' is not in billable_states: \(formatSeconds(u.micros)) s not billed")
-        }
-        if unpriced.micros > 0 {
-            report(.missingRate, unpriced.events, micros: unpriced.micros,
-                   "\(formatSeconds(unpriced.micros)) s of billable time between \(unpriced.from!) and \(unpriced.to!) has no \(settings.currency.code) rate for \(instance.typeName)")
-        }
-        if !lines.isEmpty { counts.instancesBilled += 1 }
-        if cells.isEmpty && lines.isEmpty { return }
+        if !walk.lines.isEmpty { counts.instancesBilled += 1 }
+        if walk.cells.isEmpty && walk.lines.isEmpty { return }
         // Report order within the instance: rate version, state, day.
         let all = rateCard.all
-        cells.sort { a, b in
+        walk.cells.sort { a, b in
             let fa = a.rate >= 0 ? all[Int(a.rate)].effectiveFrom.microseconds : Int64.min
             let fb = b.rate >= 0 ? all[Int(b.rate)].effectiveFrom.microseconds : Int64.min
             if fa != fb { return fa < fb }
             if a.state != b.state { return a.state < b.state }
             return a.day < b.day
         }
-        lines.sort { all[Int($0.rate)].effectiveFrom < all[Int($1.rate)].effectiveFrom }
-        metered.append(MeteredInstance(instanceId: instanceId, usage: cells, lines: lines))
+        walk.lines.sort { all[Int($0.rate)].effectiveFrom < all[Int($1.rate)].effectiveFrom }
+        metered.append(MeteredInstance(instanceId: instanceId, usage: walk.cells, lines: walk.lines))
+    }
+
+    /// The anomalies of one instance, each listing at most `eventIdsPerAnomaly` events.
+    struct InstanceReport {
+        let projectId: String?
+        let instanceId: String
+        var anomalies: [Anomaly] = []
+
+        mutating func add(_ kind: Anomaly.Kind, _ events: [Int64], micros: Int64? = nil, _ detail: String) {
+            let listed = Array(events.prefix(BillingEngine.eventIdsPerAnomaly))
+            let more = events.count - listed.count
+            anomalies.append(
+                Anomaly(kind.severity, kind, projectId: projectId, instanceId: instanceId, eventIds: listed, microseconds: micros,
+                        detail: more > 0 ? detail + " (\(more) more events not listed)" : detail))
+        }
+    }
+
+    /// Warnings about the changes themselves: several at one instant, after `deleted`,
+    /// after `as_of`, before `created_at`; and a `created_at` that cannot be placed.
+    private func reportChangeWarnings(_ inPeriod: [StateChange], timeline: StateTimeline, instance: Instance?, _ report: inout InstanceReport) {
+        var i = 0
+        while i < inPeriod.count {
+            var j = i + 1
+            while j < inPeriod.count, inPeriod[j].changedAt == inPeriod[i].changedAt { j += 1 }
+            if j - i > 1 {
+                let group = inPeriod[i..<j]
+                report.add(.duplicateInstant, group.map(\.eventId),
+                           "\(j - i) changes at \(inPeriod[i].changedAt) (\(group.map { $0.state }.joined(separator: ", "))); \(timeline.holding(at: inPeriod[i].changedAt))")
+            }
+            i = j
+        }
+        let afterDeleted = timeline.setAsideAfterDeleted.filter { $0.changedAt >= period.start }
+        if !afterDeleted.isEmpty {
+            report.add(.changeAfterDeleted, afterDeleted.map(\.eventId),
+                       "\(afterDeleted.count) change(s) after the instance was deleted, from \(afterDeleted[0].changedAt); not applied")
+        }
+        if let last = inPeriod.last, last.changedAt > asOf {
+            let afterAsOf = inPeriod.filter { $0.changedAt > asOf }
+            report.add(.changeAfterAsOf, afterAsOf.map(\.eventId),
+                       "\(afterAsOf.count) change(s) after as_of \(asOf), from \(afterAsOf[0].changedAt); that time is not billed in this run")
+        }
+        if let instance, let createdAt = instance.createdAt, let first = inPeriod.first, first.changedAt < createdAt {
+            let early = inPeriod.filter { $0.changedAt < createdAt }
+            report.add(.changeBeforeCreated, early.map(\.eventId),
+                       "\(early.count) change(s) before created_at \(createdAt), from \(early[0].changedAt); billed as recorded")
+        }
+        if instance != nil, let problem = createdAtProblems[report.instanceId] { report.add(.invalidCreatedAt, [], problem.detail) }
+    }
+
+    /// No instances row: no project to bill. Reported when it matters to this period.
+    private func reportOrphan(_ instanceId: String, changes: [StateChange], inPeriod: [StateChange], clipped: [StateTimeline.Interval],
+                              _ report: inout InstanceReport) {
+        let table = catalog.billableStates
+        let micros = clipped.filter { table.isBillable($0.state) == true }.reduce(Int64(0)) { $0 + $1.from.microseconds(until: $1.to!) }
+        guard !inPeriod.isEmpty || micros > 0 else { return }
+        report.add(.orphanChange, inPeriod.isEmpty ? changes.map(\.eventId) : inPeriod.map(\.eventId), micros: micros,
+                   "changes for instance \(instanceId), which has no instances row: \(formatSeconds(micros)) s of billable time cannot be billed to any project")
+    }
+
+    /// What the catalog lacks for a billed instance: its type, its category, its project;
+    /// and a Windows image on a type that does not offer it.
+    private func reportCatalogProblems(_ instance: Instance, clipped: [StateTimeline.Interval], _ report: inout InstanceReport) {
+        if let type = catalog.types[instance.typeName] {
+            if !InstanceType.categoryOrder.contains(type.category) {
+                report.add(.unknownCategory, [], "type \(instance.typeName) has category '\(type.category)', not one invoices group by")
+            }
+        } else {
+            report.add(.unknownInstanceType, clipped.map(\.eventId), "type \(instance.typeName) is not in instance_types")
+        }
+        if catalog.projects[instance.projectId] == nil {
+            report.add(.unknownProject, [], "project \(instance.projectId) is not in projects")
+        }
+        if instance.hasWindowsImage && !settings.windowsTypes.contains(instance.typeName) {
+            report.add(.windowsImageOnType, [], "image \(instance.image) on \(instance.typeName)")
+        }
+    }
+
+    /// What walking one instance's intervals gave.
+    struct IntervalWalk {
+        var cells: [UsageCell] = []
+        var lines: [LineCell] = []
+        var unknownStates: [(state: String, micros: Int64, events: [Int64])] = []
+        var unpriced: (micros: Int64, events: [Int64], from: Instant?, to: Instant?) = (0, [], nil, nil)
+    }
+
+    /// Meters every clipped interval: split at rate changes (`RateCard.forEachSegment`) into
+    /// usage cells and, for billed time, into lines by day. An instance has a handful of
+    /// states and rate versions, so its cells are kept in small arrays searched in place.
+    private func meterIntervals(_ clipped: [StateTimeline.Interval], typeName: String) -> IntervalWalk {
+        var walk = IntervalWalk()
+        var versionCursor = rateCard.indexRange(of: typeName).lowerBound
+        var dayCursor = 0
+        let byDay = splitUsageByDay
+        func addCell(_ state: String, _ billable: Bool, _ rate: Int32, _ day: Int16, _ micros: Int64) {
+            for k in walk.cells.indices where walk.cells[k].rate == rate && walk.cells[k].day == day && walk.cells[k].state == state && walk.cells[k].billable == billable {
+                walk.cells[k].micros += micros
+                return
+            }
+            walk.cells.append(UsageCell(state: state, billable: billable, rate: rate, day: day, micros: micros))
+        }
+        // Each state is looked up once (the strings are shared by the reader, so the
+        // comparison is cheap).
+        var known: [(state: String, billable: Bool?)] = []
+        for interval in clipped {
+            let billable: Bool?
+            if let k = known.firstIndex(where: { $0.state == interval.state }) {
+                billable = known[k].billable
+            } else {
+                billable = catalog.billableStates.isBillable(interval.state)
+                known.append((interval.state, billable))
+            }
+            if billable == nil {
+                let micros = interval.from.microseconds(until: interval.to!)
+                if let k = walk.unknownStates.firstIndex(where: { $0.state == interval.state }) {
+                    walk.unknownStates[k].micros += micros
+                    walk.unknownStates[k].events.append(interval.eventId)
+                } else {
+                    walk.unknownStates.append((interval.state, micros, [interval.eventId]))
+                }
+            }
+            let isBilled = billable == true
+            rateCard.forEachSegment(of: typeName, from: interval.from, to: interval.to!, cursor: &versionCursor) { from, to, rate in
+                let micros = from.microseconds(until: to)
+                if byDay || isBilled && rate >= 0 {
+                    // Pieces come in time order, so the day cursor only moves forward.
+                    while dayCursor < days.count, days[dayCursor].window.end <= from { dayCursor += 1 }
+                    var line = -1
+                    if isBilled && rate >= 0 {
+                        line = walk.lines.firstIndex { $0.rate == rate } ?? {
+                            walk.lines.append(LineCell(rate: rate, daily: [Int64](repeating: 0, count: days.count)))
+                            return walk.lines.count - 1
+                        }()
+                    }
+                    var d = dayCursor
+                    while d < days.count, days[d].window.start < to {
+                        let dayMicros = days[d].window.overlapMicroseconds(from: from, to: to)
+                        if dayMicros > 0 {
+                            if line >= 0 { walk.lines[line].daily[d] += dayMicros }
+                            if byDay { addCell(interval.state, isBilled, rate, Int16(d), dayMicros) }
+                        }
+                        d += 1
+                    }
+                }
+                if !byDay { addCell(interval.state, isBilled, rate, -1, micros) }
+                if isBilled && rate < 0 {
+                    walk.unpriced.micros += micros
+                    if walk.unpriced.events.last != interval.eventId { walk.unpriced.events.append(interval.eventId) }
+                    walk.unpriced.from = walk.unpriced.from ?? from
+                    walk.unpriced.to = to
+                }
+            }
+        }
+        return walk
     }
 
     /// Prices the metered lines and assembles the result.

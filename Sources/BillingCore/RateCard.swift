@@ -99,20 +99,32 @@ public struct RateCard: Sendable {
     /// version in force over it, or nil where no version is (time that cannot be priced).
     public func segments(of typeName: String, from: Instant, to: Instant) -> [(from: Instant, to: Instant, rate: RateVersion?)] {
         var pieces: [(Instant, Instant, RateVersion?)] = []
-        var cursor = from
-        for v in versions(of: typeName) {
-            guard cursor < to else { break }
-            if let end = v.effectiveTo, end <= cursor { continue }
-            if v.effectiveFrom >= to { break }
-            if v.effectiveFrom > cursor {
-                pieces.append((cursor, v.effectiveFrom, nil))
-                cursor = v.effectiveFrom
-            }
-            let end = min(v.effectiveTo ?? to, to)
-            pieces.append((cursor, end, v))
-            cursor = end
-        }
-        if cursor < to { pieces.append((cursor, to, nil)) }
+        var cursor = indexRange(of: typeName).lowerBound
+        forEachSegment(of: typeName, from: from, to: to, cursor: &cursor) { a, b, v in pieces.append((a, b, v >= 0 ? all[Int(v)] : nil)) }
         return pieces
+    }
+
+    /// The one rate-splitting routine: calls `body` with each piece of `[from, to)` between
+    /// `typeName`'s rate changes, in time order, and the index in `all` of the version in
+    /// force over it, or -1 where none is. `cursor` is the first of the type's versions
+    /// that may still be in force (start it at `indexRange(of:).lowerBound`); calls made in
+    /// time order with the same cursor walk the versions once in all.
+    public func forEachSegment(of typeName: String, from: Instant, to: Instant, cursor: inout Int,
+                               _ body: (_ from: Instant, _ to: Instant, _ version: Int32) -> Void) {
+        let versions = indexRange(of: typeName)
+        var at = from
+        while at < to {
+            while cursor < versions.upperBound, let end = all[cursor].effectiveTo, end <= at { cursor += 1 }
+            let pieceEnd: Instant, version: Int32
+            if cursor < versions.upperBound, all[cursor].effectiveFrom <= at {
+                pieceEnd = min(all[cursor].effectiveTo ?? to, to)
+                version = Int32(cursor)
+            } else {
+                pieceEnd = cursor < versions.upperBound ? min(all[cursor].effectiveFrom, to) : to
+                version = -1
+            }
+            body(at, pieceEnd, version)
+            at = pieceEnd
+        }
     }
 }

@@ -43,6 +43,37 @@ struct AnomalyRulesTests {
         #expect(r.isIssuable)
     }
 
+    @Test("6. The duplicate-instant warning says which change holds: the last, or a deleted (final) before others",
+          arguments: [
+            (["active", "stopped"], "the last, stopped (event 2), holds"),
+            (["active", " Deleted\u{00A0}"], "the last, deleted (event 2), holds"),
+            (["deleted", "active", "stopped"], "deleted (event 1) holds: it is final, the later ones are not applied"),
+          ])
+    func duplicateInstantSaysWhatHolds(_ c: (states: [String], holds: String)) {
+        var w = World()
+        w.instance("i-1")
+        w.change("i-1", "active", at: "2026-10-05T00:00:00Z", event: 0)
+        for (n, state) in c.states.enumerated() { w.change("i-1", state, at: "2026-10-10T00:00:00Z", event: Int64(n + 1)) }
+        let r = w.bill()
+        let a = r.anomalies(.duplicateInstant)
+        #expect(a.count == 1 && a[0].detail.hasSuffix(c.holds), "\(a.map(\.detail))")
+        // The time billed agrees with the words: five days, then whatever holds.
+        let after: Int64 = c.holds.contains("stopped") ? 21 * 86_400 + 15 * 3600 : 0
+        #expect(r.billableMicros("i-1") == (5 * 86_400 + after) * 1_000_000)
+    }
+
+    @Test("6. Changes all set aside at one instant (deleted earlier) say that none is applied")
+    func duplicateInstantAfterDeleted() {
+        var w = World()
+        w.instance("i-1")
+        w.change("i-1", "active", at: "2026-10-05T00:00:00Z", event: 1)
+        w.change("i-1", "deleted", at: "2026-10-06T00:00:00Z", event: 2)
+        w.change("i-1", "active", at: "2026-10-10T00:00:00Z", event: 3)
+        w.change("i-1", "stopped", at: "2026-10-10T00:00:00Z", event: 4)
+        let a = w.bill().anomalies(.duplicateInstant)
+        #expect(a.count == 1 && a[0].detail.hasSuffix("none is applied: the instance was deleted before"), "\(a.map(\.detail))")
+    }
+
     @Test("6. Changes after deleted are a warning and are not applied")
     func afterDeleted() {
         var w = World()

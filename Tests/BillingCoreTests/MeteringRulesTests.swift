@@ -80,6 +80,23 @@ struct MeteringRulesTests {
         #expect(w.bill().billableMicros("i-1") == 0)
     }
 
+    @Test("1. Canonical state names: every Unicode white space trimmed (the White_Space property, all 25), ASCII lowered, nothing else")
+    func canonicalRule() {
+        let all = (0...0x10FFFF).compactMap { Unicode.Scalar(UInt32($0)) }.filter { $0.properties.isWhitespace }
+        #expect(Set(all) == BillableStateTable.whiteSpace && all.count == 25)
+        for ws in all {
+            let p = String(Character(ws))
+            #expect(BillableStateTable.canonical(p + "DELETED" + p + p) == "deleted")
+            #expect(BillableStateTable.canonical("Act" + p + "ive") == "act" + p + "ive")  // inside: kept
+        }
+        // Not white space: kept. Non-ASCII letters: never lowered (PostgreSQL's lower()
+        // follows the collation; bmbill_canonical_state and this rule do not).
+        #expect(BillableStateTable.canonical("\u{200B}deleted") == "\u{200B}deleted")
+        #expect(BillableStateTable.canonical("ÄCTIVE") == "Äctive")
+        #expect(BillableStateTable.canonical("\u{212A}") == "\u{212A}")
+        #expect(BillableStateTable.canonical(" \u{3000} ") == "")
+    }
+
     @Test("1. State names match case-insensitively", arguments: ["Active", "ACTIVE", "active", " Active "])
     func caseInsensitiveStates(name: String) {
         var w = World()
