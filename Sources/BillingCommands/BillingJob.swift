@@ -47,15 +47,6 @@ public struct ProjectChange: Sendable {
     public let reasons: [String]
 }
 
-/// Changes recorded after the last run of a period that touch it.
-public struct LateChanges: Sendable {
-    public let sinceRunId: Int64
-    public let watermark: Instant
-    public let changes: Int
-    public let instances: Int
-    public let projects: [String]
-}
-
 /// One period billed: what was computed and what the run did with it.
 public struct PeriodRun {
     public let result: BillingResult
@@ -86,9 +77,7 @@ public struct PeriodRun {
         return r
     }
     /// Projects whose issued invoice differs from today's data and was not corrected.
-    public var differFromIssued: [String] {
-        actions.compactMap { if case .differs(_, let c) = $0 { return c.project.id } else { return nil } }
-    }
+    public var differFromIssued: [String] { actions.differFromIssued }
 }
 
 /// The billing of one period, end to end: read, meter, rate, store, write files.
@@ -128,7 +117,9 @@ public struct BillingJob {
         }
         engine.splitUsageByDay = usageByDay
         let lock = PeriodLock(db: db, period: month)
-        if !mode.dryRun { try lock.acquire() }
+        if !mode.dryRun, let holder = try lock.acquire() {
+            throw BMBillError.locked("period \(month) is being billed by \(holder); try again when it finishes")
+        }
         defer { if !mode.dryRun { lock.release() } }
 
         let startedAt = Instant.now()
@@ -166,7 +157,7 @@ public struct BillingJob {
         try store.checkSeals(period: month)
         let stored = try store.current(period: month, currency: settings.currency)
         let actions = InvoicePlanner.plan(result, stored: stored, correctIssued: mode.corrects, projects: mode.projects)
-        let late = try lateChanges(period)
+        let late = try RunHistory(db).lateChanges(period)
         let changes = try explain(actions, periodIssued: stored.values.contains { $0.isIssued }, result: result, store: store)
         if mode.dryRun {
             return PeriodRun(result: result, mode: mode, actions: actions, outcome: nil, changes: changes, late: late, directory: nil)
@@ -228,29 +219,6 @@ public struct BillingJob {
         }
     }
 
-    /// The changes recorded after the last run of `period` (by its input watermark) that
-    /// could touch it: every change dated before the period's end.
-    func lateChanges(_ period: BillingPeriod) throws -> LateChanges? {
-        guard let last = try db.execute(
-            """
-            SELECT run_id, \(SourceReader.micros("input_watermark")) FROM billing_runs
-            WHERE period = $1 AND input_watermark IS NOT NULL ORDER BY run_id DESC LIMIT 1
-            """, [period.month.description], context: "reading the last run").rows.first
-        else { return nil }
-        let watermark = Instant(microseconds: Int64(last[1]!)!)
-        let row = try db.execute(
-            """
-            SELECT count(*), count(DISTINCT c.instance_id), coalesce(string_agg(DISTINCT i.project_id, ',' ORDER BY i.project_id), '')
-            FROM instance_state_changes c LEFT JOIN instances i USING (instance_id)
-            WHERE c.recorded_at > $1::timestamptz AND c.changed_at < $2::timestamptz
-            """, [watermark.postgresText, period.end.postgresText], context: "looking for late changes"
-        ).rows[0]
-        let count = Int(row[0]!)!
-        guard count > 0 else { return nil }
-        return LateChanges(sinceRunId: Int64(last[0]!)!, watermark: watermark, changes: count, instances: Int(row[1]!)!,
-                           projects: row[2]!.split(separator: ",").map(String.init))
-    }
-
     /// For every issued invoice the plan corrects or reports as different: the line
     /// changes and their causes.
     func explain(_ actions: [InvoiceAction], periodIssued: Bool, result: BillingResult, store: InvoiceStore) throws -> [ProjectChange] {
@@ -280,39 +248,24 @@ public struct BillingJob {
     private func reasons(issued: StoredInvoice?, projectId: String, lines: [LineChange], result: BillingResult) throws -> [String] {
         var reasons: [String] = []
         // The run that issued what is stored; for a project with no invoice, the period's last issuing run.
-        let runId = try issued.map { String($0.record.runId) } ?? db.execute(
-            "SELECT max(run_id)::text FROM invoices WHERE period = $1 AND status IN ('issued', 'superseded')",
-            [result.period.month.description]).scalar ?? "0"
-        let run = try db.execute(
-            """
-            SELECT \(SourceReader.micros("input_watermark")), billable_states::text, settings->>'vat_rate', settings->>'rounding',
-                   settings->>'granularity'
-            FROM billing_runs WHERE run_id = $1
-            """, [runId], context: "reading the issuing run").rows.first
-        if let watermark = run?[0] {
-            let late = try db.execute(
-                """
-                SELECT count(*) FROM instance_state_changes c JOIN instances i USING (instance_id)
-                WHERE i.project_id = $1 AND c.recorded_at > $2::timestamptz AND c.changed_at < $3::timestamptz
-                """, [projectId, Instant(microseconds: Int64(watermark)!).postgresText, result.period.end.postgresText], context: "counting late changes").scalar ?? "0"
-            if late != "0" {
-                reasons.append("\(late) late change(s) recorded after \(Instant(microseconds: Int64(watermark)!)) (the issuing run's watermark)")
-            }
+        let history = RunHistory(db)
+        let run = try history.issuingRun(runId: issued?.record.runId, period: result.period.month)
+        if let watermark = run?.watermark {
+            let late = try history.lateChangeCount(projectId: projectId, after: watermark, before: result.period.end)
+            if late > 0 { reasons.append("\(late) late change(s) recorded after \(watermark) (the issuing run's watermark)") }
         }
         for l in lines where l.rateChanged {
             reasons.append("rate of \(l.instanceId) from \(l.rateEffectiveFrom) corrected: \(l.old!.hourlyRateText) -> \(l.new!.hourlyRateText)")
         }
-        if let states = run?[1], let data = states.data(using: .utf8),
-            let before = (try? JSONSerialization.jsonObject(with: data)) as? [String: Bool]
-        {
+        if let before = run?.billableStates {
             for (state, billable) in result.billableStates.entries where before[state] != billable {
                 reasons.append("billable-state table changed: \(state) is now \(billable ? "billed" : "not billed")")
             }
         }
         let settingsNow: [(String, String?, String)] = [
-            ("vat_rate", run?[2] ?? nil, result.settings.vatRate.description),
-            ("rounding", run?[3] ?? nil, result.settings.rounding.rawValue),
-            ("granularity", run?[4] ?? nil, result.settings.granularity.rawValue),
+            ("vat_rate", run?.settings["vat_rate"], result.settings.vatRate.description),
+            ("rounding", run?.settings["rounding"], result.settings.rounding.rawValue),
+            ("granularity", run?.settings["granularity"], result.settings.granularity.rawValue),
         ]
         for (name, was, isNow) in settingsNow {
             if let was, was != isNow { reasons.append("setting \(name) changed: \(was) -> \(isNow)") }
@@ -343,34 +296,6 @@ func testPause(_ point: String) {
     } else {
         while true { sleep(60) }
     }
-}
-
-/// The advisory lock that keeps two runs of one period apart (billing-rules.md section 7).
-struct PeriodLock {
-    let db: PostgresConnection
-    let period: YearMonth
-
-    /// A stable 63-bit key from the period: "bmbi" in the high bits, YYYYMM in the low.
-    var key: Int64 { 0x626D_6269_0000_0000 | (period.year * 100 + period.month) }
-
-    func acquire() throws {
-        guard try db.tryAdvisoryLock(key) else {
-            let holder = try? db.execute(
-                """
-                SELECT a.application_name, a.pid, coalesce(a.client_addr::text, 'local socket'), a.backend_start
-                FROM pg_locks l JOIN pg_stat_activity a USING (pid)
-                WHERE l.locktype = 'advisory' AND l.granted AND ((l.classid::int8 << 32) | l.objid::int8) = $1::int8
-                  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-                """, [String(key)]
-            ).rows.first
-            let who = holder.map { h in
-                "\(h[0].map { $0.isEmpty ? "a session" : $0 } ?? "a session") (backend pid \(h[1] ?? "?") from \(h[2] ?? "?"), connected since \(h[3] ?? "?"))"
-            } ?? "another session"
-            throw BMBillError.locked("period \(period) is being billed by \(who); try again when it finishes")
-        }
-    }
-
-    func release() { try? db.advisoryUnlock(key) }
 }
 
 /// Opens the connection and names it after this process, so that a second run can say

@@ -183,3 +183,10 @@ extension InvoiceLine {
                    billableSeconds: billableSeconds, amount: amount)
     }
 }
+
+extension Array where Element == InvoiceAction {
+    /// Projects whose issued invoice differs from today's computation and was left as it is.
+    public var differFromIssued: [String] {
+        compactMap { if case .differs(_, let c) = $0 { return c.project.id } else { return nil } }
+    }
+}

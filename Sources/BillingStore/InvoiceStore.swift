@@ -27,9 +27,7 @@ public struct RunOutcome: Sendable {
     public let invoices: [String: InvoiceRecord]
 
     /// Projects whose issued invoice differs from today's computation and was left as it is.
-    public var differFromIssued: [String] {
-        actions.compactMap { if case .differs(_, let c) = $0 { return c.project.id } else { return nil } }
-    }
+    public var differFromIssued: [String] { actions.differFromIssued }
 }
 
 /// Reads and writes `billing_runs`, `invoices` and `invoice_lines`.
