@@ -302,8 +302,7 @@ func testPause(_ point: String) {
 /// who holds a period's lock (PostgreSQL keeps the first 63 bytes).
 func openConnection(_ options: ConnectionOptions, command: String) throws -> PostgresConnection {
     let db = try PostgresConnection(conninfo: options.conninfo ?? "")
-    let name = "bmbill \(command) pid \(getpid()) since \(Instant.now().iso8601.prefix(19))Z on \(hostName())"
-    _ = try? db.execute("SELECT set_config('application_name', $1, false)", [String(decoding: Array(name.utf8.prefix(63)), as: UTF8.self)])
+    db.setApplicationName("bmbill \(command) pid \(getpid()) since \(Instant.now().iso8601.prefix(19))Z on \(hostName())")
     return db
 }
 

@@ -18,9 +18,9 @@ struct ParallelMetering {
     /// `engine` with their metering absorbed.
     func meter(_ engine: BillingEngine, catalog: BillingCatalog, progress: ProgressLine) throws -> BillingEngine {
         let shards = (0..<readers).map { InstanceShard(index: $0, count: readers) }
-        try db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", context: "starting the read")
-        defer { _ = try? db.execute("ROLLBACK") }
-        let snapshot = try db.execute("SELECT pg_export_snapshot()", context: "exporting the snapshot").scalar ?? ""
+        let exported = try ReadSnapshot.export(from: db)
+        defer { exported.end() }
+        let snapshot = exported.id
         let conninfo = db.conninfo, period = engine.period, name = self.name
         let known = catalog.instances
         let results = Results(count: shards.count)
@@ -32,16 +32,15 @@ struct ParallelMetering {
                 defer { done.leave() }
                 do {
                     let reader = try PostgresConnection(conninfo: conninfo)
-                    _ = try? reader.execute("SELECT set_config('application_name', $1, false)", [String(decoding: Array("\(name) reader \(k + 1)".utf8.prefix(63)), as: UTF8.self)])
-                    try reader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", context: "starting the read")
-                    try reader.execute("SET TRANSACTION SNAPSHOT '\(snapshot)'", context: "joining the run's snapshot")
+                    reader.setApplicationName("\(name) reader \(k + 1)")
+                    try ReadSnapshot.join(reader, snapshot: snapshot)
                     var mine = engine
                     try SourceReader(reader).forEachInstance(in: period, shard: shard, isKnown: { known[$0] != nil }) { id, changes in
                         if results.failed { throw CancellationError() }
                         mine.meter(instanceId: id, changes: changes)
                         progress.advance(by: changes.count)
                     }
-                    try reader.execute("COMMIT")
+                    try ReadSnapshot.leave(reader)
                     results.set(k, .success(mine.partial))
                 } catch {
                     results.set(k, .failure(error))

@@ -66,17 +66,9 @@ struct ShardPlan {
                                 windowsTypes: Set(windows)), byDay)
     }
 
-    /// Replaces any earlier plan of the period (its shard rows go with it) with this one.
-    func create(_ db: PostgresConnection, by name: String) throws {
-        try db.transaction {
-            try db.execute("DELETE FROM bmbill_shard_plans WHERE period = $1", [period.description], context: "removing an earlier shard plan")
-            try db.execute(
-                "INSERT INTO bmbill_shard_plans (period, shards, as_of, settings, inputs, created_by) VALUES ($1, $2::int, $3::timestamptz, $4::jsonb, $5, $6)",
-                [period.description, String(shards), asOf.postgresText, settingsJSON.compact, inputs, name], context: "recording the shard plan")
-            try db.execute(
-                "INSERT INTO bmbill_shards (period, shard) SELECT $1, s FROM generate_series(0, $2::int - 1) s",
-                [period.description, String(shards)], context: "recording the shards")
-        }
+    /// The plan as `ShardStore` records it.
+    var stored: ShardStore.Plan {
+        ShardStore.Plan(period: period, shards: shards, asOf: asOf, settings: settingsJSON.compact, inputs: inputs)
     }
 }
 
@@ -101,24 +93,16 @@ struct ShardWorker {
     /// Claims one pending shard of `period` and meters it with `catalog` (loaded lazily,
     /// once). Nil when no pending shard is free (all done, or taken by other workers).
     func processOne(period: YearMonth, catalog: () throws -> BillingCatalog) throws -> Done? {
-        try db.execute("BEGIN", context: "claiming a shard")
-        var committed = false
-        defer { if !committed { _ = try? db.execute("ROLLBACK") } }
-        guard let row = try db.execute(
-            """
-            SELECT s.shard, p.shards, \(SourceReader.micros("p.as_of")), p.settings::text, p.inputs
-            FROM bmbill_shards s JOIN bmbill_shard_plans p USING (period)
-            WHERE s.period = $1 AND s.status = 'pending'
-            ORDER BY s.shard LIMIT 1 FOR UPDATE OF s SKIP LOCKED
-            """, [period.description], context: "claiming a shard of \(period)"
-        ).rows.first else { return nil }
-        let shard = Int(row[0]!)!, count = Int(row[1]!)!
-        let asOf = Instant(microseconds: Int64(row[2]!)!)
-        guard let (settings, byDay) = ShardPlan.parseSettings(row[3]!) else {
-            throw BMBillError.failure("the shard plan of \(period) has settings this bmbill cannot read: \(row[3]!)")
+        let store = ShardStore(db)
+        guard let claim = try store.claim(period) else { return nil }
+        var finished = false
+        defer { if !finished { store.abandon() } }
+        let shard = claim.shard, count = claim.plan.shards, asOf = claim.plan.asOf
+        guard let (settings, byDay) = ShardPlan.parseSettings(claim.plan.settings) else {
+            throw BMBillError.failure("the shard plan of \(period) has settings this bmbill cannot read: \(claim.plan.settings)")
         }
         let catalog = try catalog()
-        guard ShardPlan.inputs(catalog) == row[4]! else {
+        guard ShardPlan.inputs(catalog) == claim.plan.inputs else {
             throw BMBillError.failure(
                 "the rates, instance types or billable states changed since the sharded run of \(period) was planned; "
                     + "this worker leaves shard \(shard + 1) of \(count) to the run, which will finish it")
@@ -142,15 +126,8 @@ struct ShardWorker {
         }
         let partial = engine.partial
         let json = String(decoding: try JSONEncoder().encode(partial), as: UTF8.self)
-        try db.execute(
-            """
-            UPDATE bmbill_shards SET status = 'done', worker = $3, finished_at = clock_timestamp(), changes = $4::int8,
-                   instances = $5::int8, metering = $6
-            WHERE period = $1 AND shard = $2::int
-            """, [period.month.description, String(shard), name, String(partial.changesRead), String(partial.instancesRead), json],
-            context: "storing shard \(shard + 1) of \(count)")
-        try db.execute("COMMIT", context: "committing shard \(shard + 1) of \(count)")
-        committed = true
+        try store.finish(claim, worker: name, changes: partial.changesRead, instances: partial.instancesRead, metering: json)
+        finished = true
         return Done(shard: shard, changes: partial.changesRead, instances: partial.instancesRead)
     }
 
@@ -174,20 +151,18 @@ extension BillingJob {
         let plan = ShardPlan(period: month, shards: sharding.shards, asOf: engine.asOf, settings: settings, usageByDay: usageByDay,
                              inputs: ShardPlan.inputs(catalog))
         let name = "bmbill pid \(getpid()) on \(hostName())"
-        try plan.create(db, by: name)
+        let shardStore = ShardStore(db)
+        try shardStore.create(plan.stored, by: name)
         logger.info("sharded run", metadata: ["period": "\(month)", "shards": "\(sharding.shards)", "workers": "\(sharding.workers)"])
         var children: [Process] = []
         defer { for c in children where c.isRunning { c.terminate() } }
         for _ in 0..<sharding.workers { children.append(try startWorker(month, conninfo: sharding.conninfo)) }
 
         let helper = try PostgresConnection(conninfo: db.conninfo)
-        _ = try? helper.execute("SELECT set_config('application_name', $1, false)", [String(decoding: Array("\(name) worker".utf8.prefix(63)), as: UTF8.self)])
+        helper.setApplicationName("\(name) worker")
         let own = ShardWorker(db: helper, name: name, logger: logger)
         while true {
-            let counts = try db.execute(
-                "SELECT count(*) FILTER (WHERE status = 'done'), count(*) FROM bmbill_shards WHERE period = $1",
-                [month.description], context: "checking the shards").rows[0]
-            let done = Int(counts[0]!)!, total = Int(counts[1]!)!
+            let (done, total) = try shardStore.progress(month)
             guard total == sharding.shards else {
                 throw BMBillError.failure("the shard plan of \(month) was replaced while this run waited for it (by another 'run --shards'?)")
             }
@@ -217,9 +192,7 @@ extension BillingJob {
         try SourceReader(db).noteInvalidTimestamps(in: &merged)
         var earliest: Instant?
         for shard in 0..<sharding.shards {
-            guard let text = try db.execute("SELECT metering FROM bmbill_shards WHERE period = $1 AND shard = $2::int AND status = 'done'",
-                                            [month.description, String(shard)], context: "reading the metering of shard \(shard + 1)").scalar
-            else { throw BMBillError.failure("shard \(shard + 1) of \(month) has no result") }
+            guard let text = try shardStore.metering(month, shard: shard) else { throw BMBillError.failure("shard \(shard + 1) of \(month) has no result") }
             let partial = try JSONDecoder().decode(MeteringPartial.self, from: Data(text.utf8))
             if let w = partial.latestRecordedAt, earliest.map({ w < $0 }) ?? true { earliest = w }
             merged.absorb(partial)
@@ -230,12 +203,7 @@ extension BillingJob {
         // (never silently missed). Otherwise it is what one reader would have recorded.
         let read = merged.partial.periodChangesRead
         if let watermark = merged.partial.latestRecordedAt {
-            let now = try db.execute(
-                """
-                SELECT count(*) FROM instance_state_changes
-                WHERE changed_at >= $1::timestamptz AND changed_at < $2::timestamptz AND isfinite(recorded_at) AND recorded_at <= $3::timestamptz
-                """, [engine.period.start.postgresText, engine.period.end.postgresText, watermark.postgresText], context: "checking the shards saw every change"
-            ).scalar.flatMap { Int($0) } ?? -1
+            let now = try SourceReader(db).periodChanges(engine.period, recordedUpTo: watermark)
             if now != read {
                 logger.warning("changes were recorded while the shards were read; the next run reports them as late data",
                                metadata: ["period": "\(month)", "read": "\(read)", "now": "\(now)"])
@@ -246,9 +214,7 @@ extension BillingJob {
     }
 
     /// Removes the plan and the shards' results once the run is stored.
-    func removeShardPlan(_ month: YearMonth) {
-        _ = try? db.execute("DELETE FROM bmbill_shard_plans WHERE period = $1", [month.description])
-    }
+    func removeShardPlan(_ month: YearMonth) { ShardStore(db).remove(month) }
 
     /// Starts `bmbill work --period P` as a child process; its output goes to stderr.
     private func startWorker(_ month: YearMonth, conninfo: String?) throws -> Process {

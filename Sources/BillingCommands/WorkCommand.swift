@@ -34,9 +34,7 @@ struct WorkCommand: ParsableCommand {
         let db = try openConnection(connection, command: "work")
         let pending = try Migrator().pending(db)
         if !pending.isEmpty { throw StoreError.schemaNotReady(pending: pending.map(\.name)) }
-        guard let shards = try db.execute("SELECT shards FROM bmbill_shard_plans WHERE period = $1", [month.description],
-                                          context: "looking for a shard plan").scalar
-        else {
+        guard let shards = try ShardStore(db).plannedShards(month) else {
             print("no sharded run of \(month) is waiting for workers")
             return
         }

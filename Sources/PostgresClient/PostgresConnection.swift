@@ -46,6 +46,17 @@ public final class PostgresConnection {
     /// The server process serving this connection.
     public var backendPID: Int32 { PQbackendPID(conn) }
 
+    /// Names the session in `pg_stat_activity` (PostgreSQL keeps the first 63 bytes, cut
+    /// here at a character boundary); failures are ignored: the name is for people.
+    public func setApplicationName(_ name: String) {
+        var cut = ""
+        for ch in name {
+            guard cut.utf8.count + String(ch).utf8.count <= 63 else { break }
+            cut.append(ch)
+        }
+        _ = try? execute("SELECT set_config('application_name', $1, false)", [cut])
+    }
+
     // MARK: Queries
 
     /// Runs one statement with text parameters bound as `$1`, `$2` …, and returns all
