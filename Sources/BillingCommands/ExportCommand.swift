@@ -99,7 +99,7 @@ struct ExportCommand: ParsableCommand {
                 written.append(path)
             }
         }
-        let issued = documents.filter { $0.record.status != "draft" }.count
+        let issued = documents.filter { $0.record.status != .draft }.count
         print("exported \(format.rawValue) of \(month) (\(documents.count) invoice revisions, \(issued) issued or superseded): "
             + written.joined(separator: ", "))
     }
@@ -107,7 +107,7 @@ struct ExportCommand: ParsableCommand {
     /// The revision in force per project (what current_invoices shows).
     func currentDocuments(_ docs: [InvoiceDocument]) -> [InvoiceDocument] {
         var latest: [String: InvoiceDocument] = [:]
-        for d in docs where d.record.status != "superseded" {
+        for d in docs where d.record.status != .superseded {
             if let l = latest[d.record.projectId], l.record.revision > d.record.revision { continue }
             latest[d.record.projectId] = d
         }

@@ -17,7 +17,7 @@ enum RunSummary {
                 let differ = Set(run.differFromIssued)
                 for inv in r.invoices {
                     let rec = records[inv.project.id]
-                    let status = differ.contains(inv.project.id) ? "(\(rec?.status ?? "none") differs)" : (rec?.status ?? "-")
+                    let status = differ.contains(inv.project.id) ? "(\(rec?.status.rawValue ?? "none") differs)" : (rec?.status.rawValue ?? "-")
                     rows.append([inv.project.id, rec?.invoiceNumber ?? "-", status, grouped(c.plain(inv.subtotal)),
                                  grouped(c.plain(inv.tax)), grouped(c.plain(inv.total))])
                 }
@@ -101,7 +101,7 @@ enum RunSummary {
                         let rec = records[inv.project.id]
                         return [
                             "project_id": .string(inv.project.id), "invoice_id": rec.map { .int($0.invoiceId) } ?? .null,
-                            "invoice_number": .optional(rec?.invoiceNumber), "status": .optional(rec?.status),
+                            "invoice_number": .optional(rec?.invoiceNumber), "status": .optional(rec?.status.rawValue),
                             "revision": rec.map { .int(Int64($0.revision)) } ?? .null,
                             "subtotal": .string(inv.currency.plain(inv.subtotal)), "tax": .string(inv.currency.plain(inv.tax)),
                             "total": .string(inv.currency.plain(inv.total)),

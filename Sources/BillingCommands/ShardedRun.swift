@@ -54,13 +54,13 @@ struct ShardPlan {
     }
 
     static func parseSettings(_ text: String) -> (BillingSettings, Bool)? {
-        guard let o = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any],
-            let zone = (o["timezone"] as? String).flatMap(BillingTimeZone.init(identifier:)),
-            let currency = (o["currency"] as? String).flatMap(Currency.init(code:)),
-            let vat = (o["vat_rate"] as? String).flatMap(ExactDecimal.init(parsing:)),
-            let rounding = (o["rounding"] as? String).flatMap(RoundingMode.init(rawValue:)),
-            let granularity = (o["granularity"] as? String).flatMap(Granularity.init(rawValue:)),
-            let windows = o["windows_types"] as? [String], let byDay = o["usage_by_day"] as? Bool
+        guard let o = JSON.parse(text),
+            let zone = o["timezone"]?.stringValue.flatMap(BillingTimeZone.init(identifier:)),
+            let currency = o["currency"]?.stringValue.flatMap(Currency.init(code:)),
+            let vat = o["vat_rate"]?.stringValue.flatMap(ExactDecimal.init(parsing:)),
+            let rounding = o["rounding"]?.stringValue.flatMap(RoundingMode.init(rawValue:)),
+            let granularity = o["granularity"]?.stringValue.flatMap(Granularity.init(rawValue:)),
+            let windows = o["windows_types"]?.arrayValue?.compactMap(\.stringValue), let byDay = o["usage_by_day"]?.boolValue
         else { return nil }
         return (BillingSettings(timeZone: zone, currency: currency, vatRate: vat, rounding: rounding, granularity: granularity,
                                 windowsTypes: Set(windows)), byDay)

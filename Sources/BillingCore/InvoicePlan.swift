@@ -19,7 +19,7 @@ public struct StoredInvoice: Sendable {
         self.total = total
     }
 
-    public var isIssued: Bool { record.status == "issued" }
+    public var isIssued: Bool { record.status == .issued }
 }
 
 /// What to do with one project's invoice so the store matches a new computation

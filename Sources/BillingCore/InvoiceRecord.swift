@@ -1,11 +1,20 @@
+/// Where an invoice revision stands (the `status` column of `invoices`).
+public enum InvoiceStatus: String, Hashable, Sendable, Codable {
+    /// Computed for a period still open, or kept from issue by data errors: replaced freely.
+    case draft
+    /// Numbered and final: never changed again.
+    case issued
+    /// Issued, then corrected by a later revision.
+    case superseded
+}
+
 /// An invoice's identity once stored: id, revision, status and number.
 public struct InvoiceRecord: Hashable, Sendable {
     public let invoiceId: Int64
     public let projectId: String
     /// 0 for the original invoice; 1, 2 … for correcting revisions.
     public let revision: Int
-    /// `draft`, `issued` or `superseded`.
-    public let status: String
+    public let status: InvoiceStatus
     /// Gapless, given at issue; nil on a draft.
     public let invoiceNumber: String?
     /// The run that wrote it.
@@ -19,7 +28,7 @@ public struct InvoiceRecord: Hashable, Sendable {
     public var difference: Int128? = nil
 
     public init(
-        invoiceId: Int64, projectId: String, revision: Int, status: String, invoiceNumber: String?, runId: Int64,
+        invoiceId: Int64, projectId: String, revision: Int, status: InvoiceStatus, invoiceNumber: String?, runId: Int64,
         issuedAt: Instant?, fingerprint: String
     ) {
         self.invoiceId = invoiceId

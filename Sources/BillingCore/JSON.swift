@@ -106,3 +106,196 @@ public indirect enum JSON: Hashable, Sendable, ExpressibleByStringLiteral, Expre
         out += "\""
     }
 }
+
+extension JSON {
+    /// Parses JSON text: the one reader of the JSON bmbill stores (settings, billable
+    /// states, per-state seconds, shard plans). Numbers must be integers (bmbill writes
+    /// money and durations as strings); nil for anything else that is not JSON.
+    public static func parse(_ text: String) -> JSON? {
+        var p = JSONParser(Array(text.utf8))
+        guard let value = p.value() else { return nil }
+        p.skipSpace()
+        // (Not a ternary: `nil` there would be read as JSON's own nil literal, `.null`.)
+        guard p.atEnd else { return nil }
+        return value
+    }
+
+    /// The members of an object, in order; nil for anything else.
+    public var members: [(String, JSON)]? { if case .object(let m) = self { return m } else { return nil } }
+    /// The value of member `key` of an object.
+    public subscript(key: String) -> JSON? { members?.first { $0.0 == key }?.1 }
+    public var stringValue: String? { if case .string(let s) = self { return s } else { return nil } }
+    public var boolValue: Bool? { if case .bool(let b) = self { return b } else { return nil } }
+    public var arrayValue: [JSON]? { if case .array(let a) = self { return a } else { return nil } }
+
+    /// An object whose members are all strings, as a dictionary; nil otherwise.
+    public static func parseObjectOfStrings(_ text: String) -> [String: String]? {
+        guard let members = parse(text)?.members else { return nil }
+        var out: [String: String] = [:]
+        for (k, v) in members {
+            guard let s = v.stringValue else { return nil }
+            out[k] = s
+        }
+        return out
+    }
+
+    /// An object whose members are all booleans, as a dictionary; nil otherwise.
+    public static func parseObjectOfBools(_ text: String) -> [String: Bool]? {
+        guard let members = parse(text)?.members else { return nil }
+        var out: [String: Bool] = [:]
+        for (k, v) in members {
+            guard let b = v.boolValue else { return nil }
+            out[k] = b
+        }
+        return out
+    }
+}
+
+/// A recursive-descent reader of JSON bytes (RFC 8259), for `JSON.parse`.
+private struct JSONParser {
+    let b: [UInt8]
+    var i = 0
+    var depth = 0
+
+    init(_ bytes: [UInt8]) { b = bytes }
+
+    var atEnd: Bool { i == b.count }
+
+    mutating func skipSpace() { while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 } }
+
+    mutating func literal(_ word: String) -> Bool {
+        let w = Array(word.utf8)
+        guard i + w.count <= b.count, Array(b[i..<(i + w.count)]) == w else { return false }
+        i += w.count
+        return true
+    }
+
+    mutating func value() -> JSON? {
+        skipSpace()
+        guard i < b.count else { return nil }
+        switch b[i] {
+        case UInt8(ascii: "{"):
+            guard depth < 64 else { return nil }
+            depth += 1
+            defer { depth -= 1 }
+            i += 1
+            var members: [(String, JSON)] = []
+            skipSpace()
+            if i < b.count, b[i] == UInt8(ascii: "}") {
+                i += 1
+                return .object(members)
+            }
+            while true {
+                skipSpace()
+                guard let key = string() else { return nil }
+                skipSpace()
+                guard i < b.count, b[i] == UInt8(ascii: ":") else { return nil }
+                i += 1
+                guard let v = value() else { return nil }
+                members.append((key, v))
+                skipSpace()
+                guard i < b.count else { return nil }
+                if b[i] == UInt8(ascii: ",") { i += 1; continue }
+                guard b[i] == UInt8(ascii: "}") else { return nil }
+                i += 1
+                return .object(members)
+            }
+        case UInt8(ascii: "["):
+            guard depth < 64 else { return nil }
+            depth += 1
+            defer { depth -= 1 }
+            i += 1
+            var items: [JSON] = []
+            skipSpace()
+            if i < b.count, b[i] == UInt8(ascii: "]") {
+                i += 1
+                return .array(items)
+            }
+            while true {
+                guard let v = value() else { return nil }
+                items.append(v)
+                skipSpace()
+                guard i < b.count else { return nil }
+                if b[i] == UInt8(ascii: ",") { i += 1; continue }
+                guard b[i] == UInt8(ascii: "]") else { return nil }
+                i += 1
+                return .array(items)
+            }
+        case UInt8(ascii: "\""):
+            return string().map { .string($0) }
+        case UInt8(ascii: "t"): return literal("true") ? .bool(true) : nil
+        case UInt8(ascii: "f"): return literal("false") ? .bool(false) : nil
+        case UInt8(ascii: "n"): return literal("null") ? .null : nil
+        default:
+            return integer()
+        }
+    }
+
+    /// `-?digits`, no fraction or exponent (bmbill writes no other numbers).
+    mutating func integer() -> JSON? {
+        let start = i
+        if i < b.count, b[i] == UInt8(ascii: "-") { i += 1 }
+        let digits = i
+        while i < b.count, b[i] >= 48, b[i] <= 57 { i += 1 }
+        guard i > digits, i - digits == 1 || b[digits] != 48 else { return nil }
+        if i < b.count, b[i] == UInt8(ascii: ".") || b[i] == UInt8(ascii: "e") || b[i] == UInt8(ascii: "E") { return nil }
+        return Int64(String(decoding: b[start..<i], as: UTF8.self)).map { .int($0) }
+    }
+
+    mutating func string() -> String? {
+        guard i < b.count, b[i] == UInt8(ascii: "\"") else { return nil }
+        i += 1
+        var out: [UInt8] = []
+        while i < b.count {
+            let c = b[i]
+            i += 1
+            switch c {
+            case UInt8(ascii: "\""):
+                return String(validating: out, as: UTF8.self)
+            case UInt8(ascii: "\\"):
+                guard i < b.count else { return nil }
+                let e = b[i]
+                i += 1
+                switch e {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(e)
+                case UInt8(ascii: "b"): out.append(0x08)
+                case UInt8(ascii: "f"): out.append(0x0C)
+                case UInt8(ascii: "n"): out.append(0x0A)
+                case UInt8(ascii: "r"): out.append(0x0D)
+                case UInt8(ascii: "t"): out.append(0x09)
+                case UInt8(ascii: "u"):
+                    guard var scalar = hex4() else { return nil }
+                    if (0xD800...0xDBFF).contains(scalar) {
+                        guard literal("\\u"), let low = hex4(), (0xDC00...0xDFFF).contains(low) else { return nil }
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    }
+                    guard let u = Unicode.Scalar(scalar) else { return nil }
+                    out.append(contentsOf: Array(String(Character(u)).utf8))
+                default: return nil
+                }
+            default:
+                guard c >= 0x20 else { return nil }
+                out.append(c)
+            }
+        }
+        return nil
+    }
+
+    mutating func hex4() -> UInt32? {
+        guard i + 4 <= b.count else { return nil }
+        var v: UInt32 = 0
+        for k in 0..<4 {
+            let c = b[i + k]
+            let d: UInt32
+            switch c {
+            case 48...57: d = UInt32(c - 48)
+            case 65...70: d = UInt32(c - 55)
+            case 97...102: d = UInt32(c - 87)
+            default: return nil
+            }
+            v = v * 16 + d
+        }
+        i += 4
+        return v
+    }
+}

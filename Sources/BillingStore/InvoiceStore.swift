@@ -80,35 +80,51 @@ public struct InvoiceStore {
         var stored: [String: StoredInvoice] = [:]
         for row in try db.execute(
             """
-            SELECT invoice_id, project_id, revision, status, invoice_number, run_id, \(SourceReader.micros("issued_at")),
-                   fingerprint, \(SourceReader.micros("window_end")), project_name, billing_account_id,
-                   subtotal::text, tax::text, total::text, corrects_invoice_id, difference::text
+            SELECT \(Self.recordColumns), \(SourceReader.micros("window_end")), project_name, billing_account_id,
+                   subtotal::text, tax::text, total::text
             FROM current_invoices WHERE period = $1 AND currency = $2
             """, [period.description, currency.code], context: "reading the period's invoices"
-        ).rows {
-            var record = InvoiceRecord(
-                invoiceId: Int64(row[0]!)!, projectId: row[1]!, revision: Int(row[2]!)!, status: row[3]!, invoiceNumber: row[4],
-                runId: Int64(row[5]!)!, issuedAt: row[6].map { Instant(microseconds: Int64($0)!) }, fingerprint: row[7]!)
-            record.correctsInvoiceId = row[14].map { Int64($0)! }
-            record.difference = try row[15].map { try minor($0, currency) }
+        ).checkedRows(table: "invoices") {
+            let record = try Self.record(row, currency: currency)
             stored[record.projectId] = StoredInvoice(
-                record: record, project: Project(id: row[1]!, name: row[9]!, billingAccountId: row[10]), currency: currency,
-                windowEnd: Instant(microseconds: Int64(row[8]!)!), subtotal: try minor(row[11]!, currency),
-                tax: try minor(row[12]!, currency), total: try minor(row[13]!, currency))
+                record: record, project: Project(id: record.projectId, name: try row.text(11, "project_name"), billingAccountId: row.optional(12)),
+                currency: currency, windowEnd: Instant(microseconds: try row.int64(10, "window_end")),
+                subtotal: try minor(row, 13, "subtotal", currency), tax: try minor(row, 14, "tax", currency), total: try minor(row, 15, "total", currency))
         }
         return stored
+    }
+
+    /// The columns `record` reads, first in a query of `invoices` or `current_invoices`.
+    static let recordColumns = """
+        invoice_id, project_id, revision, status, invoice_number, run_id, \(SourceReader.micros("issued_at")), fingerprint,
+        corrects_invoice_id, difference::text
+        """
+
+    /// An invoice's identity from the first columns of `row` (`recordColumns`).
+    static func record(_ row: CheckedRow, currency: Currency) throws -> InvoiceRecord {
+        let statusText = try row.text(3, "status")
+        guard let status = InvoiceStatus(rawValue: statusText) else { throw row.error("status", "'\(statusText)' is not draft, issued or superseded") }
+        guard let revision = Int(try row.text(2, "revision")) else { throw row.error("revision", "is not an integer") }
+        var record = InvoiceRecord(
+            invoiceId: try row.int64(0, "invoice_id"), projectId: try row.text(1, "project_id"), revision: revision, status: status,
+            invoiceNumber: row.optional(4), runId: try row.int64(5, "run_id"),
+            issuedAt: try row.optionalInt64(6, "issued_at").map(Instant.init(microseconds:)), fingerprint: try row.text(7, "fingerprint"))
+        record.correctsInvoiceId = try row.optionalInt64(8, "corrects_invoice_id")
+        record.difference = row.optional(9) == nil ? nil : try minor(row, 9, "difference", currency)
+        return record
     }
 
     /// The lines of a stored invoice.
     public func lines(of invoiceId: Int64, currency: Currency) throws -> [StoredLine] {
         try db.execute(
             """
-            SELECT instance_id, \(SourceReader.micros("rate_effective_from")), hourly_rate::text, billable_seconds::text, amount::text
+            SELECT instance_id, \(SourceReader.micros("rate_effective_from")), hourly_rate::text, billable_seconds::text, amount::text, line_no
             FROM invoice_lines WHERE invoice_id = $1 ORDER BY line_no
             """, [String(invoiceId)], context: "reading invoice lines"
-        ).rows.map {
-            StoredLine(instanceId: $0[0]!, rateEffectiveFrom: Instant(microseconds: Int64($0[1]!)!), hourlyRateText: $0[2]!,
-                       billableSeconds: Int64($0[3]!) ?? 0, amount: try minor($0[4]!, currency))
+        ).checkedRows(table: "invoice_lines", keyColumn: 5).map { row in
+            StoredLine(instanceId: try row.text(0, "instance_id"), rateEffectiveFrom: Instant(microseconds: try row.int64(1, "rate_effective_from")),
+                       hourlyRateText: try row.text(2, "hourly_rate"), billableSeconds: try row.int64(3, "billable_seconds"),
+                       amount: try Self.minor(row, 4, "amount", currency))
         }
     }
 
@@ -126,55 +142,63 @@ public struct InvoiceStore {
             FROM invoice_lines l JOIN invoices i USING (invoice_id)
             WHERE i.period = $1 AND i.currency = $2 ORDER BY l.invoice_id, l.line_no
             """, [month.description, currency.code], context: "reading invoice lines"
-        ) { row in
-            let daily = (row.string(13) ?? "{}").dropFirst().dropLast().split(separator: ",").compactMap { Int64($0) }
+        ) { r in
+            let row = CheckedRow(table: "invoice_lines", values: (0..<15).map { r.string($0) })
+            let daily = (row.optional(13) ?? "{}").dropFirst().dropLast().split(separator: ",").compactMap { Int64($0) }
             var states: [StateTime] = []
-            if let text = row.string(14), let obj = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: String] {
+            if let text = row.optional(14), let obj = JSON.parseObjectOfStrings(text) {
                 for (state, seconds) in obj.sorted(by: { $0.key < $1.key }) {
                     if let micros = ExactDecimal(parsing: seconds)?.rescaled(to: 6) { states.append(StateTime(state: state, microseconds: Int64(micros))) }
                 }
             }
-            let rate = RateVersion(typeName: row.string(4)!, currency: currency.code, hourlyRate: ExactDecimal(parsing: row.string(9)!)!,
-                                   effectiveFrom: Instant(microseconds: row.int64(7)!), effectiveTo: row.int64(8).map { Instant(microseconds: $0) })
-            lines[row.int64(0)!, default: []].append(InvoiceLine(
-                lineNumber: Int(row.int64(1)!), instanceId: row.string(2)!, instanceName: row.string(3), typeName: row.string(4)!,
-                category: row.string(5)!, image: row.string(6)!, rate: rate, meteredMicroseconds: row.int64(10)!, dailyMicroseconds: daily,
-                stateMicroseconds: states,
-                billableSeconds: row.int64(11)!, amount: try minor(row.string(12)!, currency)))
+            let rateText = try row.text(9, "hourly_rate")
+            guard let hourlyRate = ExactDecimal(parsing: rateText) else { throw row.error("hourly_rate", "'\(rateText)' is not a decimal number") }
+            let rate = RateVersion(typeName: try row.text(4, "type_name"), currency: currency.code, hourlyRate: hourlyRate,
+                                   effectiveFrom: Instant(microseconds: try row.int64(7, "rate_effective_from")),
+                                   effectiveTo: try row.optionalInt64(8, "rate_effective_to").map(Instant.init(microseconds:)))
+            lines[try row.int64(0, "invoice_id"), default: []].append(InvoiceLine(
+                lineNumber: Int(try row.int64(1, "line_no")), instanceId: try row.text(2, "instance_id"), instanceName: row.optional(3),
+                typeName: rate.typeName, category: try row.text(5, "category"), image: try row.text(6, "image"), rate: rate,
+                meteredMicroseconds: try row.int64(10, "metered_seconds"), dailyMicroseconds: daily, stateMicroseconds: states,
+                billableSeconds: try row.int64(11, "billable_seconds"), amount: try Self.minor(row, 12, "amount", currency)))
         }
         var docs: [InvoiceDocument] = []
         for row in try db.execute(
             """
-            SELECT invoice_id, project_id, revision, status, invoice_number, run_id, \(SourceReader.micros("issued_at")), fingerprint,
-                   corrects_invoice_id, difference::text, project_name, billing_account_id, timezone, \(SourceReader.micros("window_end")),
+            SELECT \(Self.recordColumns), project_name, billing_account_id, timezone, \(SourceReader.micros("window_end")),
                    vat_rate::text, rounding, subtotal::text, tax::text, total::text
             FROM invoices WHERE period = $1 AND currency = $2 ORDER BY project_id, revision
             """, [month.description, currency.code], context: "reading invoices"
-        ).rows {
-            var record = InvoiceRecord(
-                invoiceId: Int64(row[0]!)!, projectId: row[1]!, revision: Int(row[2]!)!, status: row[3]!, invoiceNumber: row[4],
-                runId: Int64(row[5]!)!, issuedAt: row[6].map { Instant(microseconds: Int64($0)!) }, fingerprint: row[7]!)
-            record.correctsInvoiceId = row[8].map { Int64($0)! }
-            record.difference = try row[9].map { try minor($0, currency) }
-            guard let zone = BillingTimeZone(identifier: row[12]!), let vat = ExactDecimal(parsing: row[14]!),
-                let rounding = RoundingMode(rawValue: row[15]!)
-            else { throw StoreError.badSourceRow(table: "invoices", key: row[0]!, problem: "zone, VAT rate or rounding unreadable") }
-            let content = InvoiceContent(project: Project(id: row[1]!, name: row[10]!, billingAccountId: row[11]), currency: currency,
-                                         lines: lines[record.invoiceId] ?? [], vatRate: vat, rounding: rounding)
-            guard currency.plain(content.subtotal) == row[16], currency.plain(content.tax) == row[17], currency.plain(content.total) == row[18] else {
-                throw StoreError.badSourceRow(table: "invoices", key: row[4] ?? row[0]!, problem: "its lines do not add up to its stored totals")
+        ).checkedRows(table: "invoices") {
+            let record = try Self.record(row, currency: currency)
+            let zoneText = try row.text(12, "timezone"), vatText = try row.text(14, "vat_rate"), roundingText = try row.text(15, "rounding")
+            guard let zone = BillingTimeZone(identifier: zoneText) else { throw row.error("timezone", "'\(zoneText)' is not an IANA zone") }
+            guard let vat = ExactDecimal(parsing: vatText) else { throw row.error("vat_rate", "'\(vatText)' is not a decimal number") }
+            guard let rounding = RoundingMode(rawValue: roundingText) else { throw row.error("rounding", "'\(roundingText)' is not a rounding mode") }
+            let content = InvoiceContent(project: Project(id: record.projectId, name: try row.text(10, "project_name"), billingAccountId: row.optional(11)),
+                                         currency: currency, lines: lines[record.invoiceId] ?? [], vatRate: vat, rounding: rounding)
+            guard currency.plain(content.subtotal) == row.optional(16), currency.plain(content.tax) == row.optional(17),
+                currency.plain(content.total) == row.optional(18)
+            else {
+                throw StoreError.badSourceRow(table: "invoices", key: record.invoiceNumber ?? String(record.invoiceId), problem: "its lines do not add up to its stored totals")
             }
             docs.append(InvoiceDocument(record: record, content: content, period: BillingPeriod(month: month, zone: zone),
-                                        windowEnd: Instant(microseconds: Int64(row[13]!)!), vatRate: vat))
+                                        windowEnd: Instant(microseconds: try row.int64(13, "window_end")), vatRate: vat))
         }
         return docs
     }
 
-    private func minor(_ text: String, _ currency: Currency) throws -> Int128 {
+    /// Column `i` of `row` as an amount in minor units of `currency`.
+    static func minor(_ row: CheckedRow, _ i: Int, _ column: String, _ currency: Currency) throws -> Int128 {
+        let text = try row.text(i, column)
         guard let d = ExactDecimal(parsing: text), let v = d.rescaled(to: currency.minorUnitDigits) else {
-            throw StoreError.badSourceRow(table: "invoices", key: text, problem: "amount is not in minor units of \(currency)")
+            throw row.error(column, "'\(text)' is not an amount in minor units of \(currency)")
         }
         return v
+    }
+
+    private func minor(_ row: CheckedRow, _ i: Int, _ column: String, _ currency: Currency) throws -> Int128 {
+        try Self.minor(row, i, column, currency)
     }
 
     /// Records the run and applies `actions` (see `InvoicePlanner`): drafts replaced or
@@ -268,7 +292,10 @@ public struct InvoiceStore {
                 r.window.end.postgresText, r.inputWatermark?.postgresText, r.settingsJSON.compact, r.countsJSON.compact, r.totalsJSON.compact,
                 r.anomaliesJSON.compact, r.ratesJSON.compact, host, String(pid), r.billableStatesJSON.compact,
             ], context: "recording the run")
-        return Int64(row.scalar!)!
+        guard let id = try row.firstChecked(table: "billing_runs")?.int64(0, "run_id") else {
+            throw StoreError.badSourceRow(table: "billing_runs", key: "new", problem: "the new run's id was not returned")
+        }
+        return id
     }
 
     /// An invoice revision to store.
@@ -292,8 +319,9 @@ public struct InvoiceStore {
                 ON CONFLICT (series) DO UPDATE SET last_number = invoice_number_series.last_number + $2::int8
                 RETURNING last_number
                 """, [InvoiceStore.numberSeries, String(issued)], context: "taking the next invoice numbers"
-            ).scalar!
-            nextNumber = Int64(last)! - Int64(issued) + 1
+            ).firstChecked(table: "invoice_number_series")?.int64(0, "last_number")
+            guard let last else { throw StoreError.badSourceRow(table: "invoice_number_series", key: InvoiceStore.numberSeries, problem: "no number was returned") }
+            nextNumber = last - Int64(issued) + 1
         }
         var rows: [JSON] = []
         var numbers: [String?] = []
@@ -307,7 +335,7 @@ public struct InvoiceStore {
             }
             numbers.append(number)
             rows.append([
-                "project_id": .string(c.project.id), "status": .string(n.issue ? "issued" : "draft"), "invoice_number": .optional(number),
+                "project_id": .string(c.project.id), "status": .string((n.issue ? InvoiceStatus.issued : .draft).rawValue), "invoice_number": .optional(number),
                 "subtotal": .string(cur.plain(c.subtotal)), "tax": .string(cur.plain(c.tax)), "total": .string(cur.plain(c.total)),
                 "project_name": .string(c.project.name), "billing_account_id": .optional(c.project.billingAccountId),
                 "fingerprint": .string(c.fingerprint), "revision": .int(Int64(n.corrects.map { $0.record.revision + 1 } ?? 0)),
@@ -339,14 +367,16 @@ public struct InvoiceStore {
                 r.settings.rounding.rawValue, r.settings.granularity.rawValue,
             ], context: "storing \(new.count) invoice(s)")
         var ids: [String: (Int64, Instant?)] = [:]
-        for row in stored.rows { ids[row[1]!] = (Int64(row[0]!)!, row[2].map { Instant(microseconds: Int64($0)!) }) }
+        for row in stored.checkedRows(table: "invoices") {
+            ids[try row.text(1, "project_id")] = (try row.int64(0, "invoice_id"), try row.optionalInt64(2, "issued_at").map(Instant.init(microseconds:)))
+        }
         return try zip(new, numbers).map { n, number in
             let c = n.content
             guard let (id, issuedAt) = ids[c.project.id] else {
                 throw StoreError.badSourceRow(table: "invoices", key: c.project.id, problem: "the stored invoice was not returned")
             }
             var record = InvoiceRecord(invoiceId: id, projectId: c.project.id, revision: n.corrects.map { $0.record.revision + 1 } ?? 0,
-                                       status: n.issue ? "issued" : "draft", invoiceNumber: number, runId: runId, issuedAt: issuedAt,
+                                       status: n.issue ? .issued : .draft, invoiceNumber: number, runId: runId, issuedAt: issuedAt,
                                        fingerprint: c.fingerprint)
             record.correctsInvoiceId = n.corrects?.record.invoiceId
             record.difference = n.corrects.map { c.total - $0.total }

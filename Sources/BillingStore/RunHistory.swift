@@ -1,5 +1,4 @@
 import BillingCore
-import Foundation
 import PostgresClient
 
 /// Changes recorded after the last run of a period that touch it.
@@ -70,7 +69,7 @@ public struct RunHistory {
             FROM billing_runs WHERE run_id = $1
             """, [String(id)], context: "reading the issuing run"
         ).firstChecked(table: "billing_runs") else { return nil }
-        let states = row.optional(2).flatMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Bool] }
+        let states = row.optional(2).flatMap(JSON.parseObjectOfBools)
         var settings: [String: String] = [:]
         for (i, name) in [(3, "vat_rate"), (4, "rounding"), (5, "granularity")] { settings[name] = row.optional(i) }
         return IssuingRun(watermark: try row.optionalInt64(1, "input_watermark").map(Instant.init(microseconds:)), billableStates: states,

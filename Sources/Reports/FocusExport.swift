@@ -30,7 +30,7 @@ public struct FocusExport {
     public func csv(_ documents: [InvoiceDocument]) -> String {
         var w = CSVWriter(header: FocusExport.columns)
         let byId = Dictionary(documents.map { ($0.record.invoiceId, $0) }, uniquingKeysWith: { a, _ in a })
-        for doc in documents where doc.record.status != "draft" {
+        for doc in documents where doc.record.status != .draft {
             let previous = doc.record.correctsInvoiceId.flatMap { byId[$0] }
             let days = doc.days
             let current = doc.content.lines.map { ($0, $0.dailyAmounts) }
@@ -97,7 +97,7 @@ public struct FocusExport {
             "ChargePeriodEnd": .plain(day.window.end.iso8601), "InvoiceId": .plain(doc.record.invoiceNumber ?? ""),
             "InvoiceIssuerName": .plain(issuer), "ProviderName": .plain(issuer), "PublisherName": .plain(issuer),
             "ServiceCategory": .plain("Compute"), "ServiceName": .plain(serviceName), "ServiceSubcategory": .plain("Other (Compute)"),
-            "SubAccountId": .text(p.id), "SubAccountName": .text(p.name), "x_InvoiceStatus": .plain(doc.record.status),
+            "SubAccountId": .text(p.id), "SubAccountName": .text(p.name), "x_InvoiceStatus": .plain(doc.record.status.rawValue),
             "x_InvoiceRevision": .plain(String(doc.record.revision)),
         ]
     }

@@ -30,7 +30,7 @@ public struct InvoiceHTML {
         for l in c.lines { for t in l.stateMicroseconds { states[t.state, default: 0] += t.microseconds } }
         let vatPercent = formatScaledTrimmed(doc.vatRate.units * 100, scale: doc.vatRate.scale) + " %"
         var ctx: [String: Any] = [
-            "issuer": issuer, "status": doc.record.status, "period": doc.period.month.description,
+            "issuer": issuer, "status": doc.record.status.rawValue, "period": doc.period.month.description,
             "timezone": doc.period.zone.identifier, "periodStart": doc.period.start.iso8601, "billedThrough": doc.windowEnd.iso8601,
             "projectName": c.project.name, "projectId": c.project.id, "billingAccount": c.project.billingAccountId ?? "(the project itself)",
             "invoiceDate": (doc.record.issuedAt ?? doc.windowEnd).iso8601.prefix(10).description,

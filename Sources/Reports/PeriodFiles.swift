@@ -78,7 +78,7 @@ public struct PeriodFiles {
             for l in invoice.lines {
                 csv.appendRecord([
                     .plain(r.period.month.description), .text(invoice.project.id), .plain(record.map { String($0.invoiceId) } ?? ""),
-                    .plain(record?.invoiceNumber ?? ""), .plain(record?.status ?? ""), .plain(String(l.lineNumber)),
+                    .plain(record?.invoiceNumber ?? ""), .plain(record?.status.rawValue ?? ""), .plain(String(l.lineNumber)),
                     .text(l.instanceId), .text(l.instanceName ?? ""), .text(l.typeName), .text(l.category), .text(l.image),
                     .plain(l.rate.effectiveFrom.iso8601), .plain(l.rate.hourlyRateText), .plain(invoice.currency.code),
                     .plain(formatSeconds(l.meteredMicroseconds)), .plain(String(l.billableSeconds)), .plain(invoice.currency.plain(l.amount)),
@@ -116,7 +116,7 @@ public struct PeriodFiles {
                 csv.appendRecord([
                     .plain(period.description), .text(invoice.project.billingAccountId ?? ""), .text(invoice.project.id),
                     .text(invoice.project.name), .text(category), .plain(cur.code), .plain(cur.plain(subtotal)), .plain(cur.plain(tax)),
-                    .plain(cur.plain(subtotal + tax)), .plain(record?.invoiceNumber ?? ""), .plain(record?.status ?? ""),
+                    .plain(cur.plain(subtotal + tax)), .plain(record?.invoiceNumber ?? ""), .plain(record?.status.rawValue ?? ""),
                     .plain(record.map { String($0.revision) } ?? ""),
                 ])
             }
@@ -147,7 +147,7 @@ public struct PeriodFiles {
         return [
             "invoice_id": record.map { .int($0.invoiceId) } ?? .null,
             "invoice_number": .optional(record?.invoiceNumber),
-            "status": .optional(record?.status),
+            "status": .optional(record?.status.rawValue),
             "revision": .int(Int64(record?.revision ?? 0)),
             "corrects_invoice_id": record?.correctsInvoiceId.map { .int($0) } ?? .null,
             "difference": .optional(record?.difference.map { cur.plain($0) }),
@@ -194,7 +194,7 @@ public struct PeriodFiles {
         let cur = c.currency
         return [
             "invoice_id": .int(doc.record.invoiceId), "invoice_number": .optional(doc.record.invoiceNumber),
-            "status": .string(doc.record.status), "revision": .int(Int64(doc.record.revision)),
+            "status": .string(doc.record.status.rawValue), "revision": .int(Int64(doc.record.revision)),
             "corrects_invoice_id": doc.record.correctsInvoiceId.map { .int($0) } ?? .null,
             "difference": .optional(doc.record.difference.map { cur.plain($0) }), "issued_at": .optional(doc.record.issuedAt?.iso8601),
             "period": .string(doc.period.month.description), "timezone": .string(doc.period.zone.identifier),
@@ -218,7 +218,7 @@ public struct PeriodFiles {
     // MARK: manifest.json
 
     static func manifest(_ r: BillingResult, invoices: [InvoiceContent], records: [String: InvoiceRecord], checksums: [(String, JSON)]) -> JSON {
-        let statuses = Set(records.values.map(\.status))
+        let statuses = Set(records.values.map(\.status.rawValue))
         return [
             "manifest_version": .int(1),
             "period": .string(r.period.month.description),
@@ -237,7 +237,7 @@ public struct PeriodFiles {
                 let rec = records[c.project.id]
                 return [
                     "project_id": .string(c.project.id), "invoice_id": rec.map { .int($0.invoiceId) } ?? .null,
-                    "invoice_number": .optional(rec?.invoiceNumber), "status": .optional(rec?.status),
+                    "invoice_number": .optional(rec?.invoiceNumber), "status": .optional(rec?.status.rawValue),
                     "run_id": rec.map { .int($0.runId) } ?? .null, "total": .string(c.currency.plain(c.total)),
                 ]
             }),
