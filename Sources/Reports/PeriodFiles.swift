@@ -143,26 +143,40 @@ public struct PeriodFiles {
     // MARK: invoices/<project>.json
 
     static func invoiceJSON(_ c: InvoiceContent, record: InvoiceRecord?, result r: BillingResult) -> JSON {
+        invoiceJSON(c, record: record, period: r.period, billedThrough: r.window.end, vatRate: r.settings.vatRate, settings: r.settingsJSON)
+    }
+
+    /// A stored invoice revision as JSON (`bmbill export --format invoices`): the same
+    /// document as the run's invoice file, from what the database holds.
+    public static func documentJSON(_ doc: InvoiceDocument) -> JSON {
+        invoiceJSON(doc.content, record: doc.record, period: doc.period, billedThrough: doc.windowEnd, vatRate: doc.vatRate, settings: nil)
+    }
+
+    /// The one invoice document: identity, period, project, lines by category, totals; the
+    /// run's settings when known (the run's file has them; a stored revision keeps its VAT
+    /// rate only).
+    static func invoiceJSON(_ c: InvoiceContent, record: InvoiceRecord?, period: BillingPeriod, billedThrough: Instant, vatRate: ExactDecimal,
+                            settings: JSON?) -> JSON {
         let cur = c.currency
-        return [
-            "invoice_id": record.map { .int($0.invoiceId) } ?? .null,
-            "invoice_number": .optional(record?.invoiceNumber),
-            "status": .optional(record?.status.rawValue),
-            "revision": .int(Int64(record?.revision ?? 0)),
-            "corrects_invoice_id": record?.correctsInvoiceId.map { .int($0) } ?? .null,
-            "difference": .optional(record?.difference.map { cur.plain($0) }),
-            "issued_at": .optional(record?.issuedAt?.iso8601),
-            "run_id": record.map { .int($0.runId) } ?? .null,
-            "period": .string(r.period.month.description),
-            "timezone": .string(r.settings.timeZone.identifier),
-            "period_utc": [.string(r.period.start.iso8601), .string(r.period.end.iso8601)],
-            "billed_through": .string(r.window.end.iso8601),
-            "project": [
+        var members: [(String, JSON)] = [
+            ("invoice_id", record.map { .int($0.invoiceId) } ?? .null),
+            ("invoice_number", .optional(record?.invoiceNumber)),
+            ("status", .optional(record?.status.rawValue)),
+            ("revision", .int(Int64(record?.revision ?? 0))),
+            ("corrects_invoice_id", record?.correctsInvoiceId.map { .int($0) } ?? .null),
+            ("difference", .optional(record?.difference.map { cur.plain($0) })),
+            ("issued_at", .optional(record?.issuedAt?.iso8601)),
+            ("run_id", record.map { .int($0.runId) } ?? .null),
+            ("period", .string(period.month.description)),
+            ("timezone", .string(period.zone.identifier)),
+            ("period_utc", [.string(period.start.iso8601), .string(period.end.iso8601)]),
+            ("billed_through", .string(billedThrough.iso8601)),
+            ("project", [
                 "project_id": .string(c.project.id), "name": .string(c.project.name),
                 "billing_account_id": .optional(c.project.billingAccountId),
-            ],
-            "currency": .string(cur.code),
-            "categories": .array(c.categories.map { group in
+            ]),
+            ("currency", .string(cur.code)),
+            ("categories", .array(c.categories.map { group in
                 [
                     "category": .string(group.category),
                     "subtotal": .string(cur.plain(group.subtotal)),
@@ -178,41 +192,15 @@ public struct PeriodFiles {
                         ]
                     }),
                 ]
-            }),
-            "subtotal": .string(cur.plain(c.subtotal)),
-            "vat_rate": .string(r.settings.vatRate.description),
-            "tax": .string(cur.plain(c.tax)),
-            "total": .string(cur.plain(c.total)),
-            "settings": r.settingsJSON,
-            "fingerprint": .string(c.fingerprint),
+            })),
+            ("subtotal", .string(cur.plain(c.subtotal))),
+            ("vat_rate", .string(vatRate.description)),
+            ("tax", .string(cur.plain(c.tax))),
+            ("total", .string(cur.plain(c.total))),
         ]
-    }
-
-    /// A stored invoice revision as JSON (`bmbill export --format invoices`).
-    public static func documentJSON(_ doc: InvoiceDocument) -> JSON {
-        let c = doc.content
-        let cur = c.currency
-        return [
-            "invoice_id": .int(doc.record.invoiceId), "invoice_number": .optional(doc.record.invoiceNumber),
-            "status": .string(doc.record.status.rawValue), "revision": .int(Int64(doc.record.revision)),
-            "corrects_invoice_id": doc.record.correctsInvoiceId.map { .int($0) } ?? .null,
-            "difference": .optional(doc.record.difference.map { cur.plain($0) }), "issued_at": .optional(doc.record.issuedAt?.iso8601),
-            "period": .string(doc.period.month.description), "timezone": .string(doc.period.zone.identifier),
-            "period_utc": [.string(doc.period.start.iso8601), .string(doc.period.end.iso8601)], "billed_through": .string(doc.windowEnd.iso8601),
-            "project": ["project_id": .string(c.project.id), "name": .string(c.project.name), "billing_account_id": .optional(c.project.billingAccountId)],
-            "currency": .string(cur.code),
-            "lines": .array(c.lines.map { l in
-                [
-                    "line_no": .int(Int64(l.lineNumber)), "instance_id": .string(l.instanceId), "instance_name": .optional(l.instanceName),
-                    "instance_type": .string(l.typeName), "category": .string(l.category), "image": .string(l.image),
-                    "rate_effective_from": .string(l.rate.effectiveFrom.iso8601), "hourly_rate": .string(l.rate.hourlyRateText),
-                    "metered_seconds": .string(formatSeconds(l.meteredMicroseconds)), "billable_seconds": .string(String(l.billableSeconds)),
-                    "amount": .string(cur.plain(l.amount)),
-                ]
-            }),
-            "subtotal": .string(cur.plain(c.subtotal)), "vat_rate": .string(doc.vatRate.description), "tax": .string(cur.plain(c.tax)),
-            "total": .string(cur.plain(c.total)),
-        ]
+        if let settings { members.append(("settings", settings)) }
+        members.append(("fingerprint", .string(c.fingerprint)))
+        return .object(members)
     }
 
     // MARK: manifest.json

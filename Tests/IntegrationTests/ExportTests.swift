@@ -73,6 +73,14 @@ struct ExportTests {
         }
         #expect(read(out + "/2026-10/invoices/prj-alpha.r0.json").contains("\"status\": \"superseded\""))
         #expect(read(out + "/2026-10/invoices/prj-alpha.r1.json").contains("\"difference\": \"-260740\""))
+        // One invoice document: the stored revision in force exports as the run wrote it
+        // (the run's file adds only the run's settings).
+        for project in ["prj-alpha", "prj-beta"] {
+            let revision = try db.execute("SELECT revision FROM current_invoices WHERE project_id = $1", [project]).scalar!
+            let exported = JSON.parse(read(out + "/2026-10/invoices/\(project).r\(revision).json"))?.members ?? []
+            let written = (JSON.parse(read(out + "/2026-10/invoices/\(project).json"))?.members ?? []).filter { $0.0 != "settings" }
+            #expect(!exported.isEmpty && JSON.object(exported) == JSON.object(written), "\(project)")
+        }
         let none = try t.run(["export", "--period", "2025-01", "--format", "focus", "--out", out])
         #expect(none.status == 1 && none.stderr.contains("bmbill run --period 2025-01"))
     }
