@@ -15,8 +15,8 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
     }
 
     public let code: Code
-    /// The five-character SQLSTATE from the server (`42P01` undefined table), when one came.
-    public let sqlState: String?
+    /// The SQLSTATE from the server (`42P01` undefined table), when one came.
+    public let sqlState: SQLState?
     /// The server's primary message, or libpq's.
     public let message: String
     public let detail: String?
@@ -24,7 +24,7 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
     /// What bmbill was doing: a short label, never the text of a parameter (no secrets).
     public let context: String?
 
-    public init(code: Code, sqlState: String? = nil, message: String, detail: String? = nil, hint: String? = nil, context: String? = nil) {
+    public init(code: Code, sqlState: SQLState? = nil, message: String, detail: String? = nil, hint: String? = nil, context: String? = nil) {
         self.code = code
         self.sqlState = sqlState
         self.message = message
@@ -36,7 +36,7 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
     public var description: String {
         var s = "PostgreSQL \(code.rawValue) error"
         if let context { s += " while \(context)" }
-        if let sqlState { s += " [SQLSTATE \(sqlState)]" }
+        if let sqlState { s += " [SQLSTATE \(sqlState.rawValue)]" }
         s += ": \(message)"
         if let detail { s += " (detail: \(detail))" }
         if let hint { s += " (hint: \(hint))" }
@@ -49,7 +49,7 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
             guard let result, let p = PQresultErrorField(result, Int32(f)) else { return nil }
             return String(cString: p)
         }
-        let sqlState = field(UInt8(ascii: "C"))
+        let sqlState = field(UInt8(ascii: "C")).map(SQLState.init(rawValue:))
         var message = field(UInt8(ascii: "M"))
         if message == nil, let result, let p = PQresultErrorMessage(result) { message = String(cString: p) }
         if message == nil || message!.isEmpty, let connection, let p = PQerrorMessage(connection) { message = String(cString: p) }
@@ -58,6 +58,28 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
         return PostgresError(code: lost ? .connectionLost : code, sqlState: sqlState, message: text, detail: field(UInt8(ascii: "D")),
                              hint: field(UInt8(ascii: "H")), context: context)
     }
+}
+
+/// A five-character SQLSTATE (PostgreSQL's appendix A), with the ones bmbill acts on or
+/// tests for by name.
+public struct SQLState: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+
+    /// The class: the first two characters (`23` integrity constraint violation).
+    public var errorClass: String { String(rawValue.prefix(2)) }
+    public var description: String { rawValue }
+
+    public static let uniqueViolation = SQLState(rawValue: "23505")
+    public static let checkViolation = SQLState(rawValue: "23514")
+    public static let insufficientPrivilege = SQLState(rawValue: "42501")
+    public static let undefinedTable = SQLState(rawValue: "42P01")
+    public static let undefinedFunction = SQLState(rawValue: "42883")
+    public static let queryCanceled = SQLState(rawValue: "57014")
+    public static let adminShutdown = SQLState(rawValue: "57P01")
+    public static let raiseException = SQLState(rawValue: "P0001")
+    /// Class 22: a value out of range or of the wrong form.
+    public var isDataException: Bool { errorClass == "22" }
 }
 
 extension String {

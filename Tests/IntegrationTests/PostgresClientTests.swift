@@ -20,7 +20,7 @@ struct PostgresClientTests {
             Issue.record("expected an error")
         } catch let e as PostgresError {
             #expect(e.code == .query)
-            #expect(e.sqlState == "42P01")
+            #expect(e.sqlState == .undefinedTable)
             #expect(e.message.contains("no_such_table"))
             #expect(e.description.contains("while reading the void"))
         }
