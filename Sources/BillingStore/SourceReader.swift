@@ -87,7 +87,7 @@ public struct SourceReader {
             case .at(let t): to = t
             case .null, .positiveInfinity: to = nil  // an open end
             case .negativeInfinity: unusable("effective_to is -infinity, before it starts"); continue
-            case .unplaceable: unusable("effective_to '\(row.optional(6)!)' cannot be placed in time (write an open end as NULL or 'infinity')"); continue
+            case .unplaceable: unusable("effective_to '\(row.optional(6) ?? "")' cannot be placed in time (write an open end as NULL or 'infinity')"); continue
             }
             rates.append(RateVersion(typeName: typeName, currency: currency, hourlyRate: rate, effectiveFrom: from, effectiveTo: to))
         }
