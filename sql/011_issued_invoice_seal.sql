@@ -1,7 +1,11 @@
 -- bmbill 011: issued invoices are never changed, and a change made anyway is noticed.
 --
--- 1. The writer role may update only an invoice's status (bmbill's one update: issued ->
---    superseded when a correction is issued) and never an invoice line.
+-- 1. The writer role may update only an invoice's status, and only from issued to
+--    superseded (bmbill's one update, when a correction is issued), and delete only
+--    drafts (row-level security on invoices; the table owner, who runs migrations, is not
+--    bound by it). It may neither update nor delete an invoice line: a draft's lines go
+--    with it (ON DELETE CASCADE). (invoice_lines has no row-level security: COPY, which
+--    stores the lines, refuses it; a line added to an issued invoice breaks its seal.)
 -- 2. Each issued invoice carries a seal: SHA-256 of its stored figures and lines, made by
 --    PostgreSQL from the stored values when the invoice is issued (bmbill_seal_invoices,
 --    which seals only invoices not yet sealed). Every run and export of a period checks
@@ -40,10 +44,21 @@ $$;
 
 UPDATE invoices SET seal = bmbill_invoice_seal(invoice_id) WHERE status <> 'draft' AND seal IS NULL;
 
+ALTER TABLE invoices ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS bmbill_select ON invoices;
+DROP POLICY IF EXISTS bmbill_insert ON invoices;
+DROP POLICY IF EXISTS bmbill_supersede ON invoices;
+DROP POLICY IF EXISTS bmbill_delete_drafts ON invoices;
+CREATE POLICY bmbill_select ON invoices FOR SELECT USING (true);
+CREATE POLICY bmbill_insert ON invoices FOR INSERT WITH CHECK (true);
+CREATE POLICY bmbill_supersede ON invoices FOR UPDATE USING (status = 'issued') WITH CHECK (status = 'superseded');
+CREATE POLICY bmbill_delete_drafts ON invoices FOR DELETE USING (status = 'draft');
+
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bmbill_writer') THEN
         REVOKE UPDATE ON invoices, invoice_lines FROM bmbill_writer;
+        REVOKE DELETE ON invoice_lines FROM bmbill_writer;
         GRANT UPDATE (status) ON invoices TO bmbill_writer;
         REVOKE EXECUTE ON FUNCTION bmbill_seal_invoices(bigint[]) FROM PUBLIC;
         GRANT EXECUTE ON FUNCTION bmbill_seal_invoices(bigint[]), bmbill_invoice_seal(bigint) TO bmbill_writer;

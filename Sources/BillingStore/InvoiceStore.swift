@@ -73,6 +73,27 @@ public struct InvoiceStore {
     public func checkSeals(period: YearMonth) throws {
         let broken = try brokenSeals(period: period)
         guard broken.isEmpty else { throw StoreError.tamperedInvoices(period: period.description, numbers: broken) }
+        let missing = try missingNumbers()
+        guard missing.isEmpty else { throw StoreError.missingInvoiceNumbers(missing) }
+    }
+
+    /// Numbers the series has given that no invoice holds (first 20): an issued invoice
+    /// deleted, which bmbill never does (numbers are gapless and kept for good).
+    public func missingNumbers() throws -> [String] {
+        // Cheap when nothing is missing: the series' counter against the numbers held.
+        guard let row = try db.execute(
+            """
+            SELECT coalesce((SELECT last_number FROM invoice_number_series WHERE series = $1), 0),
+                   (SELECT count(*) FROM invoices WHERE invoice_number LIKE $1 || '-%')
+            """, [InvoiceStore.numberSeries], context: "checking the invoice numbers are gapless"
+        ).firstChecked(table: "invoice_number_series"), try row.int64(1, "count") < row.int64(0, "last_number") else { return [] }
+        return try db.execute(
+            """
+            SELECT $1 || '-' || lpad(n::text, 8, '0') FROM invoice_number_series s, generate_series(1, s.last_number) n
+            WHERE s.series = $1 AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.invoice_number = $1 || '-' || lpad(n::text, 8, '0'))
+            ORDER BY n LIMIT 20
+            """, [InvoiceStore.numberSeries], context: "finding the missing invoice numbers"
+        ).rows.map { $0[0] ?? "?" }
     }
 
     /// The current revision of each project's invoice for `period` in `currency`.

@@ -10,6 +10,8 @@ public enum StoreError: Error, CustomStringConvertible {
     case badSourceRow(table: String, key: String, problem: String)
     /// Issued invoices were changed after issue (their seals no longer match).
     case tamperedInvoices(period: String, numbers: [String])
+    /// Issued invoice numbers that no invoice holds any more (deleted after issue).
+    case missingInvoiceNumbers([String])
 
     public var description: String {
         switch self {
@@ -23,6 +25,9 @@ public enum StoreError: Error, CustomStringConvertible {
             return "issued invoice(s) \(numbers.joined(separator: ", ")) of \(period) were changed after issue: their stored figures or lines "
                 + "no longer match the seal made when they were issued. bmbill never changes an issued invoice; restore the rows "
                 + "from a backup (or find who changed them) before billing or exporting \(period) again"
+        case .missingInvoiceNumbers(let numbers):
+            return "issued invoice number(s) \(numbers.joined(separator: ", ")) are missing: the invoices that held them were deleted after "
+                + "issue (bmbill never deletes an issued invoice, and its numbers are gapless). Restore them from a backup before billing again"
         }
     }
 }

@@ -272,6 +272,19 @@ extension RedTeamTests {
         }
     }
 
+    @Test("9. An issued invoice deleted after issue is noticed: its number is missing from the gapless series (exit 1)")
+    func deletedIssuedInvoice() throws {
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.loadExample(db)
+        try t.run(BillingRunTests.ended + ["--out", tempDir()]).expectSuccess()
+        try db.execute("DELETE FROM invoices WHERE invoice_number = 'BM-00000001'")
+        for args in [BillingRunTests.ended, ["run", "--period", "2026-11", "--as-of", "2026-12-01T00:00:00Z"], ["export", "--period", "2026-10", "--format", "summary"]] {
+            let r = try t.run(args + ["--out", tempDir()])
+            #expect(r.status == 1 && r.stderr.contains("BM-00000001 are missing"), "\(args): \(r.status) \(r.stderr)")
+        }
+    }
+
     @Test("9. The writer role cannot change an issued invoice's figures, lines or seal; bmbill's own correction still works under it")
     func writerCannotTamper() throws {
         let t = try TestDatabase()
@@ -286,6 +299,12 @@ extension RedTeamTests {
             let e = #expect(throws: PostgresError.self) { try asJob.execute(sql) }
             #expect(e?.sqlState == .insufficientPrivilege, "\(sql): \(String(describing: e))")
         }
+        // Row-level security: it deletes drafts only, and moves an invoice only from issued to superseded.
+        try asJob.execute("DELETE FROM invoices WHERE status <> 'draft'")
+        try asJob.execute("UPDATE invoices SET status = 'issued' WHERE status <> 'issued'")
+        #expect(throws: PostgresError.self) { try asJob.execute("DELETE FROM invoice_lines") }
+        #expect(try db.execute("SELECT count(*) FROM invoices WHERE status = 'issued'").scalar == "2")
+        #expect(try db.execute("SELECT count(*) > 0 FROM invoice_lines").scalar == "t")
         #expect(try asJob.execute("SELECT bmbill_seal_invoices(array_agg(invoice_id)) FROM invoices").scalar == "0")
         // A late change, corrected by recompute under the job's role: the old revision is
         // superseded, the new one sealed, and the next run finds everything in order.
