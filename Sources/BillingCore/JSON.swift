@@ -129,23 +129,18 @@ extension JSON {
     public var arrayValue: [JSON]? { if case .array(let a) = self { return a } else { return nil } }
 
     /// An object whose members are all strings, as a dictionary; nil otherwise.
-    public static func parseObjectOfStrings(_ text: String) -> [String: String]? {
-        guard let members = parse(text)?.members else { return nil }
-        var out: [String: String] = [:]
-        for (k, v) in members {
-            guard let s = v.stringValue else { return nil }
-            out[k] = s
-        }
-        return out
-    }
+    public static func parseObjectOfStrings(_ text: String) -> [String: String]? { parseObject(text, \.stringValue) }
 
     /// An object whose members are all booleans, as a dictionary; nil otherwise.
-    public static func parseObjectOfBools(_ text: String) -> [String: Bool]? {
+    public static func parseObjectOfBools(_ text: String) -> [String: Bool]? { parseObject(text, \.boolValue) }
+
+    /// An object whose members all give a value through `member`, as a dictionary.
+    private static func parseObject<T>(_ text: String, _ member: (JSON) -> T?) -> [String: T]? {
         guard let members = parse(text)?.members else { return nil }
-        var out: [String: Bool] = [:]
+        var out: [String: T] = [:]
         for (k, v) in members {
-            guard let b = v.boolValue else { return nil }
-            out[k] = b
+            guard let value = member(v) else { return nil }
+            out[k] = value
         }
         return out
     }
