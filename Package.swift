@@ -7,7 +7,9 @@ let package = Package(
     products: [
         .executable(name: "bmbill", targets: ["bmbill"]),
         // For the fuzz targets in Fuzz/ (a package of their own, built with -sanitize=fuzzer).
-        .library(name: "BillingKit", targets: ["BillingCore", "Reports", "BillingCommands"]),
+        // BillingStore is here for FuzzCopyRows, which reaches its COPY row parser through
+        // `@_spi(Fuzzing)` only (see CopyTextFuzzing.swift).
+        .library(name: "BillingKit", targets: ["BillingCore", "BillingStore", "Reports", "BillingCommands"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
