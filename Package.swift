@@ -59,6 +59,8 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "BillingCore"]),
+        // The COPY text parser on its own (no database).
+        .testTarget(name: "BillingStoreTests", dependencies: ["BillingStore", "BillingCore"]),
         // Against a real PostgreSQL (make test starts one): the libpq layer, the store, the CLI.
         .testTarget(
             name: "IntegrationTests",
