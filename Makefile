@@ -96,7 +96,7 @@ bench: deps ## benchmark on generated data (100k instances, 10M changes); append
 	scripts/bench
 
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS = FuzzParsers FuzzCSV FuzzArguments
+FUZZ_TARGETS = FuzzParsers FuzzCSV FuzzArguments FuzzCopyRows
 fuzz: ## build the libFuzzer targets (Fuzz/) and run each for FUZZ_SECONDS (default 60)
 	mkdir -p .build-fuzz/link && ln -sfn $(CURDIR) .build-fuzz/link/bmbill
 	cd Fuzz && swift build --scratch-path ../.build-fuzz -Xswiftc -sanitize=fuzzer

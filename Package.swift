@@ -7,7 +7,9 @@ let package = Package(
     products: [
         .executable(name: "bmbill", targets: ["bmbill"]),
         // For the fuzz targets in Fuzz/ (a package of their own, built with -sanitize=fuzzer).
-        .library(name: "BillingKit", targets: ["BillingCore", "Reports", "BillingCommands"]),
+        // BillingStore is here for FuzzCopyRows, which reaches its COPY row parser through
+        // `@_spi(Fuzzing)` only (see CopyTextFuzzing.swift).
+        .library(name: "BillingKit", targets: ["BillingCore", "BillingStore", "Reports", "BillingCommands"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -57,6 +59,8 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "BillingCore"]),
+        // The COPY text parser on its own (no database).
+        .testTarget(name: "BillingStoreTests", dependencies: ["BillingStore", "BillingCore"]),
         // Against a real PostgreSQL (make test starts one): the libpq layer, the store, the CLI.
         .testTarget(
             name: "IntegrationTests",

@@ -1,5 +1,5 @@
 // swift-tools-version: 6.1
-// libFuzzer targets for bmbill's parsers and CSV writer: `make fuzz` builds them with
+// libFuzzer targets for bmbill's parsers, COPY row reader and CSV writer: `make fuzz` builds them with
 // -sanitize=fuzzer and runs each for a while. Kept apart so the main build stays lean.
 import PackageDescription
 
@@ -16,6 +16,7 @@ let package = Package(
         .target(name: "FuzzDriver"),
         .executableTarget(name: "FuzzParsers", dependencies: ["FuzzDriver", .product(name: "BillingKit", package: "bmbill")], swiftSettings: [fuzz], linkerSettings: [lld]),
         .executableTarget(name: "FuzzCSV", dependencies: ["FuzzDriver", .product(name: "BillingKit", package: "bmbill")], swiftSettings: [fuzz], linkerSettings: [lld]),
+        .executableTarget(name: "FuzzCopyRows", dependencies: ["FuzzDriver", .product(name: "BillingKit", package: "bmbill")], swiftSettings: [fuzz], linkerSettings: [lld]),
         .executableTarget(name: "FuzzArguments", dependencies: ["FuzzDriver", .product(name: "BillingKit", package: "bmbill")], swiftSettings: [fuzz], linkerSettings: [lld]),
     ]
 )

@@ -37,8 +37,7 @@ public struct Instant: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// ISO 8601 in UTC: `2026-10-01T00:00:00Z`, with six fractional digits only when
     /// the instant is not a whole second (`2026-10-14T23:40:00.250000Z`).
     public var iso8601: String {
-        let secs = flooredSeconds
-        let micros = microseconds - secs * Instant.microsecondsPerSecond
+        let (secs, micros) = floorDivMod(microseconds, Instant.microsecondsPerSecond)  // no overflow at Int64.min
         let (days, secOfDay) = floorDivMod(secs, 86_400)
         let civil = CivilDate(daysSinceEpoch: days)
         var s = civil.isoDate + "T" + pad2(secOfDay / 3600) + ":" + pad2(secOfDay / 60 % 60) + ":" + pad2(secOfDay % 60)

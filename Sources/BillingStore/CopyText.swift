@@ -112,7 +112,8 @@ enum CopyText {
                     i += 1
                     n += 1
                 }
-                out.append(UInt8(truncatingIfNeeded: v))
+                // `\x` with no hex digit is an `x`, as PostgreSQL reads it.
+                out.append(n == 0 ? c : UInt8(v))
             default: out.append(c)
             }
         }
@@ -146,7 +147,9 @@ enum CopyText {
 
     /// A `timestamptz` as PostgreSQL writes it with `DateStyle = ISO` and `TimeZone = UTC`:
     /// `2026-10-01 00:00:00+00`, `2026-10-01 00:00:00.25+00`, `12345-01-01 00:00:00+00`,
-    /// `0044-03-15 00:00:00+00 BC`. Nil for anything else.
+    /// `0044-03-15 00:00:00+00 BC`. Nil for anything else, and for an instant outside
+    /// `Instant`'s range (microseconds in an Int64, from 290309-12-21 19:59:05.224192 BC
+    /// to 294247-01-10 04:00:54.775807), which PostgreSQL's reaches past at both ends.
     ///
     /// `cache` keeps the last date read and its day number: an instance's changes mostly
     /// fall on few days, so most timestamps skip the calendar arithmetic.
@@ -180,8 +183,9 @@ enum CopyText {
         var valid = false
     }
 
-    /// `YYYY-MM-DD` (four to nine year digits) as days since 1970-01-01; `bc` for a year
-    /// before the common era.
+    /// `YYYY-MM-DD` (four to nine year digits, not year 0) as days since 1970-01-01; `bc` for
+    /// a year before the common era. Nine digits cannot overflow: ±10^9 years are about
+    /// ±3.7 × 10^11 days.
     private static func date(_ row: UnsafeBufferPointer<UInt8>, _ r: Range<Int>, bc: Bool) -> Int64? {
         var p = r.lowerBound
         func number(_ minDigits: Int, _ maxDigits: Int) -> Int64? {
@@ -200,12 +204,14 @@ enum CopyText {
             return true
         }
         guard var year = number(4, 9), dash(), let month = number(2, 2), dash(), let day = number(2, 2), p == r.upperBound else { return nil }
+        guard year != 0 else { return nil }  // PostgreSQL writes 1 BC, never year 0
         if bc { year = 1 - year }
         guard (1...12).contains(month), day >= 1, day <= CivilDate.daysIn(year: year, month: month) else { return nil }
         return CivilDate(year: year, month: month, day: day).daysSinceEpoch
     }
 
-    /// `HH:MM:SS[.ffffff]+00` on day `days`.
+    /// `HH:MM:SS[.ffffff]+00` on day `days`; nil when the instant is not an Int64 of
+    /// microseconds.
     private static func clock(_ row: UnsafeBufferPointer<UInt8>, _ r: Range<Int>, days: Int64) -> Instant? {
         var p = r.lowerBound
         let end = r.upperBound
@@ -233,6 +239,15 @@ enum CopyText {
         }
         // "+00": the reading session is in UTC.
         guard end - p == 3, row[p] == 0x2B, row[p + 1] == 0x30, row[p + 2] == 0x30 else { return nil }
-        return Instant(microseconds: (days * 86_400 + hour * 3600 + minute * 60 + second) * 1_000_000 + micros)
+        // seconds × 10^6 + micros, overflow-checked. Before 1970 the second's microseconds
+        // are counted down from the next second, so the earliest microsecond an Int64 holds
+        // (whose second alone does not fit) is read too.
+        let (daySeconds, o1) = days.multipliedReportingOverflow(by: 86_400)
+        let (seconds, o2) = daySeconds.addingReportingOverflow(hour * 3600 + minute * 60 + second)
+        guard !o1, !o2 else { return nil }
+        let (whole, o3) = seconds < 0 ? (seconds + 1).multipliedReportingOverflow(by: 1_000_000) : seconds.multipliedReportingOverflow(by: 1_000_000)
+        let (total, o4) = whole.addingReportingOverflow(seconds < 0 ? micros - 1_000_000 : micros)
+        guard !o3, !o4 else { return nil }
+        return Instant(microseconds: total)
     }
 }

@@ -328,10 +328,14 @@ struct ChangeRowParser {
 
     init(context: String) { self.context = context }
 
+    /// `\N`, a NULL in COPY text (both text columns are NOT NULL).
+    private static let null: [UInt8] = [0x5C, 0x4E]
+
     mutating func parse(_ row: UnsafeBufferPointer<UInt8>) throws -> StateChange {
         CopyText.split(row, into: &fields)
         guard fields.count == 5 else { throw bad(row, "expected 5 columns, got \(fields.count)") }
         if !parsedAny || !CopyText.equals(row, fields[0], idBytes) {
+            guard !CopyText.equals(row, fields[0], Self.null) else { throw bad(row, "instance_id is NULL") }
             id = CopyText.string(row, fields[0])
             idBytes = Array(UnsafeBufferPointer(rebasing: row[fields[0]]))
             parsedAny = true
@@ -340,6 +344,7 @@ struct ChangeRowParser {
         if let known = states.first(where: { CopyText.equals(row, fields[1], $0.bytes) }) {
             state = known.name
         } else {
+            guard !CopyText.equals(row, fields[1], Self.null) else { throw bad(row, "state is NULL") }
             state = CopyText.string(row, fields[1])
             if states.count < 64 { states.append((Array(UnsafeBufferPointer(rebasing: row[fields[1]])), state)) }
         }
