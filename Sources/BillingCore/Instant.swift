@@ -65,54 +65,30 @@ public struct Instant: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// `2026-12-01 09:00:00+09:00`, `2026-10-14T23:40:00.25Z`. A bare date or a time
     /// without an offset is refused: an instant must not depend on the machine's zone.
     public init?(iso8601 text: String) {
-        let bytes = Array(text.utf8)
-        var p = 0
-        func digits(_ n: Int) -> Int64? {
-            guard p + n <= bytes.count else { return nil }
-            var v: Int64 = 0
-            for i in p..<(p + n) {
-                let b = bytes[i]
-                guard b >= 48 && b <= 57 else { return nil }
-                v = v * 10 + Int64(b - 48)
-            }
-            p += n
-            return v
-        }
-        func expect(_ c: UInt8) -> Bool {
-            guard p < bytes.count, bytes[p] == c else { return false }
-            p += 1
-            return true
-        }
-        guard let year = digits(4), expect(45), let month = digits(2), expect(45), let day = digits(2) else { return nil }
-        guard p < bytes.count, bytes[p] == 84 || bytes[p] == 116 || bytes[p] == 32 else { return nil }  // T, t or space
-        p += 1
-        guard let hour = digits(2), expect(58), let minute = digits(2), expect(58), let second = digits(2) else { return nil }
-        var micros: Int64 = 0
-        if p < bytes.count, bytes[p] == 46 {  // '.'
-            p += 1
-            var count = 0
-            while p < bytes.count, bytes[p] >= 48, bytes[p] <= 57 {
-                guard count < 6 else { return nil }  // finer than a microsecond cannot be stored
-                micros = micros * 10 + Int64(bytes[p] - 48)
-                count += 1
-                p += 1
-            }
-            guard count > 0 else { return nil }
-            for _ in count..<6 { micros *= 10 }
-        }
+        var text = text
+        guard let parsed = text.withUTF8({ Instant.parseISO8601($0) }) else { return nil }
+        self = parsed
+    }
+
+    /// `YYYY-MM-DD`, `T` (or `t` or a space), `HH:MM:SS[.ffffff]`, then `Z` or `±HH[:MM]`.
+    private static func parseISO8601(_ b: UnsafeBufferPointer<UInt8>) -> Instant? {
+        guard b.count >= 10, let days = TimestampText.days(b, 0..<10, yearDigits: 4...4) else { return nil }
+        guard b.count > 10, b[10] == 84 || b[10] == 116 || b[10] == 32 else { return nil }  // T, t or space
+        guard let (seconds, micros, p0) = TimestampText.clock(b, 11..<b.count) else { return nil }
+        var p = p0
         var offsetSeconds: Int64 = 0
-        guard p < bytes.count else { return nil }
-        if bytes[p] == 90 || bytes[p] == 122 {  // Z
+        guard p < b.count else { return nil }
+        if b[p] == 90 || b[p] == 122 {  // Z
             p += 1
-        } else if bytes[p] == 43 || bytes[p] == 45 {  // + or -
-            let sign: Int64 = bytes[p] == 45 ? -1 : 1
+        } else if b[p] == 43 || b[p] == 45 {  // + or -
+            let sign: Int64 = b[p] == 45 ? -1 : 1
             p += 1
-            guard let oh = digits(2) else { return nil }
+            guard let oh = TimestampText.digits(b, &p, b.count, 2...2) else { return nil }
             var om: Int64 = 0
-            if expect(58) {
-                guard let m = digits(2) else { return nil }
+            if TimestampText.expect(b, &p, b.count, 58) {
+                guard let m = TimestampText.digits(b, &p, b.count, 2...2) else { return nil }
                 om = m
-            } else if let m = digits(2) {
+            } else if let m = TimestampText.digits(b, &p, b.count, 2...2) {
                 om = m
             }
             guard oh <= 23, om <= 59 else { return nil }
@@ -120,13 +96,8 @@ public struct Instant: Hashable, Comparable, Sendable, CustomStringConvertible {
         } else {
             return nil
         }
-        guard p == bytes.count else { return nil }
-        guard (1...12).contains(month), day >= 1, day <= CivilDate.daysIn(year: year, month: month),
-            hour <= 23, minute <= 59, second <= 59
-        else { return nil }
-        let days = CivilDate(year: year, month: month, day: day).daysSinceEpoch
-        let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offsetSeconds
-        self.init(microseconds: secs * Instant.microsecondsPerSecond + micros)
+        guard p == b.count else { return nil }
+        return TimestampText.instant(days: days, seconds: seconds, micros: micros, offsetSeconds: offsetSeconds)
     }
 }
 
@@ -197,7 +168,9 @@ func floorDivMod(_ a: Int64, _ b: Int64) -> (Int64, Int64) {
 }
 
 func pad2(_ v: Int64) -> String { v < 10 ? "0" + String(v) : String(v) }
+/// At least four digits; a negative year (astronomical: 0 is 1 BC) as `-` and four digits.
 func pad4(_ v: Int64) -> String {
+    if v < 0 { return "-" + pad4(-v) }
     let s = String(v)
     return s.count >= 4 ? s : String(repeating: "0", count: 4 - s.count) + s
 }

@@ -184,70 +184,17 @@ enum CopyText {
     }
 
     /// `YYYY-MM-DD` (four to nine year digits, not year 0) as days since 1970-01-01; `bc` for
-    /// a year before the common era. Nine digits cannot overflow: ±10^9 years are about
-    /// ±3.7 × 10^11 days.
+    /// a year before the common era.
     private static func date(_ row: UnsafeBufferPointer<UInt8>, _ r: Range<Int>, bc: Bool) -> Int64? {
-        var p = r.lowerBound
-        func number(_ minDigits: Int, _ maxDigits: Int) -> Int64? {
-            var v: Int64 = 0
-            var n = 0
-            while p < r.upperBound, n < maxDigits, row[p] &- 48 < 10 {
-                v = v * 10 + Int64(row[p] - 48)
-                p += 1
-                n += 1
-            }
-            return n >= minDigits ? v : nil
-        }
-        func dash() -> Bool {
-            guard p < r.upperBound, row[p] == 0x2D else { return false }
-            p += 1
-            return true
-        }
-        guard var year = number(4, 9), dash(), let month = number(2, 2), dash(), let day = number(2, 2), p == r.upperBound else { return nil }
-        guard year != 0 else { return nil }  // PostgreSQL writes 1 BC, never year 0
-        if bc { year = 1 - year }
-        guard (1...12).contains(month), day >= 1, day <= CivilDate.daysIn(year: year, month: month) else { return nil }
-        return CivilDate(year: year, month: month, day: day).daysSinceEpoch
+        TimestampText.days(row, r, yearDigits: 4...9, bc: bc, refusingYearZero: true)
     }
 
     /// `HH:MM:SS[.ffffff]+00` on day `days`; nil when the instant is not an Int64 of
     /// microseconds.
     private static func clock(_ row: UnsafeBufferPointer<UInt8>, _ r: Range<Int>, days: Int64) -> Instant? {
-        var p = r.lowerBound
-        let end = r.upperBound
-        func two() -> Int64? {
-            guard p + 2 <= end, row[p] &- 48 < 10, row[p + 1] &- 48 < 10 else { return nil }
-            defer { p += 2 }
-            return Int64(row[p] - 48) * 10 + Int64(row[p + 1] - 48)
-        }
-        guard let hour = two(), p < end, row[p] == 0x3A else { return nil }
-        p += 1
-        guard let minute = two(), p < end, row[p] == 0x3A else { return nil }
-        p += 1
-        guard let second = two(), hour <= 23, minute <= 59, second <= 59 else { return nil }
-        var micros: Int64 = 0
-        if p < end, row[p] == 0x2E {
-            p += 1
-            var n = 0
-            while p < end, n < 6, row[p] &- 48 < 10 {
-                micros = micros * 10 + Int64(row[p] - 48)
-                p += 1
-                n += 1
-            }
-            guard n > 0 else { return nil }
-            for _ in n..<6 { micros *= 10 }
-        }
+        guard let (seconds, micros, p) = TimestampText.clock(row, r) else { return nil }
         // "+00": the reading session is in UTC.
-        guard end - p == 3, row[p] == 0x2B, row[p + 1] == 0x30, row[p + 2] == 0x30 else { return nil }
-        // seconds × 10^6 + micros, overflow-checked. Before 1970 the second's microseconds
-        // are counted down from the next second, so the earliest microsecond an Int64 holds
-        // (whose second alone does not fit) is read too.
-        let (daySeconds, o1) = days.multipliedReportingOverflow(by: 86_400)
-        let (seconds, o2) = daySeconds.addingReportingOverflow(hour * 3600 + minute * 60 + second)
-        guard !o1, !o2 else { return nil }
-        let (whole, o3) = seconds < 0 ? (seconds + 1).multipliedReportingOverflow(by: 1_000_000) : seconds.multipliedReportingOverflow(by: 1_000_000)
-        let (total, o4) = whole.addingReportingOverflow(seconds < 0 ? micros - 1_000_000 : micros)
-        guard !o3, !o4 else { return nil }
-        return Instant(microseconds: total)
+        guard r.upperBound - p == 3, row[p] == 0x2B, row[p + 1] == 0x30, row[p + 2] == 0x30 else { return nil }
+        return TimestampText.instant(days: days, seconds: seconds, micros: micros)
     }
 }

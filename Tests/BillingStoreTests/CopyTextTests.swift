@@ -1,3 +1,4 @@
+import Foundation
 import BillingCore
 @testable import BillingStore
 import Testing
@@ -222,5 +223,23 @@ struct CopyTextTests {
         #expect(Instant(microseconds: .max).iso8601 == "294247-01-10T04:00:54.775807Z")
         #expect(Instant(microseconds: .min).iso8601.hasSuffix("-12-21T19:59:05.224192Z"))
         #expect(Instant(microseconds: -1).iso8601 == "1969-12-31T23:59:59.999999Z")
+    }
+
+    @Test("The COPY reader and Instant(iso8601:) share one parser: they agree on every instant of years 1 to 9999 tried")
+    func readersAgree() {
+        // A walk over instants with odd steps (days, seconds and microseconds all vary).
+        var t = Instant(iso8601: "0001-01-01T00:00:00Z")!.microseconds
+        let end = Instant(iso8601: "9999-12-31T23:59:59.999999Z")!.microseconds
+        var n = 0
+        while t <= end {
+            let instant = Instant(microseconds: t)
+            let iso = instant.iso8601  // 2026-10-01T00:00:00Z or …T00:00:00.250000Z
+            let copy = iso.replacingOccurrences(of: "T", with: " ").replacingOccurrences(of: "Z", with: "+00")
+            #expect(Instant(iso8601: iso) == instant, "\(iso)")
+            #expect(timestamp(copy) == instant, "\(copy)")
+            t += 3_155_760_000_000_000 / 997 + 1_234_567  // about 100 years / 997, plus odd microseconds
+            n += 1
+        }
+        #expect(n > 9000)
     }
 }
