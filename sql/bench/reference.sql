@@ -13,7 +13,7 @@ WITH carried AS (
     SELECT instance_id, state, changed_at, event_id FROM instance_state_changes
     WHERE changed_at >= :'period_start'::timestamptz AND changed_at < :'period_end'::timestamptz
 ), intervals AS (
-    SELECT instance_id, lower(btrim(state)) AS state,
+    SELECT instance_id, bmbill_canonical_state(state) AS state,
            greatest(changed_at, :'period_start'::timestamptz) AS t0,
            least(coalesce(lead(changed_at) OVER w, :'period_end'::timestamptz), :'period_end'::timestamptz) AS t1
     FROM changes
