@@ -6,6 +6,52 @@ import Reports
 /// the node exporter never reads half of it.
 struct MetricsFile {
     let path: String
+    /// Where the path came from, to name in messages (`--metrics-file` or `BMBILL_METRICS_FILE`).
+    var source = "--metrics-file"
+
+    /// Checks, before anything is billed, that the file can be written where it is: the
+    /// path is a file or nothing yet (never a folder or a device), and its folder exists
+    /// and takes a new file (tried for real: the temporary file the write goes through is
+    /// created and removed). Throws a usage error (exit 2) naming the path and what to fix.
+    func checkWritable() throws {
+        let folder = MetricsFile.folder(of: path)
+        func refuse(_ problem: String, _ fix: String) -> BMBillError {
+            BMBillError.usage("\(source) \(path): \(problem); \(fix). Nothing was billed.")
+        }
+        var st = stat()
+        if stat(path, &st) == 0 {
+            if st.st_mode & S_IFMT == S_IFDIR {
+                throw refuse("is a folder", "give the file to write in it, for example \(path.hasSuffix("/") ? path : path + "/")bmbill.prom")
+            }
+            guard st.st_mode & S_IFMT == S_IFREG else {
+                throw refuse("is not a regular file", "give the path of a .prom file in the node exporter's textfile folder")
+            }
+        }
+        guard stat(folder, &st) == 0 else {
+            let problem = errno == ENOENT ? "its folder \(folder) does not exist" : "its folder \(folder) cannot be reached (\(String(cString: strerror(errno))))"
+            throw refuse(problem, "create it (mkdir -p \(folder)) or give a path in an existing folder")
+        }
+        guard st.st_mode & S_IFMT == S_IFDIR else {
+            throw refuse("\(folder) is not a folder", "give a path in the node exporter's textfile folder")
+        }
+        let probe = MetricsFile.temporaryPath(for: path)
+        let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+        guard fd >= 0 else {
+            let reason = String(cString: strerror(errno))
+            throw refuse("cannot create a file in \(folder) (\(reason))", "make the folder writable for this user or give a path in a writable folder")
+        }
+        close(fd)
+        unlink(probe)
+    }
+
+    /// The folder the file goes in (`.` for a bare file name).
+    static func folder(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    /// The temporary file a write goes through before its rename (as `OutputFolder.atomicWrite` names it).
+    static func temporaryPath(for path: String) -> String { path + ".tmp-\(getpid())" }
 
     /// Writes the figures of a finished command. `runs` is empty when it failed before
     /// billing anything; the last success time is carried over from the previous file then.

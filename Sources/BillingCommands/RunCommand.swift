@@ -4,6 +4,7 @@ import BillingStore
 import Foundation
 import Logging
 import PostgresClient
+import Reports
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -123,16 +124,19 @@ struct BillingCommand {
     let name: String
     var sharding: Sharding? = nil
 
+    /// Bills each month and prints the summary. With a metrics file, checks first that it
+    /// can be written (exit 2 when not, before anything is billed) and writes it at the end
+    /// whatever happened; a failed write is reported and makes the command exit 1 (or the
+    /// run's own non-zero code), so that a dead metrics file never goes unnoticed.
     func execute(months: (BillingSettings, Instant) throws -> [YearMonth], asOf: () throws -> Instant, mode: () -> BillingMode) throws {
         let startedAt = Instant.now()
         var runs: [PeriodRun] = []
         var exitCode = ExitStatus.failure
-        let metrics = try output.metricsFile(config: [:])
-        defer {
-            if let metrics {
-                try? MetricsFile(path: metrics).write(command: name, startedAt: startedAt, finishedAt: Instant.now(), runs: runs, exitCode: exitCode)
-            }
+        let metrics = try output.metricsFile(config: [:]).map {
+            MetricsFile(path: $0, source: output.metricsFile != nil ? "--metrics-file" : "BMBILL_METRICS_FILE")
         }
+        try metrics?.checkWritable()
+        var failure: Error?
         do {
             let (settings, config) = try billing.resolve()
             let asOf = try asOf()
@@ -150,13 +154,22 @@ struct BillingCommand {
             print(output.json ? RunSummary.json(runs).pretty : RunSummary.text(runs), terminator: "")
             try checkDataErrors(runs)
             exitCode = ExitStatus.success
-        } catch let error as BMBillError {
-            exitCode = error.exitCode
-            throw error
         } catch {
             exitCode = BMBill.exitStatus(for: error)
-            throw error
+            failure = error
         }
+        if let metrics {
+            do {
+                try metrics.write(command: name, startedAt: startedAt, finishedAt: Instant.now(), runs: runs, exitCode: exitCode)
+            } catch {
+                let reason = if case OutputError.cannotWrite(_, let r) = error { r } else { "\(error)" }
+                let message = "could not write the metrics file \(metrics.path) (\(metrics.source)): \(reason); "
+                    + "Prometheus keeps the previous figures until it is fixed (the folder must exist and be writable)"
+                guard failure != nil else { throw BMBillError.failure(message) }
+                FileHandle.standardError.write(Data("bmbill: \(message)\n".utf8))
+            }
+        }
+        if let failure { throw failure }
     }
 
     /// Any error anomaly makes the command exit 65 (billing-rules.md section 6), for the

@@ -115,4 +115,64 @@ struct ReliabilityTests {
         #expect(read(metrics).contains("bmbill_last_run_exit_code{command=\"run\"} 65"))
         #expect(read(metrics).contains(success))
     }
+
+    /// Metrics paths that cannot be written, each with what the message must say. Tests run
+    /// as root, who passes permission bits: the unwritable folder is /sys, where no one may
+    /// create a file.
+    static let unwritableMetrics: [(name: String, path: @Sendable (String) -> String, says: String)] = [
+        ("a folder that does not exist", { $0 + "/no-such-folder/bmbill.prom" }, "does not exist; create it (mkdir -p"),
+        ("a folder that is a regular file", { $0 + "/plain-file/bmbill.prom" }, "is not a folder"),
+        ("a folder no one may write", { _ in "/sys/bmbill-test.prom" }, "cannot create a file in /sys"),
+        ("a path that is a folder", { $0 }, "is a folder"),
+    ]
+
+    @Test("An unwritable --metrics-file is refused before billing: exit 2, a message naming the path and the fix, nothing billed",
+          arguments: unwritableMetrics.map(\.name))
+    func metricsFileRefused(case name: String) throws {
+        let c = Self.unwritableMetrics.first { $0.name == name }!
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.loadExample(db)
+        let dir = tempDir()
+        FileManager.default.createFile(atPath: dir + "/plain-file", contents: Data("x".utf8))
+        let path = c.path(dir)
+        let out = tempDir()
+        let r = try t.run(Self.ended + ["--out", out, "--metrics-file", path])
+        #expect(r.status == 2, "exit \(r.status): \(r.stderr)")
+        #expect(r.stderr.contains("--metrics-file \(path)") && r.stderr.contains(c.says), "\(r.stderr)")
+        #expect(try db.execute("SELECT count(*) FROM billing_runs").scalar == "0")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out).isEmpty)
+        // The same from the environment names the variable.
+        let fromEnv = try t.run(Self.ended + ["--out", out], env: ["BMBILL_METRICS_FILE": path])
+        #expect(fromEnv.status == 2 && fromEnv.stderr.contains("BMBILL_METRICS_FILE \(path)"), "\(fromEnv.stderr)")
+        // The check leaves nothing behind in a folder it could write.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["plain-file"])
+    }
+
+    @Test("A metrics file that cannot be written at the end is reported on stderr: the run's own code after a failed run, exit 1 after a good one")
+    func metricsFileLost() throws {
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.loadExample(db)
+        let folder = tempDir() + "/textfile"
+        let metrics = folder + "/bmbill.prom"
+        /// Runs the ended month with the metrics folder there when it starts and gone when it ends.
+        func runLosingFolder() throws -> (status: Int32, stderr: String) {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+            let run = try PausedRun(t, Self.ended + ["--out", tempDir(), "--metrics-file", metrics], pauseAt: "reading", seconds: 2)
+            try FileManager.default.removeItem(atPath: folder)
+            return run.wait()
+        }
+        let state = try db.execute("SELECT state FROM instance_state_changes WHERE event_id = 8").scalar!
+        try db.execute("UPDATE instance_state_changes SET state = 'actve' WHERE event_id = 8")
+        let failed = try runLosingFolder()
+        #expect(failed.status == 65, "\(failed.stderr)")
+        #expect(failed.stderr.contains("could not write the metrics file \(metrics)") && failed.stderr.contains("data errors"), "\(failed.stderr)")
+
+        try db.execute("UPDATE instance_state_changes SET state = $1 WHERE event_id = 8", [state])
+        let good = try runLosingFolder()
+        #expect(good.status == 1, "\(good.stderr)")
+        #expect(good.stderr.contains("could not write the metrics file \(metrics) (--metrics-file): No such file or directory"), "\(good.stderr)")
+        #expect(try db.execute("SELECT count(*) FROM invoices WHERE status = 'issued'").scalar == "2", "the billing itself stands")
+    }
 }
