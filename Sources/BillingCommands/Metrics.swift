@@ -64,7 +64,7 @@ struct MetricsFile {
         let cmd = "command=\"\(command)\""
         let end = String(finishedAt.flooredSeconds)
         metric("last_run_timestamp_seconds", "When the last run finished (Unix time).", "gauge", [(cmd, end)])
-        metric("last_run_exit_code", "Exit code of the last run (0 done, 65 data errors, 75 locked, 1 failure).", "gauge", [(cmd, String(exitCode))])
+        metric("last_run_exit_code", "Exit code of the last run (0 done, 1 failure, 2 usage error, 65 data errors, 75 locked).", "gauge", [(cmd, String(exitCode))])
         let success = exitCode == 0 ? end : previousValue("bmbill_last_success_timestamp_seconds{\(cmd)}")
         if let success { metric("last_success_timestamp_seconds", "When a run last finished with exit code 0 (Unix time).", "gauge", [(cmd, success)]) }
         let millis = Int128(startedAt.microseconds(until: finishedAt) / 1000)
@@ -87,7 +87,7 @@ struct MetricsFile {
         metric("changes_read", "State changes read for the period.", "gauge", changes)
         metric("invoices", "Invoices of the period computed by the last run.", "gauge", invoices)
         metric("anomalies", "Data problems found, by kind.", "gauge", anomalies)
-        metric("invoice_total", "Sum of the invoice totals of the period, VAT included, in the currency's major unit.", "gauge", totals)
+        metric("invoiced_amount", "Sum of the invoice totals of the period, VAT included, in the currency's major unit.", "gauge", totals)
         metric("projects_needing_recompute", "Issued invoices that today's data changes and that were not corrected.", "gauge", differ)
         metric("late_changes", "Changes recorded after the previous run of the period that touch it.", "gauge", late)
         try OutputFolder.atomicWrite(m, to: path)

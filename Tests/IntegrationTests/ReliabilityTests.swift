@@ -105,7 +105,7 @@ struct ReliabilityTests {
         #expect(text.contains("bmbill_last_run_exit_code{command=\"run\"} 0"))
         #expect(text.contains("bmbill_changes_read{period=\"2026-10\"} 21"))
         #expect(text.contains("bmbill_anomalies{period=\"2026-10\",kind=\"duplicate instant\",severity=\"warning\"} 1"))
-        #expect(text.contains("bmbill_invoice_total{period=\"2026-10\",currency=\"KRW\"} 35853956"))
+        #expect(text.contains("bmbill_invoiced_amount{period=\"2026-10\",currency=\"KRW\"} 35853956"))
         #expect(text.contains("bmbill_run_duration_seconds{command=\"run\"} "))
         let success = text.split(separator: "\n").first { $0.hasPrefix("bmbill_last_success_timestamp_seconds") }!
         // A failed run keeps the last success time and records its exit code.
@@ -114,6 +114,53 @@ struct ReliabilityTests {
         #expect(failed.status == 65)
         #expect(read(metrics).contains("bmbill_last_run_exit_code{command=\"run\"} 65"))
         #expect(read(metrics).contains(success))
+    }
+
+    /// promtool on PATH (scripts/install-deps puts it in /usr/local/bin).
+    static let promtool: String? = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":")
+        .map { $0 + "/promtool" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    /// `promtool check metrics` on a file: nil when it passes, else what promtool said.
+    func promtoolProblems(_ promtool: String, _ file: String) throws -> String? {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: promtool)
+        p.arguments = ["check", "metrics"]
+        p.standardInput = FileHandle(forReadingAtPath: file)
+        let log = tempDir() + "/promtool.log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        p.standardOutput = FileHandle(forWritingAtPath: log)
+        p.standardError = p.standardOutput
+        try p.run()
+        p.waitUntilExit()
+        return p.terminationStatus == 0 ? nil : "exit \(p.terminationStatus): \(read(log))"
+    }
+
+    @Test("promtool check metrics accepts the metrics file: one period, two periods, a data-error run, a recompute, a usage error",
+          .enabled(if: promtool != nil || ProcessInfo.processInfo.environment["BMBILL_TEST_REQUIRE_DB"] == "1"))
+    func metricsFilePassesPromtool() throws {
+        let promtool = try #require(Self.promtool, "promtool is missing: scripts/install-deps installs it (make test runs it first)")
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.loadExample(db)
+        let metrics = tempDir() + "/bmbill.prom"
+        func check(_ args: [String], exit: Int32, _ what: String) throws {
+            let r = try t.run(args + ["--out", tempDir(), "--metrics-file", metrics])
+            #expect(r.status == exit, "\(what): \(r.stderr)")
+            #expect(read(metrics).contains("bmbill_last_run_exit_code{command=\"\(args[0])\"} \(exit)"), "\(what) did not write the file")
+            #expect(try promtoolProblems(promtool, metrics) == nil, "\(what): \(read(metrics))")
+        }
+        let state = try db.execute("SELECT state FROM instance_state_changes WHERE event_id = 8").scalar!
+        try db.execute("UPDATE instance_state_changes SET state = 'actve' WHERE event_id = 8")
+        try check(Self.ended, exit: 65, "a run with data errors")
+        try db.execute("UPDATE instance_state_changes SET state = $1 WHERE event_id = 8", [state])
+        try check(Self.ended, exit: 0, "a run of one period")
+        try check(["run", "--as-of", "2026-11-15T00:00:00Z"], exit: 0, "a run of two periods")
+        try check(["recompute", "--period", "2026-10", "--as-of", "2026-12-01T00:00:00Z", "--dry-run"], exit: 0, "a recompute")
+        try check(["run", "--timezone", "Mars/Base"], exit: 2, "a usage error")
+        // And promtool does reject what breaks its rules, such as the old name of the invoiced amount.
+        let old = tempDir() + "/old.prom"
+        try "# HELP bmbill_invoice_total Sum.\n# TYPE bmbill_invoice_total gauge\nbmbill_invoice_total 1\n".write(toFile: old, atomically: true, encoding: .utf8)
+        #expect(try promtoolProblems(promtool, old)?.contains("non-counter metrics should not have \"_total\" suffix") == true)
     }
 
     /// Metrics paths that cannot be written, each with what the message must say. Tests run
