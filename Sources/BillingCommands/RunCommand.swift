@@ -11,28 +11,28 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Bill a period: the cron job.",
         discussion: """
-            Without --period: the last month that has ended (issued invoices) and the current
-            month to date (drafts). A month that has ended gets issued invoices with gapless
-            numbers, unless data errors keep them as drafts (exit 65). Running an unchanged
-            period again changes nothing.
+            Without --period: the last month that has ended (issued invoices) and the current month to \
+            date (drafts). A month that has ended gets issued invoices with gapless numbers, unless \
+            data errors keep them as drafts (exit 65). Running an unchanged period again changes \
+            nothing.
 
-            On a month already issued, changes recorded since its last run are reported; issued
-            invoices are never changed: if today's data gives other amounts the run says so and
-            leaves them (and the period's files) as they are. Correct them with
-            'bmbill recompute', or let this run issue the corrections with --adjust.
+            On a month already issued, changes recorded since its last run are reported; issued \
+            invoices are never changed: if today's data gives other amounts the run says so and leaves \
+            them (and the period's files) as they are. Correct them with 'bmbill recompute', or let \
+            this run issue the corrections with --adjust.
 
             Examples:
               bmbill run
-              bmbill run --period 2026-10 --out /srv/billing/reports --metrics-file /var/lib/node_exporter/bmbill.prom
+              bmbill run --period 2026-10 --out /srv/billing/reports
+              bmbill run --metrics-file /var/lib/node_exporter/textfile/bmbill.prom
               bmbill run --period 2026-10 --as-of 2026-10-20T00:00:00Z --json
               bmbill run --period 2026-10 --adjust
               bmbill run --period 2026-10 --shards 16 --workers 4
 
-            With --shards the period's instances are split by a hash of their id into shards
-            recorded in PostgreSQL; --workers local 'bmbill work' processes (and 'bmbill work' on
-            other machines) meter them, a dead worker's shard is taken over, and the invoices are
-            assembled once all are done: the same rows and files as without --shards. See
-            docs/scaling.md.
+            With --shards the period's instances are split by a hash of their id into shards recorded \
+            in PostgreSQL; --workers local 'bmbill work' processes (and 'bmbill work' on other \
+            machines) meter them, a dead worker's shard is taken over, and the invoices are assembled \
+            once all are done: the same rows and files as without --shards. See docs/scaling.md.
             """)
 
     @Option(help: ArgumentHelp("Month to bill, YYYY-MM, in the billing time zone.", valueName: "YYYY-MM"))
@@ -79,13 +79,13 @@ struct RecomputeCommand: ParsableCommand {
         commandName: "recompute",
         abstract: "Bill a period again from today's data and correct issued invoices.",
         discussion: """
-            Shows, per project, the issued total, the new total, the difference, and which lines
-            changed and why (late changes, a corrected rate, a changed billable-state table, other
-            settings). Without --dry-run it issues a correcting revision for each project whose
-            amount changed: the next revision number, its own gapless invoice number, the
-            corrected amounts and the difference; the issued invoice is never modified (it becomes
-            'superseded'). Projects that did not change get nothing new; a second identical
-            recompute does nothing. --dry-run writes nothing at all.
+            Shows, per project, the issued total, the new total, the difference, and which lines \
+            changed and why (late changes, a corrected rate, a changed billable-state table, other \
+            settings). Without --dry-run it issues a correcting revision for each project whose amount \
+            changed: the next revision number, its own gapless invoice number, the corrected amounts \
+            and the difference; the issued invoice is never modified (it becomes 'superseded'). \
+            Projects that did not change get nothing new; a second identical recompute does nothing. \
+            --dry-run writes nothing at all.
 
             Examples:
               bmbill recompute --period 2026-10 --dry-run
