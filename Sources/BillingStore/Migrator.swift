@@ -26,7 +26,9 @@ public struct Migrator {
     }
 
     /// Applies what is missing and returns the names applied (empty when up to date).
-    /// Each migration runs in its own transaction; concurrent migrators wait for each other.
+    /// All of them run in one transaction: when one fails, none is applied and the schema
+    /// stays as it was. Concurrent migrators wait for each other (a transaction-level
+    /// advisory lock).
     @discardableResult
     public func migrate(_ db: PostgresConnection) throws -> [String] {
         try db.execute(
