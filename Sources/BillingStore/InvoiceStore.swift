@@ -116,7 +116,7 @@ public struct InvoiceStore {
             """
             SELECT invoice_id, project_id, revision, status, invoice_number, run_id, \(SourceReader.micros("issued_at")), fingerprint,
                    corrects_invoice_id, difference::text, project_name, billing_account_id, timezone, \(SourceReader.micros("window_end")),
-                   vat_rate::text, rounding, subtotal::text, tax::text, total::text
+                   vat_rate::text, rounding, subtotal::text, tax::text, total::text, granularity
             FROM invoices WHERE period = $1 AND currency = $2 ORDER BY project_id, revision
             """, [month.description, currency.code], context: "reading invoices"
         ).rows {
@@ -126,15 +126,16 @@ public struct InvoiceStore {
             record.correctsInvoiceId = row[8].map { Int64($0)! }
             record.difference = try row[9].map { try minor($0, currency) }
             guard let zone = BillingTimeZone(identifier: row[12]!), let vat = ExactDecimal(parsing: row[14]!),
-                let rounding = RoundingMode(rawValue: row[15]!)
-            else { throw StoreError.badSourceRow(table: "invoices", key: row[0]!, problem: "zone, VAT rate or rounding unreadable") }
+                let rounding = RoundingMode(rawValue: row[15]!), let granularity = Granularity(rawValue: row[19]!)
+            else { throw StoreError.badSourceRow(table: "invoices", key: row[0]!, problem: "zone, VAT rate, rounding or granularity unreadable") }
             let content = InvoiceContent(project: Project(id: row[1]!, name: row[10]!, billingAccountId: row[11]), currency: currency,
                                          lines: lines[record.invoiceId] ?? [], vatRate: vat, rounding: rounding)
             guard currency.plain(content.subtotal) == row[16], currency.plain(content.tax) == row[17], currency.plain(content.total) == row[18] else {
                 throw StoreError.badSourceRow(table: "invoices", key: row[4] ?? row[0]!, problem: "its lines do not add up to its stored totals")
             }
             docs.append(InvoiceDocument(record: record, content: content, period: BillingPeriod(month: month, zone: zone),
-                                        windowEnd: Instant(microseconds: Int64(row[13]!)!), vatRate: vat))
+                                        windowEnd: Instant(microseconds: Int64(row[13]!)!), vatRate: vat,
+                                        granularity: granularity, rounding: rounding))
         }
         return docs
     }

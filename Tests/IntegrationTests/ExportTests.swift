@@ -111,8 +111,24 @@ struct InvoiceDocumentTests {
         #expect(html.contains("690.00") && html.contains("₩9,876.54321") && html.contains("₩19,283,748"))
         #expect(html.contains("<svg") && !html.contains("<script>alert") && html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
         #expect(html.contains("stopped, hardware still allocated to you"))
+        #expect(html.contains("rounded up to a whole second once; amounts are rounded half up to the KRW unit"))
         // Nothing loads from elsewhere: no script, no external source or link.
         #expect(!html.contains("<script") && !html.contains("src=") && !html.contains("href="))
+    }
+
+    @Test("The HTML invoice's note names the granularity and rounding it was computed with",
+          arguments: [("minute", "half-even", "half to even"), ("hour", "floor", "down")])
+    func htmlNoteFollowsSettings(granularity: String, rounding: String, words: String) throws {
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.loadExample(db)
+        let out = tempDir()
+        try t.run(["run", "--period", "2026-10", "--as-of", "2026-12-01T00:00:00Z", "--out", out,
+                   "--granularity", granularity, "--rounding", rounding]).expectSuccess()
+        try t.run(["export", "--period", "2026-10", "--format", "html", "--out", out]).expectSuccess()
+        let html = read(out + "/2026-10/invoices/prj-alpha.html")
+        #expect(html.contains("rounded up to a whole \(granularity) once; amounts are rounded \(words) to the KRW unit"), "\(html.suffix(600))")
+        #expect(!html.contains("whole second"))
     }
 
     @Test("PDF invoice printed by a real headless Chromium: its text has the number, totals and every line; 20 lines fit one A4 page",
