@@ -42,7 +42,7 @@ cli-docs: ## regenerate docs/cli: the man page and bash/zsh/fish completions, fr
 	cp .build/plugins/GenerateManual/outputs/bmbill/bmbill.1 docs/cli/bmbill.1
 	for sh in bash zsh fish; do $(DEBUG_BIN) --generate-completion-script $$sh > docs/cli/bmbill.$$sh; done
 
-db-up: deps ## start the demo PostgreSQL (data in .pg/, or where scripts/pg where .pg says)
+db-up: deps ## start the demo PostgreSQL (data in .pg/ or where 'scripts/pg where .pg' says)
 	@scripts/pg up $(PG_DIR) $(PG_PORT)
 	@eval "$$(scripts/pg env $(PG_DIR) $(PG_PORT))"; \
 	  psql -X -q -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$(DEMO_DB)'" | grep -q 1 \
