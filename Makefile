@@ -23,7 +23,7 @@ DEBUG_BIN   = .build/debug/bmbill
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-deps: ## install PostgreSQL, libpq-dev and tzdata when missing (apt-get)
+deps: ## install PostgreSQL, libpq-dev, tzdata and the tests' tools (Chromium, pdftotext, promtool) when missing
 	@scripts/install-deps
 
 build: deps ## release build of bmbill
