@@ -3,11 +3,12 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-# The demo database: a project-local PostgreSQL on a Unix socket (see scripts/pg).
+# The demo database: a project-local PostgreSQL on a Unix socket, in .pg/ or, when the
+# postgres user cannot enter the clone, in a folder of its own (scripts/pg where .pg).
 PG_DIR  ?= $(CURDIR)/.pg
 PG_PORT ?= 55432
 DEMO_DB ?= bmbill_demo
-# The test suite's own server, started and stopped by `make test`.
+# The test suite's own server, started and stopped by `make test` (same rule as .pg).
 TEST_PG_DIR  ?= $(CURDIR)/.pg-test
 TEST_PG_PORT ?= 55433
 OUT ?= reports/out
@@ -22,7 +23,7 @@ DEBUG_BIN   = .build/debug/bmbill
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-deps: ## install PostgreSQL, libpq-dev and tzdata when missing (apt-get)
+deps: ## install PostgreSQL, libpq-dev, tzdata and the tests' tools (Chromium, pdftotext, promtool) when missing
 	@scripts/install-deps
 
 build: deps ## release build of bmbill
@@ -41,7 +42,7 @@ cli-docs: ## regenerate docs/cli: the man page and bash/zsh/fish completions, fr
 	cp .build/plugins/GenerateManual/outputs/bmbill/bmbill.1 docs/cli/bmbill.1
 	for sh in bash zsh fish; do $(DEBUG_BIN) --generate-completion-script $$sh > docs/cli/bmbill.$$sh; done
 
-db-up: deps ## start the demo PostgreSQL (data in .pg/, git-ignored)
+db-up: deps ## start the demo PostgreSQL (data in .pg/ or where 'scripts/pg where .pg' says)
 	@scripts/pg up $(PG_DIR) $(PG_PORT)
 	@eval "$$(scripts/pg env $(PG_DIR) $(PG_PORT))"; \
 	  psql -X -q -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$(DEMO_DB)'" | grep -q 1 \
@@ -53,7 +54,7 @@ db-env: ## print the PG* exports for the demo database
 
 db-down: ## stop the demo PostgreSQL
 	@scripts/pg down $(PG_DIR)
-	@echo "PostgreSQL stopped (data kept in $(PG_DIR); rm -rf it to start afresh)"
+	@echo "PostgreSQL stopped (data kept in $$(scripts/pg where $(PG_DIR)); scripts/pg rm $(PG_DIR) to start afresh)"
 
 demo: build db-up ## demo database, demo data, billing run; prints where the invoices are
 	@eval "$$(scripts/pg env $(PG_DIR) $(PG_PORT))"; export PGDATABASE=$(DEMO_DB); \
@@ -110,5 +111,8 @@ fuzz: ## build the libFuzzer targets (Fuzz/) and run each for FUZZ_SECONDS (defa
 format: ## format the sources with swift format
 	swift format --in-place --recursive Sources Tests Package.swift
 
-clean: db-down ## remove builds, databases and generated reports
-	rm -rf .build .pg .pg-test $(OUT)
+clean: ## remove builds, databases (wherever scripts/pg keeps them) and generated reports
+	scripts/pg rm $(PG_DIR)
+	scripts/pg rm $(TEST_PG_DIR)
+	scripts/pg rm $(CURDIR)/.pg-bench
+	rm -rf .build $(OUT)

@@ -9,20 +9,20 @@ public struct BMBill: ParsableCommand {
         commandName: "bmbill",
         abstract: "Bills bare-metal server usage from PostgreSQL into invoices and CSV reports.",
         discussion: """
-            Reads instance state changes, applies the billable-state table and the hourly rates,
-            and writes invoices to the database and to files under <out>/<period>/.
+            Reads instance state changes, applies the billable-state table and the hourly rates, and \
+            writes invoices to the database and to files under <out>/<period>/.
 
             Examples:
-              bmbill migrate                                  create or upgrade the schema
-              bmbill run                                      last ended month + month to date
-              bmbill run --period 2026-10                     one month (issued once it has ended)
+              bmbill migrate                  # create or upgrade the schema
+              bmbill run                      # last ended month + month to date
+              bmbill run --period 2026-10     # one month (issued once it has ended)
               bmbill run --period 2026-10 --as-of 2026-10-20T00:00:00Z --json
-              bmbill run --period 2026-10 --shards 16 --workers 4   split over worker processes
-              bmbill demo-data --replace --seed 7             synthetic data (demo databases only)
+              bmbill run --period 2026-10 --shards 16 --workers 4
+              bmbill demo-data --replace      # synthetic data (demo databases only)
 
-            Exit codes: 0 done; 1 failure; 2 usage error; 65 data errors (an ended month's
-            invoices stay drafts; the month to date's drafts carry them; no correction is
-            issued); 75 another run holds the period's lock (try later).
+            Exit codes: 0 done; 1 failure; 2 usage error; 65 data errors (an ended month's invoices \
+            stay drafts; the month to date's drafts carry them; no correction is issued); 75 another \
+            run holds the period's lock (try later).
             """,
         version: "0.1.0",
         subcommands: [MigrateCommand.self, RunCommand.self, RecomputeCommand.self, WorkCommand.self, ExportCommand.self, DemoDataCommand.self]

@@ -7,16 +7,18 @@ struct DemoDataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo-data",
         abstract: "Load realistic synthetic source data (deterministic per --seed and --until).",
+        usage: "bmbill demo-data [<options>]",
         discussion: """
-            Projects (some sharing a billing account), the r2a/p2a/p1i bare-metal types with
-            demo rates (p2a's changes inside the last ended month), images (Windows only on r2a)
-            and lifecycles over --months months through every state of the billable-state table.
-            Loads only into empty source tables, unless --replace empties them first together
-            with every bmbill output table: use --replace on demo databases only.
+            Projects (some sharing a billing account), the r2a/p2a/p1i bare-metal types with demo \
+            rates (p2a's changes inside the last ended month), images (Windows only on r2a) and \
+            lifecycles over --months months through every state of the billable-state table.
+
+            Loads only into empty source tables, unless --replace empties them first together with \
+            every bmbill output table: use --replace on demo databases only.
 
             Examples:
               bmbill demo-data
-              bmbill demo-data --replace --projects 12 --instances 200 --months 6 --seed 7
+              bmbill demo-data --replace --projects 12 --instances 200 --months 6
             """)
 
     @Option(help: "Number of projects.") var projects = 6
@@ -26,7 +28,7 @@ struct DemoDataCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Last instant of the data (ISO 8601); default now, to the hour.", valueName: "instant"))
     var until: String?
     @Flag(help: "Empty the source and output tables first (demo databases only).") var replace = false
-    @Option(help: ArgumentHelp("IANA zone the months are counted in (default Asia/Seoul).", valueName: "zone"))
+    @Option(help: ArgumentHelp("IANA zone the months are counted in.", valueName: "zone"))
     var timezone: String = "Asia/Seoul"
     @OptionGroup var connection: ConnectionOptions
 

@@ -10,21 +10,24 @@ struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
         abstract: "Finance exports of a period, from the stored invoices.",
+        usage: "bmbill export --period <YYYY-MM> --format <format> [<options>]",
         discussion: """
-            Formats:
-              focus     FinOps FOCUS 1.2 CSV: one row per instance, charge category and local day;
-                        VAT as Tax rows; correcting revisions as Adjustment/Correction rows.
-                        Σ BilledCost per InvoiceId = that invoice's total (a correction's difference).
-              summary   billing account, project, category, subtotal, VAT, total, invoice number
-              invoices  one JSON file per invoice revision
-              html      the invoice in force per project, for people (reports/templates/invoice.html)
-              pdf       the same printed to A4 PDF by headless Chromium (apt-get install chromium;
-                        BMBILL_CHROMIUM names another binary)
+            Formats (files under <out>/<period>/):
+              focus     FinOps FOCUS 1.2 CSV: focus.csv
+              summary   totals by account, project and category: summary.csv
+              invoices  each invoice revision: invoices/<project>.r<revision>.json
+              html      the invoice in force per project: invoices/<project>.html
+              pdf       the same printed to A4: invoices/<project>.pdf
 
-            Files go to <out>/<period>/ (focus.csv, summary.csv, invoices/<project>.r<revision>.json,
-            invoices/<project>.html, invoices/<project>.pdf).
-            Nothing is recomputed: exports read invoices and invoice_lines, and refuse stored
-            figures that do not add up.
+            FOCUS has one row per instance, charge category and local day, VAT as Tax rows and \
+            correcting revisions as Adjustment/Correction rows: Σ BilledCost per InvoiceId is that \
+            invoice's total (a correction's difference).
+
+            The HTML comes from reports/templates/invoice.html, built into bmbill. PDF needs headless \
+            Chromium (apt-get install chromium); BMBILL_CHROMIUM names another binary.
+
+            Nothing is recomputed: exports read invoices and invoice_lines, and refuse stored figures \
+            that do not add up.
 
             Examples:
               bmbill export --period 2026-10 --format focus
@@ -38,7 +41,7 @@ struct ExportCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Month to export, YYYY-MM.", valueName: "YYYY-MM"))
     var period: String
 
-    @Option(help: ArgumentHelp("focus, summary, invoices, html or pdf.", valueName: "format"))
+    @Option(help: ArgumentHelp("What to export (see Formats above).", valueName: "format"))
     var format: Format
 
     @Option(help: ArgumentHelp("Output root (default reports/out; env BMBILL_OUT).", valueName: "dir"))

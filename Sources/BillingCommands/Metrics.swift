@@ -6,6 +6,52 @@ import Reports
 /// the node exporter never reads half of it.
 struct MetricsFile {
     let path: String
+    /// Where the path came from, to name in messages (`--metrics-file` or `BMBILL_METRICS_FILE`).
+    var source = "--metrics-file"
+
+    /// Checks, before anything is billed, that the file can be written where it is: the
+    /// path is a file or nothing yet (never a folder or a device), and its folder exists
+    /// and takes a new file (tried for real: the temporary file the write goes through is
+    /// created and removed). Throws a usage error (exit 2) naming the path and what to fix.
+    func checkWritable() throws {
+        let folder = MetricsFile.folder(of: path)
+        func refuse(_ problem: String, _ fix: String) -> BMBillError {
+            BMBillError.usage("\(source) \(path): \(problem); \(fix). Nothing was billed.")
+        }
+        var st = stat()
+        if stat(path, &st) == 0 {
+            if st.st_mode & S_IFMT == S_IFDIR {
+                throw refuse("is a folder", "give the file to write in it, for example \(path.hasSuffix("/") ? path : path + "/")bmbill.prom")
+            }
+            guard st.st_mode & S_IFMT == S_IFREG else {
+                throw refuse("is not a regular file", "give the path of a .prom file in the node exporter's textfile folder")
+            }
+        }
+        guard stat(folder, &st) == 0 else {
+            let problem = errno == ENOENT ? "its folder \(folder) does not exist" : "its folder \(folder) cannot be reached (\(String(cString: strerror(errno))))"
+            throw refuse(problem, "create it (mkdir -p \(folder)) or give a path in an existing folder")
+        }
+        guard st.st_mode & S_IFMT == S_IFDIR else {
+            throw refuse("\(folder) is not a folder", "give a path in the node exporter's textfile folder")
+        }
+        let probe = MetricsFile.temporaryPath(for: path)
+        let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+        guard fd >= 0 else {
+            let reason = String(cString: strerror(errno))
+            throw refuse("cannot create a file in \(folder) (\(reason))", "make the folder writable for this user or give a path in a writable folder")
+        }
+        close(fd)
+        unlink(probe)
+    }
+
+    /// The folder the file goes in (`.` for a bare file name).
+    static func folder(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    /// The temporary file a write goes through before its rename (as `OutputFolder.atomicWrite` names it).
+    static func temporaryPath(for path: String) -> String { path + ".tmp-\(getpid())" }
 
     /// Writes the figures of a finished command. `runs` is empty when it failed before
     /// billing anything; the last success time is carried over from the previous file then.
@@ -18,7 +64,7 @@ struct MetricsFile {
         let cmd = "command=\"\(command)\""
         let end = String(finishedAt.flooredSeconds)
         metric("last_run_timestamp_seconds", "When the last run finished (Unix time).", "gauge", [(cmd, end)])
-        metric("last_run_exit_code", "Exit code of the last run (0 done, 65 data errors, 75 locked, 1 failure).", "gauge", [(cmd, String(exitCode))])
+        metric("last_run_exit_code", "Exit code of the last run (0 done, 1 failure, 2 usage error, 65 data errors, 75 locked).", "gauge", [(cmd, String(exitCode))])
         let success = exitCode == 0 ? end : previousValue("bmbill_last_success_timestamp_seconds{\(cmd)}")
         if let success { metric("last_success_timestamp_seconds", "When a run last finished with exit code 0 (Unix time).", "gauge", [(cmd, success)]) }
         let millis = Int128(startedAt.microseconds(until: finishedAt) / 1000)
@@ -41,7 +87,7 @@ struct MetricsFile {
         metric("changes_read", "State changes read for the period.", "gauge", changes)
         metric("invoices", "Invoices of the period computed by the last run.", "gauge", invoices)
         metric("anomalies", "Data problems found, by kind.", "gauge", anomalies)
-        metric("invoice_total", "Sum of the invoice totals of the period, VAT included, in the currency's major unit.", "gauge", totals)
+        metric("invoiced_amount", "Sum of the invoice totals of the period, VAT included, in the currency's major unit.", "gauge", totals)
         metric("projects_needing_recompute", "Issued invoices that today's data changes and that were not corrected.", "gauge", differ)
         metric("late_changes", "Changes recorded after the previous run of the period that touch it.", "gauge", late)
         try OutputFolder.atomicWrite(m, to: path)

@@ -7,13 +7,14 @@ struct MigrateCommand: ParsableCommand {
         commandName: "migrate",
         abstract: "Create or upgrade the schema (safe to run again).",
         discussion: """
-            Applies the numbered migrations of sql/ that the database has not seen, each in its
-            own transaction, and records them in bmbill_schema_migrations. Source tables are
-            created only where missing; billable_states gets the seed's rows where absent.
+            Applies the numbered migrations of sql/ that the database has not seen, all in one \
+            transaction (when one fails, none is applied), and records them in \
+            bmbill_schema_migrations. Source tables are created only where missing; \
+            billable_states gets the seed's rows where absent.
 
             Examples:
               bmbill migrate
-              PGHOST=db.internal PGDATABASE=billing PGUSER=billing_owner bmbill migrate
+              PGHOST=db.internal PGDATABASE=billing PGUSER=owner bmbill migrate
             """)
 
     @OptionGroup var connection: ConnectionOptions

@@ -4,34 +4,35 @@ import BillingStore
 import Foundation
 import Logging
 import PostgresClient
+import Reports
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Bill a period: the cron job.",
         discussion: """
-            Without --period: the last month that has ended (issued invoices) and the current
-            month to date (drafts). A month that has ended gets issued invoices with gapless
-            numbers, unless data errors keep them as drafts (exit 65). Running an unchanged
-            period again changes nothing.
+            Without --period: the last month that has ended (issued invoices) and the current month to \
+            date (drafts). A month that has ended gets issued invoices with gapless numbers, unless \
+            data errors keep them as drafts (exit 65). Running an unchanged period again changes \
+            nothing.
 
-            On a month already issued, changes recorded since its last run are reported; issued
-            invoices are never changed: if today's data gives other amounts the run says so and
-            leaves them (and the period's files) as they are. Correct them with
-            'bmbill recompute', or let this run issue the corrections with --adjust.
+            On a month already issued, changes recorded since its last run are reported; issued \
+            invoices are never changed: if today's data gives other amounts the run says so and leaves \
+            them (and the period's files) as they are. Correct them with 'bmbill recompute', or let \
+            this run issue the corrections with --adjust.
 
             Examples:
               bmbill run
-              bmbill run --period 2026-10 --out /srv/billing/reports --metrics-file /var/lib/node_exporter/bmbill.prom
+              bmbill run --period 2026-10 --out /srv/billing/reports
+              bmbill run --metrics-file /var/lib/node_exporter/textfile/bmbill.prom
               bmbill run --period 2026-10 --as-of 2026-10-20T00:00:00Z --json
               bmbill run --period 2026-10 --adjust
               bmbill run --period 2026-10 --shards 16 --workers 4
 
-            With --shards the period's instances are split by a hash of their id into shards
-            recorded in PostgreSQL; --workers local 'bmbill work' processes (and 'bmbill work' on
-            other machines) meter them, a dead worker's shard is taken over, and the invoices are
-            assembled once all are done: the same rows and files as without --shards. See
-            docs/scaling.md.
+            With --shards the period's instances are split by a hash of their id into shards recorded \
+            in PostgreSQL; --workers local 'bmbill work' processes (and 'bmbill work' on other \
+            machines) meter them, a dead worker's shard is taken over, and the invoices are assembled \
+            once all are done: the same rows and files as without --shards. See docs/scaling.md.
             """)
 
     @Option(help: ArgumentHelp("Month to bill, YYYY-MM, in the billing time zone.", valueName: "YYYY-MM"))
@@ -78,13 +79,13 @@ struct RecomputeCommand: ParsableCommand {
         commandName: "recompute",
         abstract: "Bill a period again from today's data and correct issued invoices.",
         discussion: """
-            Shows, per project, the issued total, the new total, the difference, and which lines
-            changed and why (late changes, a corrected rate, a changed billable-state table, other
-            settings). Without --dry-run it issues a correcting revision for each project whose
-            amount changed: the next revision number, its own gapless invoice number, the
-            corrected amounts and the difference; the issued invoice is never modified (it becomes
-            'superseded'). Projects that did not change get nothing new; a second identical
-            recompute does nothing. --dry-run writes nothing at all.
+            Shows, per project, the issued total, the new total, the difference, and which lines \
+            changed and why (late changes, a corrected rate, a changed billable-state table, other \
+            settings). Without --dry-run it issues a correcting revision for each project whose amount \
+            changed: the next revision number, its own gapless invoice number, the corrected amounts \
+            and the difference; the issued invoice is never modified (it becomes 'superseded'). \
+            Projects that did not change get nothing new; a second identical recompute does nothing. \
+            --dry-run writes nothing at all.
 
             Examples:
               bmbill recompute --period 2026-10 --dry-run
@@ -123,16 +124,19 @@ struct BillingCommand {
     let name: String
     var sharding: Sharding? = nil
 
+    /// Bills each month and prints the summary. With a metrics file, checks first that it
+    /// can be written (exit 2 when not, before anything is billed) and writes it at the end
+    /// whatever happened; a failed write is reported and makes the command exit 1 (or the
+    /// run's own non-zero code), so that a dead metrics file never goes unnoticed.
     func execute(months: (BillingSettings, Instant) throws -> [YearMonth], asOf: () throws -> Instant?, mode: () -> BillingMode) throws {
         let startedAt = Instant.now()
         var runs: [PeriodRun] = []
         var exitCode = ExitStatus.failure
-        let metrics = try output.metricsFile(config: [:])
-        defer {
-            if let metrics {
-                try? MetricsFile(path: metrics).write(command: name, startedAt: startedAt, finishedAt: Instant.now(), runs: runs, exitCode: exitCode)
-            }
+        let metrics = try output.metricsFile(config: [:]).map {
+            MetricsFile(path: $0, source: output.metricsFile != nil ? "--metrics-file" : "BMBILL_METRICS_FILE")
         }
+        try metrics?.checkWritable()
+        var failure: Error?
         do {
             let (settings, config) = try billing.resolve()
             let requestedAsOf = try asOf()
@@ -153,13 +157,22 @@ struct BillingCommand {
             print(output.json ? RunSummary.json(runs).pretty : RunSummary.text(runs), terminator: "")
             try checkDataErrors(runs)
             exitCode = ExitStatus.success
-        } catch let error as BMBillError {
-            exitCode = error.exitCode
-            throw error
         } catch {
             exitCode = BMBill.exitStatus(for: error)
-            throw error
+            failure = error
         }
+        if let metrics {
+            do {
+                try metrics.write(command: name, startedAt: startedAt, finishedAt: Instant.now(), runs: runs, exitCode: exitCode)
+            } catch {
+                let reason = if case OutputError.cannotWrite(_, let r) = error { r } else { "\(error)" }
+                let message = "could not write the metrics file \(metrics.path) (\(metrics.source)): \(reason); "
+                    + "Prometheus keeps the previous figures until it is fixed (the folder must exist and be writable)"
+                guard failure != nil else { throw BMBillError.failure(message) }
+                FileHandle.standardError.write(Data("bmbill: \(message)\n".utf8))
+            }
+        }
+        if let failure { throw failure }
     }
 
     /// The instant to bill as of: `requested` (`--as-of`) when given, else the database's

@@ -118,7 +118,7 @@ struct OutputOptions: ParsableArguments {
     @Flag(help: "Print a machine-readable JSON summary on stdout instead of the table.")
     var json = false
 
-    @Option(name: .customLong("by"), help: ArgumentHelp("usage.csv rows per month (default) or per day as well.", valueName: "month|day"))
+    @Option(name: .customLong("by"), help: ArgumentHelp("usage.csv rows per month, or per day as well.", valueName: "month|day"))
     var usageGrain: UsageGrain = .month
 
     @Option(

@@ -10,17 +10,18 @@ struct WorkCommand: ParsableCommand {
         commandName: "work",
         abstract: "Meter shards of a sharded run; start as many as you like, on any machines.",
         discussion: """
-            'bmbill run --period P --shards N' records a plan and N shards of the instances in
-            PostgreSQL (tables bmbill_shard_plans and bmbill_shards). Each 'bmbill work --period P'
-            claims a pending shard (FOR UPDATE SKIP LOCKED), meters it with the plan's settings and
+            'bmbill run --period P --shards N' records a plan and N shards of the instances in \
+            PostgreSQL (tables bmbill_shard_plans and bmbill_shards). Each 'bmbill work --period P' \
+            claims a pending shard (FOR UPDATE SKIP LOCKED), meters it with the plan's settings and \
             stores the result in the same transaction, then claims the next, until none is left.
-            A worker that dies mid-shard loses its transaction: the shard is pending again and
-            another worker (or the run) takes it over. The run assembles the invoices once every
-            shard is done. Without a plan for the period there is nothing to do (exit 0).
+
+            A worker that dies mid-shard loses its transaction: the shard is pending again and another \
+            worker (or the run) takes it over. The run assembles the invoices once every shard is \
+            done. Without a plan for the period there is nothing to do (exit 0).
 
             Examples:
-              bmbill run --period 2026-10 --shards 64 --workers 0     # on one machine
-              bmbill work --period 2026-10                             # on each other machine
+              bmbill run --period 2026-10 --shards 64 --workers 0   # on one machine
+              bmbill work --period 2026-10                          # on each other one
             """)
 
     @Option(help: ArgumentHelp("The month whose shards to meter, YYYY-MM.", valueName: "YYYY-MM"))

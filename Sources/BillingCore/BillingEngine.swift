@@ -180,7 +180,8 @@ public struct UsageTable: Sendable {
 /// Feed it every instance's changes once (`meter`), in any instance order, then call
 /// `finish`. Between calls it holds each metered instance's totals (a few cells per
 /// state and rate), so memory grows with the number of instances, not with the number of
-/// changes. Engines that metered disjoint sets of instances combine with `absorb`.
+/// changes. Engines that metered disjoint sets of instances combine: one `absorb`s the
+/// others' `partial`.
 public struct BillingEngine: Sendable {
     public let period: BillingPeriod
     public let asOf: Instant
@@ -194,7 +195,8 @@ public struct BillingEngine: Sendable {
 
     private var metered: [MeteredInstance] = []
     /// Problems of the whole run (the price list, the state table, timestamps that hold
-    /// forever): every engine of a run finds the same, so `merge` keeps one copy.
+    /// forever): every engine of a run finds the same, so they stay out of `partial` and
+    /// the engine that `absorb`s the others reports them once.
     private var runAnomalies: [Anomaly]
     /// Problems of the instances this engine metered.
     private var anomalies: [Anomaly] = []

@@ -7,13 +7,20 @@ public struct InvoiceDocument: Sendable {
     /// The last instant the invoice covers (the period's end once issued).
     public let windowEnd: Instant
     public let vatRate: ExactDecimal
+    /// The unit each line's time was rounded up to, and how amounts were rounded, when the
+    /// invoice was computed (its run's settings).
+    public let granularity: Granularity
+    public let rounding: RoundingMode
 
-    public init(record: InvoiceRecord, content: InvoiceContent, period: BillingPeriod, windowEnd: Instant, vatRate: ExactDecimal) {
+    public init(record: InvoiceRecord, content: InvoiceContent, period: BillingPeriod, windowEnd: Instant, vatRate: ExactDecimal,
+                granularity: Granularity, rounding: RoundingMode) {
         self.record = record
         self.content = content
         self.period = period
         self.windowEnd = windowEnd
         self.vatRate = vatRate
+        self.granularity = granularity
+        self.rounding = rounding
     }
 
     /// The local days of the invoice's window, as its lines' `dailyMicroseconds` count them.

@@ -1,6 +1,6 @@
 /// SHA-256 (FIPS 180-4), for output checksums in manifests and invoice fingerprints.
 ///
-/// Written out here so the core needs no crypto package; `SHA256Tests` checks it
+/// Written out here so the core needs no crypto package; `FormatTests` checks it
 /// against the standard test vectors.
 public struct SHA256: Sendable {
     private var state: [UInt32] = [

@@ -187,7 +187,7 @@ public struct InvoiceStore {
         for row in try db.execute(
             """
             SELECT \(Self.recordColumns), project_name, billing_account_id, timezone, \(SourceReader.micros("window_end")),
-                   vat_rate::text, rounding, subtotal::text, tax::text, total::text
+                   vat_rate::text, rounding, subtotal::text, tax::text, total::text, granularity
             FROM invoices WHERE period = $1 AND currency = $2 ORDER BY project_id, revision
             """, [month.description, currency.code], context: "reading invoices"
         ).checkedRows(table: "invoices") {
@@ -196,6 +196,8 @@ public struct InvoiceStore {
             guard let zone = BillingTimeZone(identifier: zoneText) else { throw row.error("timezone", "'\(zoneText)' is not an IANA zone") }
             guard let vat = ExactDecimal(parsing: vatText) else { throw row.error("vat_rate", "'\(vatText)' is not a decimal number") }
             guard let rounding = RoundingMode(rawValue: roundingText) else { throw row.error("rounding", "'\(roundingText)' is not a rounding mode") }
+            let granularityText = try row.text(19, "granularity")
+            guard let granularity = Granularity(rawValue: granularityText) else { throw row.error("granularity", "'\(granularityText)' is not a granularity") }
             let content = InvoiceContent(project: Project(id: record.projectId, name: try row.text(10, "project_name"), billingAccountId: row.optional(11)),
                                          currency: currency, lines: lines[record.invoiceId] ?? [], vatRate: vat, rounding: rounding)
             guard currency.plain(content.subtotal) == row.optional(16), currency.plain(content.tax) == row.optional(17),
@@ -204,7 +206,8 @@ public struct InvoiceStore {
                 throw StoreError.badSourceRow(table: "invoices", key: record.invoiceNumber ?? String(record.invoiceId), problem: "its lines do not add up to its stored totals")
             }
             docs.append(InvoiceDocument(record: record, content: content, period: BillingPeriod(month: month, zone: zone),
-                                        windowEnd: Instant(microseconds: try row.int64(13, "window_end")), vatRate: vat))
+                                        windowEnd: Instant(microseconds: try row.int64(13, "window_end")), vatRate: vat,
+                                        granularity: granularity, rounding: rounding))
         }
         return docs
     }

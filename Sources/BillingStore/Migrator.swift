@@ -27,10 +27,10 @@ public struct Migrator {
 
     /// Applies what is missing and returns the names applied (empty when up to date).
     ///
-    /// All of it runs in one transaction, under a transaction-level advisory lock taken
-    /// before anything else (the bookkeeping table included): concurrent migrators wait
-    /// for each other, and the later ones find the work done. A failing migration leaves
-    /// the schema as it was.
+    /// All of them run in one transaction, under a transaction-level advisory lock taken
+    /// before anything else (the bookkeeping table included): concurrent migrators wait for
+    /// each other, and the later ones find the work done. When one fails, none is applied
+    /// and the schema stays as it was.
     @discardableResult
     public func migrate(_ db: PostgresConnection) throws -> [String] {
         var applied: [String] = []

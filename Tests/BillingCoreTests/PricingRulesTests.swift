@@ -57,6 +57,30 @@ struct PricingRulesTests {
         #expect(w.bill().anomalies(.invalidRate).count == 1)
     }
 
+    @Test("Engines that metered disjoint instances combine by absorb: one engine's result, run-wide problems listed once")
+    func enginesCombine() {
+        var w = World()
+        w.rates += [rate("r2a.baremetal", "200", from: "2026-10-10T00:00:00Z")]  // overlaps: a problem of the whole run
+        for id in ["i-1", "i-2", "i-3"] {
+            w.instance(id, project: id == "i-3" ? "prj-b" : "prj-a")
+            w.change(id, "active", at: "2026-10-31T10:00:00Z")
+        }
+        w.change("i-2", "active", at: "2026-10-31T10:00:00Z")  // a duplicate instant: a problem of i-2 alone
+        let one = w.bill()
+        func engine(_ ids: [String]) -> BillingEngine {
+            var e = BillingEngine(period: october, asOf: t("2026-12-01T00:00:00Z"), settings: w.settings, catalog: w.catalog)!
+            for id in ids { e.meter(instanceId: id, changes: w.changes[id]!) }
+            return e
+        }
+        var combined = engine(["i-2"])
+        combined.absorb(engine(["i-1", "i-3"]).partial)
+        let two = combined.finish()
+        #expect(one.anomalies(.overlappingRates).count == 1 && one.anomalies(.duplicateInstant).count == 1)
+        #expect(two.anomalies == one.anomalies)
+        #expect(two.invoices == one.invoices)
+        #expect(two.counts == one.counts)
+    }
+
     @Test("2. Invoices group lines by category: memory-optimized, then GPU")
     func groupedByCategory() {
         var w = World()

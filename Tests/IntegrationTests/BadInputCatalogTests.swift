@@ -4,7 +4,8 @@ import Testing
 
 /// A catalogue of malformed or hostile source data, each applied to the worked month.
 /// Every case must end with its documented exit code and anomalies: no crash, no hang,
-/// nothing lost (docs/bad-input.md lists them for operators).
+/// nothing lost (docs/operations.md, "Bad input: what each case gets", lists them for
+/// operators).
 @Suite("Bad input catalogue", .enabled(if: TestDatabase.serverReachable))
 struct BadInputCatalogTests {
     struct Case: CustomTestStringConvertible, Sendable {

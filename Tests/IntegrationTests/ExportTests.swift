@@ -119,8 +119,24 @@ struct InvoiceDocumentTests {
         #expect(html.contains("690.00") && html.contains("₩9,876.54321") && html.contains("₩19,283,748"))
         #expect(html.contains("<svg") && !html.contains("<script>alert") && html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
         #expect(html.contains("stopped, hardware still allocated to you"))
+        #expect(html.contains("rounded up to a whole second once; amounts are rounded half up to the KRW unit"))
         // Nothing loads from elsewhere: no script, no external source or link.
         #expect(!html.contains("<script") && !html.contains("src=") && !html.contains("href="))
+    }
+
+    @Test("The HTML invoice's note names the granularity and rounding it was computed with",
+          arguments: [("minute", "half-even", "half to even"), ("hour", "floor", "down")])
+    func htmlNoteFollowsSettings(granularity: String, rounding: String, words: String) throws {
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.loadExample(db)
+        let out = tempDir()
+        try t.run(["run", "--period", "2026-10", "--as-of", "2026-12-01T00:00:00Z", "--out", out,
+                   "--granularity", granularity, "--rounding", rounding]).expectSuccess()
+        try t.run(["export", "--period", "2026-10", "--format", "html", "--out", out]).expectSuccess()
+        let html = read(out + "/2026-10/invoices/prj-alpha.html")
+        #expect(html.contains("rounded up to a whole \(granularity) once; amounts are rounded \(words) to the KRW unit"), "\(html.suffix(600))")
+        #expect(!html.contains("whole second"))
     }
 
     @Test("PDF invoice printed by a real headless Chromium: its text has the number, totals and every line; 20 lines fit one A4 page",
@@ -176,13 +192,45 @@ struct ExportLifetimeTests {
 struct CLITests {
     static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    @Test("Every command's help has examples; the committed completions and man page follow the parser", arguments: ["migrate", "run", "recompute", "export", "demo-data"])
+    @Test("Every command's help has examples; the committed completions and man page follow the parser", arguments: ["migrate", "run", "recompute", "work", "export", "demo-data"])
     func help(command: String) throws {
         let r = try BMBillBinary.run([command, "--help"], env: [:])
         #expect(r.status == 0)
         #expect(r.stdout.contains("Examples:") && r.stdout.contains("bmbill \(command)"), "\(command) --help")
         let man = read(Self.repo.appendingPathComponent("docs/cli/bmbill.1").path)
         #expect(man.contains(command), "man page lacks \(command): run make cli-docs")
+    }
+
+    @Test("At 80 columns --help fits: no line over 80, each example on one line, paragraphs broken only where the next word does not fit",
+          arguments: ["", "migrate", "run", "recompute", "work", "export", "demo-data"])
+    func helpAt80Columns(command: String) throws {
+        let r = try BMBillBinary.run((command.isEmpty ? [] : [command]) + ["--help"], env: ["COLUMNS": "80"])
+        #expect(r.status == 0)
+        let lines = r.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let name = "bmbill \(command) --help"
+        var inExamples = false
+        for (i, line) in lines.enumerated() {
+            #expect(line.count <= 80, "\(name): \(line.count) columns: \(line)")
+            if line == "Examples:" {
+                inExamples = true
+                continue
+            }
+            if line.isEmpty {
+                inExamples = false
+                continue
+            }
+            if inExamples {
+                // Each example is a command line of its own, with room to spare.
+                let command = line.hasPrefix("  bmbill ") || line.hasPrefix("  PG")
+                #expect(command && line.count <= 76, "\(name): an example wrapped or too long: \(line)")
+                continue
+            }
+            // A line at column 0 after a non-empty one continues its paragraph: ArgumentParser
+            // breaks a paragraph (written as one line) only where the next word would reach
+            // column 80; a hard-wrapped paragraph breaks earlier.
+            guard i > 0, !lines[i - 1].isEmpty, !line.hasPrefix(" "), let word = line.split(separator: " ").first else { continue }
+            #expect(lines[i - 1].count + 1 + word.count >= 80, "\(name): paragraph broken early after: \(lines[i - 1])")
+        }
     }
 
     @Test("Completion scripts in docs/cli are what the parser generates now", arguments: ["bash", "zsh", "fish"])

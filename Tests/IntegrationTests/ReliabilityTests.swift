@@ -105,7 +105,7 @@ struct ReliabilityTests {
         #expect(text.contains("bmbill_last_run_exit_code{command=\"run\"} 0"))
         #expect(text.contains("bmbill_changes_read{period=\"2026-10\"} 21"))
         #expect(text.contains("bmbill_anomalies{period=\"2026-10\",kind=\"duplicate instant\",severity=\"warning\"} 1"))
-        #expect(text.contains("bmbill_invoice_total{period=\"2026-10\",currency=\"KRW\"} 35853956"))
+        #expect(text.contains("bmbill_invoiced_amount{period=\"2026-10\",currency=\"KRW\"} 35853956"))
         #expect(text.contains("bmbill_run_duration_seconds{command=\"run\"} "))
         let success = text.split(separator: "\n").first { $0.hasPrefix("bmbill_last_success_timestamp_seconds") }!
         // A failed run keeps the last success time and records its exit code.
@@ -114,5 +114,112 @@ struct ReliabilityTests {
         #expect(failed.status == 65)
         #expect(read(metrics).contains("bmbill_last_run_exit_code{command=\"run\"} 65"))
         #expect(read(metrics).contains(success))
+    }
+
+    /// promtool on PATH (scripts/install-deps puts it in /usr/local/bin).
+    static let promtool: String? = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":")
+        .map { $0 + "/promtool" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    /// `promtool check metrics` on a file: nil when it passes, else what promtool said.
+    func promtoolProblems(_ promtool: String, _ file: String) throws -> String? {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: promtool)
+        p.arguments = ["check", "metrics"]
+        p.standardInput = FileHandle(forReadingAtPath: file)
+        let log = tempDir() + "/promtool.log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        p.standardOutput = FileHandle(forWritingAtPath: log)
+        p.standardError = p.standardOutput
+        try p.run()
+        p.waitUntilExit()
+        return p.terminationStatus == 0 ? nil : "exit \(p.terminationStatus): \(read(log))"
+    }
+
+    @Test("promtool check metrics accepts the metrics file: one period, two periods, a data-error run, a recompute, a usage error",
+          .enabled(if: promtool != nil || ProcessInfo.processInfo.environment["BMBILL_TEST_REQUIRE_DB"] == "1"))
+    func metricsFilePassesPromtool() throws {
+        let promtool = try #require(Self.promtool, "promtool is missing: scripts/install-deps installs it (make test runs it first)")
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.loadExample(db)
+        let metrics = tempDir() + "/bmbill.prom"
+        func check(_ args: [String], exit: Int32, _ what: String) throws {
+            let r = try t.run(args + ["--out", tempDir(), "--metrics-file", metrics])
+            #expect(r.status == exit, "\(what): \(r.stderr)")
+            #expect(read(metrics).contains("bmbill_last_run_exit_code{command=\"\(args[0])\"} \(exit)"), "\(what) did not write the file")
+            #expect(try promtoolProblems(promtool, metrics) == nil, "\(what): \(read(metrics))")
+        }
+        let state = try db.execute("SELECT state FROM instance_state_changes WHERE event_id = 8").scalar!
+        try db.execute("UPDATE instance_state_changes SET state = 'actve' WHERE event_id = 8")
+        try check(Self.ended, exit: 65, "a run with data errors")
+        try db.execute("UPDATE instance_state_changes SET state = $1 WHERE event_id = 8", [state])
+        try check(Self.ended, exit: 0, "a run of one period")
+        try check(["run", "--as-of", "2026-11-15T00:00:00Z"], exit: 0, "a run of two periods")
+        try check(["recompute", "--period", "2026-10", "--as-of", "2026-12-01T00:00:00Z", "--dry-run"], exit: 0, "a recompute")
+        try check(["run", "--timezone", "Mars/Base"], exit: 2, "a usage error")
+        // And promtool does reject what breaks its rules, such as the old name of the invoiced amount.
+        let old = tempDir() + "/old.prom"
+        try "# HELP bmbill_invoice_total Sum.\n# TYPE bmbill_invoice_total gauge\nbmbill_invoice_total 1\n".write(toFile: old, atomically: true, encoding: .utf8)
+        #expect(try promtoolProblems(promtool, old)?.contains("non-counter metrics should not have \"_total\" suffix") == true)
+    }
+
+    /// Metrics paths that cannot be written, each with what the message must say. Tests run
+    /// as root, who passes permission bits: the unwritable folder is /sys, where no one may
+    /// create a file.
+    static let unwritableMetrics: [(name: String, path: @Sendable (String) -> String, says: String)] = [
+        ("a folder that does not exist", { $0 + "/no-such-folder/bmbill.prom" }, "does not exist; create it (mkdir -p"),
+        ("a folder that is a regular file", { $0 + "/plain-file/bmbill.prom" }, "is not a folder"),
+        ("a folder no one may write", { _ in "/sys/bmbill-test.prom" }, "cannot create a file in /sys"),
+        ("a path that is a folder", { $0 }, "is a folder"),
+    ]
+
+    @Test("An unwritable --metrics-file is refused before billing: exit 2, a message naming the path and the fix, nothing billed",
+          arguments: unwritableMetrics.map(\.name))
+    func metricsFileRefused(case name: String) throws {
+        let c = Self.unwritableMetrics.first { $0.name == name }!
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.loadExample(db)
+        let dir = tempDir()
+        FileManager.default.createFile(atPath: dir + "/plain-file", contents: Data("x".utf8))
+        let path = c.path(dir)
+        let out = tempDir()
+        let r = try t.run(Self.ended + ["--out", out, "--metrics-file", path])
+        #expect(r.status == 2, "exit \(r.status): \(r.stderr)")
+        #expect(r.stderr.contains("--metrics-file \(path)") && r.stderr.contains(c.says), "\(r.stderr)")
+        #expect(try db.execute("SELECT count(*) FROM billing_runs").scalar == "0")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out).isEmpty)
+        // The same from the environment names the variable.
+        let fromEnv = try t.run(Self.ended + ["--out", out], env: ["BMBILL_METRICS_FILE": path])
+        #expect(fromEnv.status == 2 && fromEnv.stderr.contains("BMBILL_METRICS_FILE \(path)"), "\(fromEnv.stderr)")
+        // The check leaves nothing behind in a folder it could write.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["plain-file"])
+    }
+
+    @Test("A metrics file that cannot be written at the end is reported on stderr: the run's own code after a failed run, exit 1 after a good one")
+    func metricsFileLost() throws {
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.loadExample(db)
+        let folder = tempDir() + "/textfile"
+        let metrics = folder + "/bmbill.prom"
+        /// Runs the ended month with the metrics folder there when it starts and gone when it ends.
+        func runLosingFolder() throws -> (status: Int32, stderr: String) {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+            let run = try PausedRun(t, Self.ended + ["--out", tempDir(), "--metrics-file", metrics], pauseAt: "reading", seconds: 2)
+            try FileManager.default.removeItem(atPath: folder)
+            return run.wait()
+        }
+        let state = try db.execute("SELECT state FROM instance_state_changes WHERE event_id = 8").scalar!
+        try db.execute("UPDATE instance_state_changes SET state = 'actve' WHERE event_id = 8")
+        let failed = try runLosingFolder()
+        #expect(failed.status == 65, "\(failed.stderr)")
+        #expect(failed.stderr.contains("could not write the metrics file \(metrics)") && failed.stderr.contains("data errors"), "\(failed.stderr)")
+
+        try db.execute("UPDATE instance_state_changes SET state = $1 WHERE event_id = 8", [state])
+        let good = try runLosingFolder()
+        #expect(good.status == 1, "\(good.stderr)")
+        #expect(good.stderr.contains("could not write the metrics file \(metrics) (--metrics-file): No such file or directory"), "\(good.stderr)")
+        #expect(try db.execute("SELECT count(*) FROM invoices WHERE status = 'issued'").scalar == "2", "the billing itself stands")
     }
 }

@@ -18,6 +18,20 @@ struct SchemaAndDemoTests {
         #expect(try db.execute("SELECT count(*) FROM current_invoices").scalar == "0")
     }
 
+    @Test("migrate applies the missing migrations in one transaction: when the last fails, none of them is applied")
+    func migrateAllOrNothing() throws {
+        let t = try TestDatabase()
+        let db = try t.connect()
+        let broken = Migration(version: 999, name: "999_broken", sql: "CREATE TABLE bmbill_never (x int); SELECT 1 / 0;")
+        #expect(throws: (any Error).self) { try Migrator(migrations: Migration.embedded + [broken]).migrate(db) }
+        #expect(try db.execute("SELECT count(*) FROM bmbill_schema_migrations").scalar == "0")
+        for table in ["projects", "billing_runs", "bmbill_shards", "bmbill_never"] {
+            #expect(try db.execute("SELECT to_regclass($1) IS NULL", [table]).scalar == "t", "\(table) was left behind")
+        }
+        // Without the broken one, all apply.
+        #expect(try Migrator().migrate(db).count == Migration.embedded.count)
+    }
+
     @Test("The migrations in the binary are exactly the files of sql/")
     func embeddedMatchesFiles() throws {
         let dir = Fixtures.root.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("sql")
