@@ -18,8 +18,8 @@ struct LocalClusterTests {
         p.environment = ProcessInfo.processInfo.environment.merging(extra) { $1 }
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        FileManager.default.createFile(atPath: dir + "/out", contents: nil)
-        FileManager.default.createFile(atPath: dir + "/err", contents: nil)
+        _ = FileManager.default.createFile(atPath: dir + "/out", contents: nil)
+        _ = FileManager.default.createFile(atPath: dir + "/err", contents: nil)
         p.standardOutput = FileHandle(forWritingAtPath: dir + "/out")
         p.standardError = FileHandle(forWritingAtPath: dir + "/err")
         try p.run()
