@@ -103,10 +103,7 @@ public struct BillingJob {
     }
 
     /// Refuses to run against a schema that `bmbill migrate` has not brought up to date.
-    public func checkSchema() throws {
-        let pending = try Migrator().pending(db)
-        if !pending.isEmpty { throw StoreError.schemaNotReady(pending: pending.map(\.name)) }
-    }
+    public func checkSchema() throws { try Migrator().requireCurrent(db) }
 
     /// Bills `month` as of `asOf`. The database is written in one transaction, under the
     /// period's advisory lock; the files after the commit, swapped in as a whole folder.

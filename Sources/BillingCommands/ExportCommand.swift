@@ -62,9 +62,10 @@ struct ExportCommand: ParsableCommand {
         guard let cur = Currency(code: code) else { throw BMBillError.usage("--currency '\(code)' is not a currency bmbill knows (ISO 4217)") }
         let root = out ?? env["BMBILL_OUT"].flatMap { $0.isEmpty ? nil : $0 } ?? "reports/out"
         let db = try openConnection(connection, command: "export")
-        try BillingJob(db: db, settings: BillingSettings(), outputRoot: root, logger: Logger(label: "bmbill.export")).checkSchema()
-        try InvoiceStore(db).checkSeals(period: month)
-        let documents = try InvoiceStore(db).documents(period: month, currency: cur)
+        try Migrator().requireCurrent(db)
+        let store = InvoiceStore(db)
+        try store.checkSeals(period: month)
+        let documents = try store.documents(period: month, currency: cur)
         guard !documents.isEmpty else {
             throw BMBillError.failure("no \(cur.code) invoices are stored for \(month); run 'bmbill run --period \(month)' first")
         }

@@ -34,7 +34,7 @@ struct MetricsFile {
         guard st.st_mode & S_IFMT == S_IFDIR else {
             throw refuse("\(folder) is not a folder", "give a path in the node exporter's textfile folder")
         }
-        let probe = MetricsFile.temporaryPath(for: path)
+        let probe = OutputFolder.temporaryPath(for: path)
         let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0o644)
         guard fd >= 0 else {
             let reason = String(cString: strerror(errno))
@@ -49,9 +49,6 @@ struct MetricsFile {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
-
-    /// The temporary file a write goes through before its rename (as `OutputFolder.atomicWrite` names it).
-    static func temporaryPath(for path: String) -> String { path + ".tmp-\(getpid())" }
 
     /// Writes the figures of a finished command. `runs` is empty when it failed before
     /// billing anything; the last success time is carried over from the previous file then.

@@ -146,14 +146,8 @@ func parseAsOf(_ text: String?) throws -> Instant? {
     guard let i = Instant(iso8601: text) else {
         throw BMBillError.usage("--as-of '\(text)' is not an ISO 8601 instant with a zone, such as 2026-12-01T00:00:00Z")
     }
-    guard i >= earliestAsOf else {
-        throw BMBillError.usage("--as-of '\(text)' is before \(earliestAsOf): bmbill bills periods from \(YearMonth.billable.lowerBound) on")
-    }
     return i
 }
-
-/// The earliest `--as-of`: the start of the first billable period in any zone.
-private let earliestAsOf = Instant(iso8601: "1970-01-02T00:00:00Z")!
 
 /// Parses `--period`: a month `YYYY-MM` within `YearMonth.billable`.
 func parsePeriod(_ text: String) throws -> YearMonth {

@@ -19,15 +19,15 @@ public struct Sharding: Sendable {
     public let conninfo: String?
 }
 
-/// The plan of a sharded run, as `bmbill_shard_plans` holds it: what every worker must
-/// apply so that the shards add up to what one process would compute.
-struct ShardPlan {
-    let period: YearMonth
-    let shards: Int
-    let asOf: Instant
-    let settings: BillingSettings
-    let usageByDay: Bool
-    let inputs: String
+/// How a sharded run's plan (`ShardStore.Plan`) is written and read: what every worker
+/// must apply so that the shards add up to what one process would compute.
+enum ShardPlan {
+    /// The plan of `month` with the run's settings and the fingerprint of `catalog`.
+    static func make(_ month: YearMonth, shards: Int, asOf: Instant, settings: BillingSettings, usageByDay: Bool,
+                     catalog: BillingCatalog) -> ShardStore.Plan {
+        ShardStore.Plan(period: month, shards: shards, asOf: asOf, settings: settingsJSON(settings, usageByDay: usageByDay).compact,
+                        inputs: inputs(catalog))
+    }
 
     /// Fingerprint of what metering depends on besides the changes: the rates (shards
     /// refer to rate versions by position), the instance types and the billable states.
@@ -44,7 +44,7 @@ struct ShardPlan {
         return SHA256.hex(of: Array(text.utf8))
     }
 
-    var settingsJSON: JSON {
+    static func settingsJSON(_ settings: BillingSettings, usageByDay: Bool) -> JSON {
         [
             "timezone": .string(settings.timeZone.identifier), "currency": .string(settings.currency.code),
             "vat_rate": .string(settings.vatRate.description), "rounding": .string(settings.rounding.rawValue),
@@ -64,11 +64,6 @@ struct ShardPlan {
         else { return nil }
         return (BillingSettings(timeZone: zone, currency: currency, vatRate: vat, rounding: rounding, granularity: granularity,
                                 windowsTypes: Set(windows)), byDay)
-    }
-
-    /// The plan as `ShardStore` records it.
-    var stored: ShardStore.Plan {
-        ShardStore.Plan(period: period, shards: shards, asOf: asOf, settings: settingsJSON.compact, inputs: inputs)
     }
 }
 
@@ -148,11 +143,10 @@ extension BillingJob {
     /// (only `engine`'s period, as-of and settings are used).
     func meterSharded(_ engine: BillingEngine, catalog: BillingCatalog, sharding: Sharding) throws -> BillingEngine {
         let month = engine.period.month
-        let plan = ShardPlan(period: month, shards: sharding.shards, asOf: engine.asOf, settings: settings, usageByDay: usageByDay,
-                             inputs: ShardPlan.inputs(catalog))
+        let plan = ShardPlan.make(month, shards: sharding.shards, asOf: engine.asOf, settings: settings, usageByDay: usageByDay, catalog: catalog)
         let name = "bmbill pid \(getpid()) on \(hostName())"
         let shardStore = ShardStore(db)
-        try shardStore.create(plan.stored, by: name)
+        try shardStore.create(plan, by: name)
         logger.info("sharded run", metadata: ["period": "\(month)", "shards": "\(sharding.shards)", "workers": "\(sharding.workers)"])
         var children: [Process] = []
         defer { for c in children where c.isRunning { c.terminate() } }

@@ -33,8 +33,7 @@ struct WorkCommand: ParsableCommand {
         let month = try parsePeriod(period)
         let logger = Logger(label: "bmbill.work")
         let db = try openConnection(connection, command: "work")
-        let pending = try Migrator().pending(db)
-        if !pending.isEmpty { throw StoreError.schemaNotReady(pending: pending.map(\.name)) }
+        try Migrator().requireCurrent(db)
         guard let shards = try ShardStore(db).plannedShards(month) else {
             print("no sharded run of \(month) is waiting for workers")
             return

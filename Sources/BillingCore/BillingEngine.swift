@@ -5,8 +5,8 @@ public struct BillingCatalog: Sendable {
     public var instances: [String: Instance]
     public var rates: [RateVersion]
     public var billableStates: BillableStateTable
-    /// Source rows that could not be used as they are (a rate with a date that cannot be
-    /// placed in time, a `created_at` that cannot): reported with every period.
+    /// Source rows that could not be used (a rate with a date that cannot be placed in time,
+    /// or a NULL rate): reported with every period.
     public var problems: [Anomaly]
 
     public init(
@@ -203,8 +203,6 @@ public struct BillingEngine: Sendable {
     private var watermark: Instant?
     private var counts = BillingCounts()
     private var invalidByInstance: [String: [Anomaly]] = [:]
-    /// The catalog's `created_at` problems by instance, reported when the instance is metered.
-    private let createdAtProblems: [String: Anomaly]
 
     /// The largest number of event ids listed on one anomaly; the rest are counted.
     public static let eventIdsPerAnomaly = 50
@@ -221,9 +219,7 @@ public struct BillingEngine: Sendable {
         self.days = period.days.filter { $0.window.start < window.end }.map {
             BillingDay(date: $0.date, window: BillingWindow(start: $0.window.start, end: min($0.window.end, window.end)))
         }
-        self.createdAtProblems = Dictionary(catalog.problems.filter { $0.kind == .invalidCreatedAt }.compactMap { a in a.instanceId.map { ($0, a) } },
-                                            uniquingKeysWith: { a, _ in a })
-        self.runAnomalies = catalog.problems.filter { $0.kind != .invalidCreatedAt } + rateCard.problems(touching: window) + catalog.billableStates.conflicts.map {
+        self.runAnomalies = catalog.problems + rateCard.problems(touching: window) + catalog.billableStates.conflicts.map {
             Anomaly(.error, .conflictingStates, detail: "billable_states holds '\($0)' more than once, billed and not billed")
         }
     }
@@ -364,7 +360,7 @@ public struct BillingEngine: Sendable {
             report.add(.changeBeforeCreated, early.map(\.eventId),
                        "\(early.count) change(s) before created_at \(createdAt), from \(early[0].changedAt); billed as recorded")
         }
-        if instance != nil, let problem = createdAtProblems[report.instanceId] { report.add(.invalidCreatedAt, [], problem.detail) }
+        if let problem = instance?.createdAtProblem { report.add(.invalidCreatedAt, [], problem) }
     }
 
     /// No instances row: no project to bill. Reported when it matters to this period.

@@ -18,9 +18,6 @@ public struct Instant: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// reading; the readers keep them out with `SourceReader.placeable`.
     public static let representableEnd = Instant(microseconds: 9_223_371_244_800_000_000)
 
-    /// True for the instants a source timestamp may hold and still be read exactly.
-    public var isPlaceable: Bool { self >= Instant.postgresMinimum && self < Instant.representableEnd }
-
     public static func < (a: Instant, b: Instant) -> Bool { a.microseconds < b.microseconds }
 
     /// Whole seconds since the epoch, rounded towards negative infinity.

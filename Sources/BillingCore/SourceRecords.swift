@@ -41,8 +41,13 @@ public struct Instance: Hashable, Sendable {
     /// Nil when `created_at` is `-infinity` (no limit) or cannot be placed in time (the
     /// reader reports it): no change is then "before created_at".
     public let createdAt: Instant?
+    /// Why `created_at` could not be placed in time, when it could not (reported, as a
+    /// warning, in the periods the instance is metered in).
+    public let createdAtProblem: String?
 
-    public init(id: String, projectId: String, typeName: String, image: String, name: String?, createdAt: Instant?) {
+    public init(id: String, projectId: String, typeName: String, image: String, name: String?, createdAt: Instant?,
+                createdAtProblem: String? = nil) {
+        self.createdAtProblem = createdAtProblem
         self.id = id
         self.projectId = projectId
         self.typeName = typeName

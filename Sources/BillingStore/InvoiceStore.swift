@@ -110,7 +110,8 @@ public struct InvoiceStore {
             stored[record.projectId] = StoredInvoice(
                 record: record, project: Project(id: record.projectId, name: try row.text(11, "project_name"), billingAccountId: row.optional(12)),
                 currency: currency, windowEnd: Instant(microseconds: try row.int64(10, "window_end")),
-                subtotal: try minor(row, 13, "subtotal", currency), tax: try minor(row, 14, "tax", currency), total: try minor(row, 15, "total", currency))
+                subtotal: try Self.minor(row, 13, "subtotal", currency), tax: try Self.minor(row, 14, "tax", currency),
+                total: try Self.minor(row, 15, "total", currency))
         }
         return stored
     }
@@ -219,10 +220,6 @@ public struct InvoiceStore {
             throw row.error(column, "'\(text)' is not an amount in minor units of \(currency)")
         }
         return v
-    }
-
-    private func minor(_ row: CheckedRow, _ i: Int, _ column: String, _ currency: Currency) throws -> Int128 {
-        try Self.minor(row, i, column, currency)
     }
 
     /// Records the run and applies `actions` (see `InvoicePlanner`): drafts replaced or

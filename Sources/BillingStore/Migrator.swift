@@ -73,6 +73,13 @@ public struct Migrator {
     /// a hash whose function could change between server versions).
     static let lockKey: Int64 = 0x626D_6269_6D69_6772
 
+    /// Throws `StoreError.schemaNotReady` unless every migration is applied: what each
+    /// command that reads or writes billing tables checks first.
+    public func requireCurrent(_ db: PostgresConnection) throws {
+        let pending = try pending(db)
+        if !pending.isEmpty { throw StoreError.schemaNotReady(pending: pending.map(\.name)) }
+    }
+
     /// The versions not yet applied (all of them when the table does not exist).
     public func pending(_ db: PostgresConnection) throws -> [Migration] {
         let exists = try db.execute("SELECT to_regclass('bmbill_schema_migrations') IS NOT NULL").scalar == "t"

@@ -16,11 +16,12 @@ public struct SourceReader {
     public static func micros(_ column: String) -> String { "(extract(epoch FROM \(column)) * 1000000)::int8" }
 
     /// The SQL condition that `column` holds an instant bmbill reads exactly: finite, and
-    /// before year 294247 (`Instant.representableEnd`; PostgreSQL goes on to 294276). The
-    /// bounds are `Instant.postgresMinimum` and `Instant.representableEnd` (a test checks).
+    /// in `[Instant.postgresMinimum, Instant.representableEnd)` (PostgreSQL goes on to 294276).
     public static func placeable(_ column: String) -> String {
-        "(\(column) >= '4714-11-24 00:00:00+00 BC'::timestamptz AND \(column) < '294247-01-01 00:00:00+00'::timestamptz)"
+        "(\(column) >= \(placeableFrom) AND \(column) < \(placeableUntil))"
     }
+    /// The bounds of `placeable` as SQL literals.
+    public static let placeableFrom = literal(Instant.postgresMinimum), placeableUntil = literal(Instant.representableEnd)
 
     /// `column` as exact microseconds when it is placeable, else NULL; with `text` beside
     /// it, `SourceTime.read` tells NULL, the infinities and unplaceable values apart.
@@ -33,7 +34,8 @@ public struct SourceReader {
     /// Projects, types, instances, rates (every currency: the engine keeps its own) and
     /// the billable-state table. A NULL or malformed value where the contract allows none
     /// stops the read with an error naming the table, row and column; a date that cannot
-    /// be placed in time is an anomaly naming its row (`BillingCatalog.problems`).
+    /// be placed in time is an anomaly naming its row (a rate's in `BillingCatalog.problems`,
+    /// an instance's `created_at` in `Instance.createdAtProblem`).
     public func loadCatalog() throws -> BillingCatalog {
         try db.executeScript(Self.readingSession, context: "setting up the reading session")
         let projects = try db.execute("SELECT project_id, name, billing_account_id FROM projects ORDER BY project_id",
@@ -50,16 +52,16 @@ public struct SourceReader {
                       context: "reading instances") { r in
             let row = CheckedRow(table: "instances", values: (0..<7).map { r.string($0) })
             let id = try row.text(0, "instance_id")
-            var createdAt: Instant?
+            var createdAt: Instant?, createdAtProblem: String?
             switch try SourceTime.read(row, micros: 5, text: 6, column: "created_at") {
             case .at(let t): createdAt = t
             case .null, .negativeInfinity: createdAt = nil  // created before anything we bill: no check to make
             case .positiveInfinity, .unplaceable:
-                problems.append(Anomaly(.warning, .invalidCreatedAt, instanceId: id,
-                                        detail: "instances row \(id): created_at '\(row.optional(6) ?? "")' cannot be placed in time; its changes are billed as recorded"))
+                createdAtProblem = "instances row \(id): created_at '\(row.optional(6) ?? "")' cannot be placed in time; its changes are billed as recorded"
             }
             instances.append(Instance(id: id, projectId: try row.text(1, "project_id"), typeName: try row.text(2, "type_name"),
-                                      image: try row.text(3, "image"), name: row.optional(4), createdAt: createdAt))
+                                      image: try row.text(3, "image"), name: row.optional(4), createdAt: createdAt,
+                                      createdAtProblem: createdAtProblem))
         }
         var rates: [RateVersion] = []
         for row in try db.execute(

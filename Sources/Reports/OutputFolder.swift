@@ -123,9 +123,12 @@ public struct OutputFolder {
         }
     }
 
+    /// The file `atomicWrite` writes before renaming it to `path`.
+    public static func temporaryPath(for path: String) -> String { path + ".tmp-\(getpid())" }
+
     /// Writes one file by write-then-rename: readers see the old file or the new one.
     public static func atomicWrite(_ contents: String, to path: String) throws {
-        let tmp = path + ".tmp-\(getpid())"
+        let tmp = temporaryPath(for: path)
         try writeFile(contents, to: tmp)
         guard rename(tmp, path) == 0 else {
             let reason = String(cString: strerror(errno))

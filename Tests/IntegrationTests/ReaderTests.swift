@@ -21,6 +21,20 @@ struct ReaderTests {
         return seen
     }
 
+    @Test("The bounds of what the readers take (placeable) are, as PostgreSQL reads them, exactly Instant's: 4714-11-24 BC and 294247-01-01")
+    func placeableBounds() throws {
+        let t = try TestDatabase()
+        let db = try t.connect()
+        let row = try db.execute("SELECT \(SourceReader.micros(SourceReader.placeableFrom))::text, \(SourceReader.micros(SourceReader.placeableUntil))::text").rows[0]
+        #expect(row == [String(Instant.postgresMinimum.microseconds), String(Instant.representableEnd.microseconds)])
+        #expect(SourceReader.placeableFrom == "'4714-11-24 00:00:00+00 BC'::timestamptz")
+        // Infinities and PostgreSQL's last instant are outside; its first inside.
+        let inside = try db.execute(
+            "SELECT \(SourceReader.placeable("x")) FROM (VALUES ('-infinity'::timestamptz), ('4714-11-24 00:00:00+00 BC'), ('294246-12-31 23:59:59.999999+00'), ('294247-01-01 00:00:00+00'), ('294276-12-31 23:59:59.999999+00'), ('infinity')) v(x)"
+        ).rows.map { $0[0] ?? "" }
+        #expect(inside == ["f", "t", "t", "f", "f", "f"])
+    }
+
     @Test("Ids with tabs, newlines, backslashes and non-ASCII text, and instants to the microsecond, BC or past 9999, read back exactly")
     func hostileValues() throws {
         let t = try TestDatabase()

@@ -111,8 +111,10 @@ struct RedTeamTests {
           ])
     func passwordsNeverPrinted(_ c: (conninfo: String, secrets: [String])) throws {
         let t = try TestDatabase()
-        for args in [["migrate", "--db", c.conninfo], ["run", "--db=" + c.conninfo], ["export", "--period", "2026-10", "--format", "summary", "--db", c.conninfo]] {
-            let r = try t.run(args + ["--out", tempDir()].filter { _ in args[0] != "migrate" })
+        let out = tempDir()
+        for args in [["migrate", "--db", c.conninfo], ["run", "--out", out, "--db=" + c.conninfo],
+                     ["export", "--period", "2026-10", "--format", "summary", "--out", out, "--db", c.conninfo]] {
+            let r = try t.run(args)
             #expect(r.status == 1 || r.status == 2, "\(args): \(r.status) \(r.stderr)")
             for s in c.secrets { #expect(!r.stderr.contains(s) && !r.stdout.contains(s), "\(s) printed: \(r.stderr)") }
         }
