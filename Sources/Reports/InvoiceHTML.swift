@@ -17,7 +17,13 @@ public struct InvoiceHTML {
     ]
 
     /// How amounts are rounded, in the words of the invoice's note.
-    static let roundingWords: [RoundingMode: String] = [.halfUp: "half up", .halfEven: "half to even", .floor: "down"]
+    static func roundingWords(_ mode: RoundingMode) -> String {
+        switch mode {
+        case .halfUp: return "half up"
+        case .halfEven: return "half to even"
+        case .floor: return "down"
+        }
+    }
 
     static let categoryTitles = ["memory_optimized": "Memory optimized", "gpu": "GPU (accelerated computing)", "general_purpose": "General purpose"]
 
@@ -38,7 +44,7 @@ public struct InvoiceHTML {
             "projectName": c.project.name, "projectId": c.project.id, "billingAccount": c.project.billingAccountId ?? "(the project itself)",
             "invoiceDate": (doc.record.issuedAt ?? doc.windowEnd).iso8601.prefix(10).description,
             "subtotal": InvoiceHTML.money(c.subtotal, cur), "tax": InvoiceHTML.money(c.tax, cur), "total": InvoiceHTML.money(c.total, cur),
-            "vatPercent": vatPercent, "chart": chart(doc), "granularity": doc.granularity.rawValue, "rounding": InvoiceHTML.roundingWords[doc.rounding]!,
+            "vatPercent": vatPercent, "chart": chart(doc), "granularity": doc.granularity.rawValue, "rounding": InvoiceHTML.roundingWords(doc.rounding),
             "currencyUnit": cur.minorUnitDigits == 0 ? "\(cur.code) unit" : "\(cur.code) minor unit",
             "categories": c.categories.map { group -> [String: Any] in
                 [
