@@ -152,8 +152,15 @@ public struct BillingJob {
         func ms() -> String { "\(recordStart.microseconds(until: Instant.now()) / 1000)" }
         let store = InvoiceStore(db)
         try store.checkSeals(period: month)
+        // Credits are shared by every period: their balances are read, and what this run
+        // takes stored, under the credit lock (after the period lock; always in that order).
+        let creditLock = CreditLock(db: db)
+        if !mode.dryRun { try creditLock.acquire() }
+        defer { if !mode.dryRun { creditLock.release() } }
         let stored = try store.current(period: month, currency: settings.currency)
-        let actions = InvoicePlanner.plan(result, stored: stored, correctIssued: mode.corrects, projects: mode.projects)
+        let ledger = CreditLedger(credits: result.creditRows, applied: try store.creditsApplied(currency: settings.currency),
+                                  currency: settings.currency, period: period)
+        let (actions, result, _) = InvoicePlanner.plan(result, stored: stored, correctIssued: mode.corrects, projects: mode.projects, credits: ledger)
         let late = try RunHistory(db).lateChanges(period)
         let changes = try explain(actions, periodIssued: stored.values.contains { $0.isIssued }, result: result, store: store)
         if mode.dryRun {
@@ -209,7 +216,7 @@ public struct BillingJob {
         actions.compactMap { a -> InvoiceContent? in
             switch a {
             case .correct(_, let c) where c.lines.isEmpty: return c
-            case .keep(let s) where s.isIssued && s.total == 0:
+            case .keep(let s) where s.isIssued && s.subtotal == 0:
                 return InvoiceContent(project: s.project, currency: s.currency, lines: [], vatRate: settings.vatRate, rounding: settings.rounding)
             default: return nil
             }

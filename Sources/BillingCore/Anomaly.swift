@@ -21,6 +21,10 @@ public struct Anomaly: Hashable, Sendable, Codable {
         case unknownCategory = "unknown category"
         case conflictingStates = "conflicting billable states"
         case invalidTimestamp = "invalid timestamp"
+        case overlappingDiscounts = "overlapping discounts"
+        case invalidDiscount = "invalid discount"
+        case invalidCap = "invalid cap"
+        case invalidCredit = "invalid credit"
         // Warnings.
         case duplicateInstant = "duplicate instant"
         case changeAfterDeleted = "change after deleted"
@@ -28,13 +32,16 @@ public struct Anomaly: Hashable, Sendable, Codable {
         case changeBeforeCreated = "change before created_at"
         case windowsImageOnType = "windows image on type"
         case invalidCreatedAt = "invalid created_at"
+        case creditExpiredUnused = "credit expired unused"
 
         public var severity: Severity {
             switch self {
             case .unknownState, .missingRate, .orphanChange, .unknownInstanceType, .unknownProject, .overlappingRates,
-                .invalidRate, .unknownCategory, .conflictingStates, .invalidTimestamp:
+                .invalidRate, .unknownCategory, .conflictingStates, .invalidTimestamp, .overlappingDiscounts, .invalidDiscount, .invalidCap,
+                .invalidCredit:
                 return .error
-            case .duplicateInstant, .changeAfterDeleted, .changeAfterAsOf, .changeBeforeCreated, .windowsImageOnType, .invalidCreatedAt:
+            case .duplicateInstant, .changeAfterDeleted, .changeAfterAsOf, .changeBeforeCreated, .windowsImageOnType, .invalidCreatedAt,
+                .creditExpiredUnused:
                 return .warning
             }
         }
@@ -58,6 +65,11 @@ public struct Anomaly: Hashable, Sendable, Codable {
             case .changeBeforeCreated: return "check the control plane's clock; the change is billed as recorded"
             case .windowsImageOnType: return "check the instance: Windows images are offered on r2a.baremetal only"
             case .invalidCreatedAt: return "correct the instance's created_at; until then its changes are billed as recorded"
+            case .overlappingDiscounts: return "end one of the two discounts where the other starts (the same holder and scope may hold one discount at a time)"
+            case .invalidDiscount: return "correct the discounts row: percent in (0, 100], exactly one of project_id and billing_account_id, at most one of type_name and category, effective_to after effective_from"
+            case .invalidCap: return "correct monthly_caps: cap_hours above 0, and one cap per type in force at any instant"
+            case .invalidCredit: return "correct the credits row: an amount above 0 in whole minor units of its currency, expires_at after valid_from"
+            case .creditExpiredUnused: return "none needed: finance may extend the credit (a later expires_at) or let it lapse"
             }
         }
 

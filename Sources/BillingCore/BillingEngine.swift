@@ -8,12 +8,19 @@ public struct BillingCatalog: Sendable {
     /// Source rows that could not be used (a rate with a date that cannot be placed in time,
     /// or a NULL rate): reported with every period.
     public var problems: [Anomaly]
+    /// Pricing beyond the list price (pricing.md): every row, as read.
+    public var discounts: [Discount]
+    public var caps: [MonthlyCap]
+    public var credits: [Credit]
 
     public init(
         projects: [Project], types: [InstanceType], instances: [Instance], rates: [RateVersion],
-        billableStates: BillableStateTable, problems: [Anomaly] = []
+        billableStates: BillableStateTable, problems: [Anomaly] = [], discounts: [Discount] = [], caps: [MonthlyCap] = [], credits: [Credit] = []
     ) {
         self.problems = problems
+        self.discounts = discounts
+        self.caps = caps
+        self.credits = credits
         self.projects = Dictionary(projects.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         self.types = Dictionary(types.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         self.instances = Dictionary(instances.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
@@ -50,10 +57,14 @@ public struct BillingResult: Sendable {
     /// The usage rows, sorted by project, instance, rate version, state and day, held
     /// compactly (`forEach` makes each row when it is needed).
     public let usageTable: UsageTable
-    /// One per project with billable usage, sorted by project id.
-    public let invoices: [InvoiceContent]
+    /// One per project with billable usage, sorted by project id. Once planned with
+    /// credits (`InvoicePlanner.plan(_:stored:correctIssued:projects:credits:)`), each
+    /// carries the credits it takes or took.
+    public internal(set) var invoices: [InvoiceContent]
     /// In report order (errors first).
-    public let anomalies: [Anomaly]
+    public internal(set) var anomalies: [Anomaly]
+    /// The credits of the run, once planned with them; nil before.
+    public internal(set) var credits: CreditLedger?
     /// The latest `recorded_at` among the changes read; nil when none were.
     public let inputWatermark: Instant?
     public let counts: BillingCounts
@@ -64,6 +75,12 @@ public struct BillingResult: Sendable {
     /// The local days of the window, in order; `InvoiceLine.dailyMicroseconds` and daily
     /// usage rows index into it.
     public let days: [BillingDay]
+    /// The discounts that price some time of the window (valid rows only).
+    public let discountsInForce: [Discount]
+    /// The monthly cap of each type, in force at the period start (valid ones only).
+    public let capsInForce: [MonthlyCap]
+    /// Every credits row, as read (the ledger keeps those that play a part).
+    public let creditRows: [Credit]
 
     /// Every usage row, made at once (for tests and small periods; files use `usageTable`).
     public var usage: [UsageRow] { usageTable.rows }
@@ -88,15 +105,24 @@ struct UsageCell: Hashable, Sendable, Codable {
     var rate: Int32
     /// Index into the window's days; -1 when usage is not split by day.
     var day: Int16
+    /// Index into the run's discounts (`PriceAgreements.discounts`); -1 for none.
+    var discount: Int32 = -1
+    /// Time after the instance's monthly cap was reached.
+    var capped = false
     var micros: Int64
 }
 
-/// The billed time of one instance at one rate version: an invoice line before pricing.
+/// The billed time of one instance at one rate version under one discount: an invoice
+/// line before pricing.
 struct LineCell: Sendable, Codable {
     var rate: Int32
-    /// Metered microseconds per day of the window. (Its time per state is in the
-    /// instance's usage cells of the same rate version.)
+    /// Index into the run's discounts; -1 for none.
+    var discount: Int32 = -1
+    /// Charged (not capped) microseconds per day of the window. (Its time per state is in
+    /// the instance's usage cells of the same rate version and discount.)
     var daily: [Int64]
+    /// Capped microseconds per day of the window; empty while none is capped.
+    var cappedDaily: [Int64] = []
     /// The line's number on its invoice, given by `finish`.
     var lineNumber: Int32 = 0
 }
@@ -108,9 +134,9 @@ struct MeteredInstance: Sendable, Codable {
     var lines: [LineCell]
 
     /// The billed time at rate version `rate` per state, by state name: a line's reasons.
-    static func states(of usage: [UsageCell], rate: Int32) -> [StateTime] {
+    static func states(of usage: [UsageCell], rate: Int32, discount: Int32) -> [StateTime] {
         var out: [StateTime] = []
-        for cell in usage where cell.billable && cell.rate == rate {
+        for cell in usage where cell.billable && cell.rate == rate && cell.discount == discount {
             if let k = out.firstIndex(where: { $0.state == cell.state }) {
                 out[k] = StateTime(state: cell.state, microseconds: out[k].microseconds + cell.micros)
             } else {
@@ -143,6 +169,7 @@ public struct UsageTable: Sendable {
     let catalog: BillingCatalog
     /// The rate versions `UsageRow.rateIndex` refers to.
     public let rates: [RateVersion]
+    let discounts: [Discount]
     let days: [BillingDay]
     public let count: Int
     /// True when the rows are split by day (`--by day`).
@@ -156,11 +183,13 @@ public struct UsageTable: Sendable {
             let category = catalog.types[instance.typeName]?.category ?? "unknown"
             for cell in m.usage where cell.state != BillableStateTable.deleted {  // `deleted` time is no usage
                 let rate = cell.rate >= 0 ? rates[Int(cell.rate)] : nil
-                let lineNumber = cell.billable && cell.rate >= 0 ? m.lines.first { $0.rate == cell.rate }.map { Int($0.lineNumber) } : nil
+                let lineNumber = cell.billable && cell.rate >= 0
+                    ? m.lines.first { $0.rate == cell.rate && $0.discount == cell.discount }.map { Int($0.lineNumber) } : nil
                 try body(
                     UsageRow(projectId: instance.projectId, projectName: projectName, instanceId: m.instanceId, instanceName: instance.name,
                              typeName: instance.typeName, category: category, image: instance.image, state: cell.state,
-                             billable: cell.billable, rate: rate, microseconds: cell.micros, day: cell.day >= 0 ? days[Int(cell.day)].date : nil,
+                             billable: cell.billable, rate: rate, discount: cell.discount >= 0 ? discounts[Int(cell.discount)] : nil,
+                             capped: cell.capped, microseconds: cell.micros, day: cell.day >= 0 ? days[Int(cell.day)].date : nil,
                              lineNumber: lineNumber, rateIndex: Int(cell.rate)))
             }
         }
@@ -189,6 +218,10 @@ public struct BillingEngine: Sendable {
     public let settings: BillingSettings
     private let catalog: BillingCatalog
     private let rateCard: RateCard
+    private let agreements: PriceAgreements
+    /// Each (project, type)'s discount pieces, made once: its instances share them.
+    private var discountTimelines: [String: [PriceAgreements.Piece]] = [:]
+    private var discountOverlaps: [String: Anomaly] = [:]
     private let days: [BillingDay]
     /// Usage rows per day as well as per state and rate (`usage.csv --by day`).
     public var splitUsageByDay = false
@@ -216,12 +249,13 @@ public struct BillingEngine: Sendable {
         self.settings = settings
         self.catalog = catalog
         self.rateCard = RateCard(rates: catalog.rates, currency: settings.currency)
+        self.agreements = PriceAgreements(discounts: catalog.discounts, caps: catalog.caps, period: period, window: window)
         self.days = period.days.filter { $0.window.start < window.end }.map {
             BillingDay(date: $0.date, window: BillingWindow(start: $0.window.start, end: min($0.window.end, window.end)))
         }
         self.runAnomalies = catalog.problems + rateCard.problems(touching: window) + catalog.billableStates.conflicts.map {
             Anomaly(.error, .conflictingStates, detail: "billable_states holds '\($0)' more than once, billed and not billed")
-        }
+        } + agreements.problems + CreditLedger.problems(of: catalog.credits, currency: settings.currency, period: period)
     }
 
     /// Records a problem found outside the metering (for example by the reader).
@@ -292,7 +326,7 @@ public struct BillingEngine: Sendable {
         guard !clipped.isEmpty else { return }
         reportCatalogProblems(instance, clipped: clipped, &report)
 
-        var walk = meterIntervals(clipped, typeName: instance.typeName)
+        var walk = meterIntervals(clipped, typeName: instance.typeName, discounts: discountPieces(for: instance), cap: agreements.caps[instance.typeName])
         for u in walk.unknownStates.sorted(by: { $0.state < $1.state }) {
             report.add(.unknownState, u.events, micros: u.micros, "state '\(u.state)' is not in billable_states: \(formatSeconds(u.micros)) s not billed")
         }
@@ -309,10 +343,16 @@ public struct BillingEngine: Sendable {
             let fa = a.rate >= 0 ? all[Int(a.rate)].effectiveFrom.microseconds : Int64.min
             let fb = b.rate >= 0 ? all[Int(b.rate)].effectiveFrom.microseconds : Int64.min
             if fa != fb { return fa < fb }
+            if a.discount != b.discount { return a.discount < b.discount }
             if a.state != b.state { return a.state < b.state }
+            if a.capped != b.capped { return !a.capped }
             return a.day < b.day
         }
-        walk.lines.sort { all[Int($0.rate)].effectiveFrom < all[Int($1.rate)].effectiveFrom }
+        // Lines by rate version, then in the order their time began.
+        walk.lines = walk.lines.enumerated().sorted { a, b in
+            let fa = all[Int(a.element.rate)].effectiveFrom, fb = all[Int(b.element.rate)].effectiveFrom
+            return fa != fb ? fa < fb : a.offset < b.offset
+        }.map(\.element)
         metered.append(MeteredInstance(instanceId: instanceId, usage: walk.cells, lines: walk.lines))
     }
 
@@ -391,6 +431,22 @@ public struct BillingEngine: Sendable {
         }
     }
 
+    /// The discount pieces of `instance`'s time (empty: list price throughout), made once
+    /// per project and type; overlaps found on the way are reported once each.
+    private mutating func discountPieces(for instance: Instance) -> [PriceAgreements.Piece] {
+        if agreements.hasNoDiscounts { return [] }
+        let key = instance.projectId + "\u{0}" + instance.typeName
+        if let pieces = discountTimelines[key] { return pieces }
+        let (pieces, overlaps) = agreements.timeline(projectId: instance.projectId, billingAccountId: catalog.projects[instance.projectId]?.billingAccountId,
+                                                     typeName: instance.typeName, category: catalog.types[instance.typeName]?.category)
+        for o in overlaps where discountOverlaps[o.detail] == nil {
+            discountOverlaps[o.detail] = o
+            anomalies.append(o)
+        }
+        discountTimelines[key] = pieces
+        return pieces
+    }
+
     /// What walking one instance's intervals gave.
     struct IntervalWalk {
         var cells: [UsageCell] = []
@@ -399,20 +455,94 @@ public struct BillingEngine: Sendable {
         var unpriced: (micros: Int64, events: [Int64], from: Instant?, to: Instant?) = (0, [], nil, nil)
     }
 
-    /// Meters every clipped interval: split at rate changes (`RateCard.forEachSegment`) into
-    /// usage cells and, for billed time, into lines by day. An instance has a handful of
-    /// states and rate versions, so its cells are kept in small arrays searched in place.
-    private func meterIntervals(_ clipped: [StateTimeline.Interval], typeName: String) -> IntervalWalk {
+    /// Meters every clipped interval: split at rate changes (`RateCard.forEachSegment`), at
+    /// discount changes (`discounts`, pieces covering the window) and where the instance's
+    /// billed time reaches `cap` (microseconds, counted in time order), into usage cells and,
+    /// for billed time, into lines by day. An instance has a handful of states, rate
+    /// versions and discounts, so its cells are kept in small arrays searched in place.
+    private func meterIntervals(_ clipped: [StateTimeline.Interval], typeName: String, discounts pieces: [PriceAgreements.Piece],
+                                cap: Int64?) -> IntervalWalk {
         var walk = IntervalWalk()
         var versionCursor = rateCard.indexRange(of: typeName).lowerBound
         var dayCursor = 0
+        var pieceCursor = 0
+        var billedSoFar: Int64 = 0
         let byDay = splitUsageByDay
-        func addCell(_ state: String, _ billable: Bool, _ rate: Int32, _ day: Int16, _ micros: Int64) {
-            for k in walk.cells.indices where walk.cells[k].rate == rate && walk.cells[k].day == day && walk.cells[k].state == state && walk.cells[k].billable == billable {
+        let dayCount = days.count
+        func addCell(_ state: String, _ billable: Bool, _ rate: Int32, _ discount: Int32, _ capped: Bool, _ day: Int16, _ micros: Int64) {
+            for k in walk.cells.indices
+            where walk.cells[k].rate == rate && walk.cells[k].day == day && walk.cells[k].discount == discount && walk.cells[k].capped == capped
+                && walk.cells[k].state == state && walk.cells[k].billable == billable
+            {
                 walk.cells[k].micros += micros
                 return
             }
-            walk.cells.append(UsageCell(state: state, billable: billable, rate: rate, day: day, micros: micros))
+            walk.cells.append(UsageCell(state: state, billable: billable, rate: rate, day: day, discount: discount, capped: capped, micros: micros))
+        }
+        /// One piece of one interval: one state, rate version and discount, capped or not.
+        func record(_ state: String, _ isBilled: Bool, _ eventId: Int64, _ from: Instant, _ to: Instant, _ rate: Int32, _ discount: Int32,
+                    _ capped: Bool) {
+            let micros = from.microseconds(until: to)
+            if byDay || isBilled && rate >= 0 {
+                // Pieces come in time order, so the day cursor only moves forward.
+                while dayCursor < dayCount, days[dayCursor].window.end <= from { dayCursor += 1 }
+                var line = -1
+                if isBilled && rate >= 0 {
+                    line = walk.lines.firstIndex { $0.rate == rate && $0.discount == discount } ?? {
+                        walk.lines.append(LineCell(rate: rate, discount: discount, daily: [Int64](repeating: 0, count: dayCount)))
+                        return walk.lines.count - 1
+                    }()
+                    if capped && walk.lines[line].cappedDaily.isEmpty { walk.lines[line].cappedDaily = [Int64](repeating: 0, count: dayCount) }
+                }
+                var d = dayCursor
+                while d < dayCount, days[d].window.start < to {
+                    let dayMicros = days[d].window.overlapMicroseconds(from: from, to: to)
+                    if dayMicros > 0 {
+                        if line >= 0 {
+                            if capped { walk.lines[line].cappedDaily[d] += dayMicros } else { walk.lines[line].daily[d] += dayMicros }
+                        }
+                        if byDay { addCell(state, isBilled, rate, discount, capped, Int16(d), dayMicros) }
+                    }
+                    d += 1
+                }
+            }
+            if !byDay { addCell(state, isBilled, rate, discount, capped, -1, micros) }
+            if isBilled && rate < 0 {
+                walk.unpriced.micros += micros
+                if walk.unpriced.events.last != eventId { walk.unpriced.events.append(eventId) }
+                walk.unpriced.from = walk.unpriced.from ?? from
+                walk.unpriced.to = to
+            }
+        }
+        /// Billed time of one rate segment: split where the discount changes and where the cap is reached.
+        func recordBilled(_ state: String, _ eventId: Int64, _ from: Instant, _ to: Instant, _ rate: Int32) {
+            var at = from
+            while at < to {
+                var end = to, discount: Int32 = -1
+                if !pieces.isEmpty {
+                    while pieceCursor < pieces.count, pieces[pieceCursor].to <= at { pieceCursor += 1 }
+                    if pieceCursor < pieces.count {
+                        end = min(end, pieces[pieceCursor].to)
+                        discount = pieces[pieceCursor].discount
+                    }
+                }
+                if let cap {
+                    let length = at.microseconds(until: end)
+                    if billedSoFar >= cap {
+                        record(state, true, eventId, at, end, rate, discount, true)
+                    } else if length <= cap - billedSoFar {
+                        record(state, true, eventId, at, end, rate, discount, false)
+                    } else {
+                        let reached = at.adding(microseconds: cap - billedSoFar)
+                        record(state, true, eventId, at, reached, rate, discount, false)
+                        record(state, true, eventId, reached, end, rate, discount, true)
+                    }
+                    billedSoFar += length
+                } else {
+                    record(state, true, eventId, at, end, rate, discount, false)
+                }
+                at = end
+            }
         }
         // Each state is looked up once (the strings are shared by the reader, so the
         // comparison is cheap).
@@ -435,34 +565,12 @@ public struct BillingEngine: Sendable {
                 }
             }
             let isBilled = billable == true
+            let simple = pieces.isEmpty && cap == nil
             rateCard.forEachSegment(of: typeName, from: interval.from, to: interval.to!, cursor: &versionCursor) { from, to, rate in
-                let micros = from.microseconds(until: to)
-                if byDay || isBilled && rate >= 0 {
-                    // Pieces come in time order, so the day cursor only moves forward.
-                    while dayCursor < days.count, days[dayCursor].window.end <= from { dayCursor += 1 }
-                    var line = -1
-                    if isBilled && rate >= 0 {
-                        line = walk.lines.firstIndex { $0.rate == rate } ?? {
-                            walk.lines.append(LineCell(rate: rate, daily: [Int64](repeating: 0, count: days.count)))
-                            return walk.lines.count - 1
-                        }()
-                    }
-                    var d = dayCursor
-                    while d < days.count, days[d].window.start < to {
-                        let dayMicros = days[d].window.overlapMicroseconds(from: from, to: to)
-                        if dayMicros > 0 {
-                            if line >= 0 { walk.lines[line].daily[d] += dayMicros }
-                            if byDay { addCell(interval.state, isBilled, rate, Int16(d), dayMicros) }
-                        }
-                        d += 1
-                    }
-                }
-                if !byDay { addCell(interval.state, isBilled, rate, -1, micros) }
-                if isBilled && rate < 0 {
-                    walk.unpriced.micros += micros
-                    if walk.unpriced.events.last != interval.eventId { walk.unpriced.events.append(interval.eventId) }
-                    walk.unpriced.from = walk.unpriced.from ?? from
-                    walk.unpriced.to = to
+                if isBilled && !simple {
+                    recordBilled(interval.state, interval.eventId, from, to, rate)
+                } else {
+                    record(interval.state, isBilled, interval.eventId, from, to, rate, -1, false)
                 }
             }
         }
@@ -507,14 +615,18 @@ public struct BillingEngine: Sendable {
                     let cell = sorted[key.instance].lines[key.line]
                     let instance = catalog.instances[sorted[key.instance].instanceId]!
                     let rate = all[Int(cell.rate)]
-                    let micros = cell.daily.reduce(0, +)
-                    let seconds = settings.granularity.billableSeconds(ofMicroseconds: micros)
+                    let charged = cell.daily.reduce(0, +), capped = cell.cappedDaily.reduce(0, +)
+                    let seconds = settings.granularity.billableSeconds(ofMicroseconds: charged)
+                    let discount = cell.discount >= 0 ? agreements.discounts[Int(cell.discount)] : nil
                     lines.append(
                         InvoiceLine(
                             lineNumber: n + 1, instanceId: instance.id, instanceName: instance.name, typeName: instance.typeName,
-                            category: key.category, image: instance.image, rate: rate, meteredMicroseconds: micros, dailyMicroseconds: cell.daily,
-                            usage: sorted[key.instance].usage, rateIndex: cell.rate, billableSeconds: seconds,
-                            amount: Pricing.lineAmount(billableSeconds: seconds, rate: rate, currency: settings.currency, rounding: settings.rounding)))
+                            category: key.category, image: instance.image, rate: rate, meteredMicroseconds: charged + capped,
+                            dailyMicroseconds: cell.daily, usage: sorted[key.instance].usage, rateIndex: cell.rate, discountIndex: cell.discount,
+                            billableSeconds: seconds,
+                            amounts: Pricing.lineAmounts(billableSeconds: seconds, rate: rate, discount: discount, currency: settings.currency,
+                                                         rounding: settings.rounding),
+                            discount: discount, cappedMicroseconds: capped, dailyCappedMicroseconds: cell.cappedDaily))
                 }
                 let project = catalog.projects[projectId] ?? Project(id: projectId, name: projectId, billingAccountId: nil)
                 invoices.append(InvoiceContent(project: project, currency: settings.currency, lines: lines, vatRate: settings.vatRate,
@@ -528,9 +640,23 @@ public struct BillingEngine: Sendable {
         counts.invoiceLines = invoices.reduce(0) { $0 + $1.lines.count }
         return BillingResult(
             period: period, asOf: asOf, window: window, settings: settings,
-            usageTable: UsageTable(metered: sorted, catalog: catalog, rates: all, days: days, count: usageRows, byDay: splitUsageByDay), invoices: invoices,
-            anomalies: (runAnomalies + anomalies).sorted(by: Anomaly.reportOrder), inputWatermark: watermark, counts: counts,
-            ratesInForce: rateCard.versionsInForce(from: window.start, to: window.end), billableStates: catalog.billableStates, days: days)
+            usageTable: UsageTable(metered: sorted, catalog: catalog, rates: all, discounts: agreements.discounts, days: days, count: usageRows,
+                                   byDay: splitUsageByDay),
+            invoices: invoices, anomalies: Self.withoutRepeats(runAnomalies + anomalies).sorted(by: Anomaly.reportOrder), inputWatermark: watermark, counts: counts,
+            ratesInForce: rateCard.versionsInForce(from: window.start, to: window.end), billableStates: catalog.billableStates, days: days,
+            discountsInForce: agreements.discounts,
+            capsInForce: catalog.caps.filter { agreements.caps[$0.typeName] != nil && $0.inForce(at: period.start) }
+                .sorted { $0.typeName.utf8.lexicographicallyPrecedes($1.typeName.utf8) },
+            creditRows: catalog.credits)
+    }
+}
+
+extension BillingEngine {
+    /// The anomalies with the run-wide ones that engines of one run may each find (an
+    /// overlap of two discounts) kept once.
+    static func withoutRepeats(_ list: [Anomaly]) -> [Anomaly] {
+        var seen: Set<String> = []
+        return list.filter { $0.kind != .overlappingDiscounts || seen.insert($0.detail).inserted }
     }
 }
 

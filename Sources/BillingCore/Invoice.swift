@@ -9,7 +9,7 @@ public struct StateTime: Hashable, Sendable {
     }
 }
 
-/// One line of an invoice: one instance at one rate version.
+/// One line of an invoice: one instance at one rate version under one discount (or none).
 public struct InvoiceLine: Hashable, Sendable {
     /// 1-based position on the invoice (lines are grouped by category).
     public let lineNumber: Int
@@ -19,10 +19,18 @@ public struct InvoiceLine: Hashable, Sendable {
     public let category: String
     public let image: String
     public let rate: RateVersion
-    /// The exact metered billable time, in microseconds.
+    /// The exact metered billable time, in microseconds: the charged time plus the capped.
     public let meteredMicroseconds: Int64
-    /// The metered time per day of the window (`BillingResult.days`).
+    /// The charged (not capped) time per day of the window (`BillingResult.days`).
     public let dailyMicroseconds: [Int64]
+    /// The discount that prices the line; nil at list price.
+    public let discount: Discount?
+    /// Time after the instance's monthly cap was reached: metered, shown, not charged.
+    public let cappedMicroseconds: Int64
+    /// The capped time per day of the window; empty when none is capped.
+    public let dailyCappedMicroseconds: [Int64]
+    /// The charged time, exact: what `billableSeconds` rounds up.
+    public var chargedMicroseconds: Int64 { meteredMicroseconds - cappedMicroseconds }
     /// The metered time per billed state (why the time was billed: active, stopped, …),
     /// by state name. Made when asked for, from the metering's usage cells: a large month
     /// has hundreds of thousands of lines.
@@ -31,26 +39,30 @@ public struct InvoiceLine: Hashable, Sendable {
 
     enum StateSource: Hashable, Sendable {
         case given([StateTime])
-        case metered([UsageCell], rate: Int32)
+        case metered([UsageCell], rate: Int32, discount: Int32)
 
         static func == (a: StateSource, b: StateSource) -> Bool { a.list == b.list }
         func hash(into h: inout Hasher) { h.combine(list) }
         var list: [StateTime] {
             switch self {
             case .given(let l): return l
-            case .metered(let usage, let rate): return MeteredInstance.states(of: usage, rate: rate)
+            case .metered(let usage, let rate, let discount): return MeteredInstance.states(of: usage, rate: rate, discount: discount)
             }
         }
     }
-    /// The metered time rounded up to the granularity, once: what is charged.
+    /// The charged time rounded up to the granularity, once.
     public let billableSeconds: Int64
-    /// The charge in minor currency units.
+    /// The charge in minor currency units, after the discount.
     public let amount: Int128
+    /// The same time at list price, in minor units (equal to `amount` without a discount).
+    public let listAmount: Int128
+    /// `listAmount - amount`.
+    public var discountAmount: Int128 { listAmount - amount }
 
     public init(
         lineNumber: Int, instanceId: String, instanceName: String?, typeName: String, category: String, image: String, rate: RateVersion,
         meteredMicroseconds: Int64, dailyMicroseconds: [Int64], stateMicroseconds: [StateTime] = [], billableSeconds: Int64,
-        amount: Int128
+        amount: Int128, listAmount: Int128? = nil, discount: Discount? = nil, cappedMicroseconds: Int64 = 0, dailyCappedMicroseconds: [Int64] = []
     ) {
         self.lineNumber = lineNumber
         self.instanceId = instanceId
@@ -64,17 +76,23 @@ public struct InvoiceLine: Hashable, Sendable {
         self.states = .given(stateMicroseconds)
         self.billableSeconds = billableSeconds
         self.amount = amount
+        self.listAmount = listAmount ?? amount
+        self.discount = discount
+        self.cappedMicroseconds = cappedMicroseconds
+        self.dailyCappedMicroseconds = dailyCappedMicroseconds
     }
 
     /// A line of the metering: its states are read from the instance's usage cells.
     init(
         lineNumber: Int, instanceId: String, instanceName: String?, typeName: String, category: String, image: String, rate: RateVersion,
-        meteredMicroseconds: Int64, dailyMicroseconds: [Int64], usage: [UsageCell], rateIndex: Int32, billableSeconds: Int64, amount: Int128
+        meteredMicroseconds: Int64, dailyMicroseconds: [Int64], usage: [UsageCell], rateIndex: Int32, discountIndex: Int32, billableSeconds: Int64,
+        amounts: (list: Int128, charged: Int128), discount: Discount?, cappedMicroseconds: Int64, dailyCappedMicroseconds: [Int64]
     ) {
         self.init(lineNumber: lineNumber, instanceId: instanceId, instanceName: instanceName, typeName: typeName, category: category,
                   image: image, rate: rate, meteredMicroseconds: meteredMicroseconds, dailyMicroseconds: dailyMicroseconds,
-                  billableSeconds: billableSeconds, amount: amount)
-        self.states = .metered(usage, rate: rateIndex)
+                  billableSeconds: billableSeconds, amount: amounts.charged, listAmount: amounts.list, discount: discount,
+                  cappedMicroseconds: cappedMicroseconds, dailyCappedMicroseconds: dailyCappedMicroseconds)
+        self.states = .metered(usage, rate: rateIndex, discount: discountIndex)
     }
 
     /// The amount split over the days in proportion to the time metered on each, exactly
@@ -82,26 +100,74 @@ public struct InvoiceLine: Hashable, Sendable {
     public var dailyAmounts: [Int128] { Allocation.proportional(amount, weights: dailyMicroseconds) }
 }
 
-/// What a project owes for a period, computed from the source data: lines, subtotal,
-/// VAT and total, all in minor units of `currency`. Identity (invoice id, number,
-/// status) is given when it is stored.
+/// What one invoice took from one credit (pricing.md section 3), in minor units.
+public struct CreditTake: Hashable, Sendable {
+    public let creditId: String
+    public let amount: Int128
+    /// The credit's reason, for the reader of the invoice.
+    public let reason: String?
+
+    public init(creditId: String, amount: Int128, reason: String? = nil) {
+        self.creditId = creditId
+        self.amount = amount
+        self.reason = reason
+    }
+
+    /// True when two lists take the same amounts from the same credits.
+    public static func same(_ a: [CreditTake], _ b: [CreditTake]) -> Bool {
+        a.map { "\($0.creditId)=\($0.amount)" }.sorted() == b.map { "\($0.creditId)=\($0.amount)" }.sorted()
+    }
+}
+
+/// What a project owes for a period, computed from the source data: lines, list and
+/// charged subtotals, the credits taken, VAT and total, all in minor units of `currency`.
+/// Identity (invoice id, number, status) is given when it is stored.
 public struct InvoiceContent: Hashable, Sendable {
     public let project: Project
     public let currency: Currency
     public let lines: [InvoiceLine]
+    /// The sum of the lines' charged amounts (after discounts).
     public let subtotal: Int128
+    /// The sum of the lines' list amounts.
+    public let listSubtotal: Int128
+    /// What credits pay, before tax: never more than `subtotal`.
+    public let credits: [CreditTake]
+    /// VAT on the tax base, `subtotal - creditsApplied`.
     public let tax: Int128
     public let total: Int128
+    private let vatRate: ExactDecimal
+    private let rounding: RoundingMode
 
-    public init(project: Project, currency: Currency, lines: [InvoiceLine], vatRate: ExactDecimal, rounding: RoundingMode) {
+    public init(project: Project, currency: Currency, lines: [InvoiceLine], vatRate: ExactDecimal, rounding: RoundingMode,
+                credits: [CreditTake] = []) {
         self.project = project
         self.currency = currency
         self.lines = lines
+        self.vatRate = vatRate
+        self.rounding = rounding
         subtotal = lines.reduce(0) { $0 + $1.amount }
-        tax = Pricing.tax(onSubtotal: subtotal, vatRate: vatRate, rounding: rounding)
-        total = subtotal + tax
-        fingerprint = SHA256.hex(of: Array(InvoiceContent.canonicalText(project: project, currency: currency, subtotal: subtotal, tax: tax, total: total, lines: lines).utf8))
+        listSubtotal = lines.reduce(0) { $0 + $1.listAmount }
+        self.credits = credits
+        let base = subtotal - credits.reduce(0) { $0 + $1.amount }
+        tax = Pricing.tax(onSubtotal: base, vatRate: vatRate, rounding: rounding)
+        total = base + tax
+        // Credits are left out: they alone never make an invoice differ (pricing.md section 3).
+        let taxBeforeCredits = Pricing.tax(onSubtotal: subtotal, vatRate: vatRate, rounding: rounding)
+        fingerprint = SHA256.hex(of: Array(InvoiceContent.canonicalText(project: project, currency: currency, subtotal: subtotal,
+                                                                        tax: taxBeforeCredits, total: subtotal + taxBeforeCredits, lines: lines).utf8))
     }
+
+    /// The same invoice paying `credits` (replacing any it had).
+    public func applying(credits: [CreditTake]) -> InvoiceContent {
+        InvoiceContent(project: project, currency: currency, lines: lines, vatRate: vatRate, rounding: rounding, credits: credits)
+    }
+
+    /// `listSubtotal - subtotal`.
+    public var discount: Int128 { listSubtotal - subtotal }
+    /// The sum of `credits`.
+    public var creditsApplied: Int128 { credits.reduce(0) { $0 + $1.amount } }
+    /// What VAT is charged on.
+    public var taxBase: Int128 { subtotal - creditsApplied }
 
     /// The lines' categories in invoice order, each with its lines and their sum.
     public var categories: [(category: String, lines: [InvoiceLine], subtotal: Int128)] {
@@ -122,16 +188,17 @@ public struct InvoiceContent: Hashable, Sendable {
         return Allocation.proportional(tax, weights: perDay)
     }
 
-    /// A canonical text of everything that is charged, to tell whether a new
-    /// computation differs from a stored invoice.
-    public var canonicalText: String {
-        InvoiceContent.canonicalText(project: project, currency: currency, subtotal: subtotal, tax: tax, total: total, lines: lines)
-    }
 
     private static func canonicalText(project: Project, currency: Currency, subtotal: Int128, tax: Int128, total: Int128, lines: [InvoiceLine]) -> String {
         var s = "\(project.id)|\(currency.code)|\(subtotal)|\(tax)|\(total)\n"
         for l in lines {
-            s += "\(l.lineNumber)|\(l.instanceId)|\(l.typeName)|\(l.category)|\(l.rate.effectiveFrom.microseconds)|\(l.rate.hourlyRateText)|\(l.billableSeconds)|\(l.amount)\n"
+            s += "\(l.lineNumber)|\(l.instanceId)|\(l.typeName)|\(l.category)|\(l.rate.effectiveFrom.microseconds)|\(l.rate.hourlyRateText)|\(l.billableSeconds)|\(l.amount)"
+            // Pricing is added only where a line has some, so lines without it keep the
+            // fingerprints they were issued with.
+            if l.discount != nil || l.cappedMicroseconds != 0 || l.listAmount != l.amount {
+                s += "|\(l.discount?.id ?? "-")|\(l.discount?.percentText ?? "-")|\(l.listAmount)|\(l.cappedMicroseconds)"
+            }
+            s += "\n"
         }
         return s
     }
@@ -156,6 +223,10 @@ public struct UsageRow: Hashable, Sendable {
     public let billable: Bool
     /// The rate version in force; nil where none is.
     public let rate: RateVersion?
+    /// The discount that prices the time (billable rows only); nil at list price.
+    public var discount: Discount? = nil
+    /// True when the time came after the instance's monthly cap was reached: not charged.
+    public var capped = false
     public let microseconds: Int64
     /// The local day, when usage is split by day.
     public let day: CivilDate?

@@ -8,6 +8,8 @@ public struct StoredInvoice: Sendable {
     public let subtotal: Int128
     public let tax: Int128
     public let total: Int128
+    /// What it took (or, a draft, would take) from credits.
+    public var credits: [CreditTake] = []
 
     public init(record: InvoiceRecord, project: Project, currency: Currency, windowEnd: Instant, subtotal: Int128, tax: Int128, total: Int128) {
         self.record = record
@@ -92,7 +94,7 @@ public enum InvoicePlanner {
                     // Issued, and nothing is billable any more: correcting means a full credit.
                     let empty = InvoiceContent(project: s.project, currency: s.currency, lines: [], vatRate: result.settings.vatRate,
                                                rounding: result.settings.rounding)
-                    actions.append(s.total == 0 ? .keep(s) : (mayCorrect ? .correct(s, empty) : .differs(s, empty)))
+                    actions.append(s.subtotal == 0 ? .keep(s) : (mayCorrect ? .correct(s, empty) : .differs(s, empty)))
                 case (let s?, let c?) where s.isIssued:
                     if s.record.fingerprint == c.fingerprint {
                         actions.append(.keep(s))

@@ -10,6 +10,21 @@ public enum Pricing {
         return rounding.divide(numerator, by: 3600 * 1_000_000)
     }
 
+    /// A line's list amount and charged amount (pricing.md section 1), each rounded once:
+    /// list = billable seconds × rate / 3600 s; charged = list × (100 − percent) / 100, from
+    /// the exact figures. Without a discount the two are equal.
+    ///
+    /// The charged numerator stays below 10^36 (a 745-hour month at the largest rate, three
+    /// minor digits, percent in ten-thousandths), against `Int128`'s 1.7 × 10^38.
+    public static func lineAmounts(billableSeconds: Int64, rate: RateVersion, discount: Discount?, currency: Currency,
+                                   rounding: RoundingMode) -> (list: Int128, charged: Int128) {
+        let list = lineAmount(billableSeconds: billableSeconds, rate: rate, currency: currency, rounding: rounding)
+        guard let discount else { return (list, list) }
+        let whole = 100 * pow10(Discount.percentScale)
+        let numerator = Int128(billableSeconds) * rate.microsPerHour * pow10(currency.minorUnitDigits) * (whole - discount.percentUnits)
+        return (list, rounding.divide(numerator, by: 3600 * 1_000_000 * whole))
+    }
+
     /// VAT on a subtotal, in minor units, rounded the same way as the lines.
     public static func tax(onSubtotal subtotal: Int128, vatRate: ExactDecimal, rounding: RoundingMode) -> Int128 {
         rounding.divide(subtotal * vatRate.units, by: pow10(vatRate.scale))

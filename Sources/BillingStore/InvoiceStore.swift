@@ -113,7 +113,44 @@ public struct InvoiceStore {
                 subtotal: try Self.minor(row, 13, "subtotal", currency), tax: try Self.minor(row, 14, "tax", currency),
                 total: try Self.minor(row, 15, "total", currency))
         }
+        for (invoiceId, takes) in try creditTakes(period: period, currency: currency, currentOnly: true) {
+            if let k = stored.first(where: { $0.value.record.invoiceId == invoiceId })?.key { stored[k]!.credits = takes }
+        }
         return stored
+    }
+
+    /// The credit applications of the invoices of `period` in `currency` (only those in
+    /// force: `currentOnly`), by invoice id, each with its credit's reason.
+    func creditTakes(period: YearMonth, currency: Currency, currentOnly: Bool) throws -> [Int64: [CreditTake]] {
+        var takes: [Int64: [CreditTake]] = [:]
+        for row in try db.execute(
+            """
+            SELECT a.invoice_id, a.credit_id, a.amount::text, c.reason
+            FROM credit_applications a JOIN \(currentOnly ? "current_invoices" : "invoices") i USING (invoice_id)
+                 LEFT JOIN credits c ON c.credit_id = a.credit_id
+            WHERE i.period = $1 AND i.currency = $2
+            ORDER BY a.invoice_id, a.credit_id
+            """, [period.description, currency.code], context: "reading credit applications"
+        ).checkedRows(table: "credit_applications") {
+            takes[try row.int64(0, "invoice_id"), default: []].append(
+                CreditTake(creditId: try row.text(1, "credit_id"), amount: try Self.minor(row, 2, "amount", currency), reason: row.optional(3)))
+        }
+        return takes
+    }
+
+    /// Per credit id, what issued invoices in force (not drafts, not superseded revisions)
+    /// in `currency` have taken, in minor units: read under the `CreditLock`.
+    public func creditsApplied(currency: Currency) throws -> [String: Int128] {
+        var applied: [String: Int128] = [:]
+        for row in try db.execute(
+            """
+            SELECT a.credit_id, sum(a.amount)::text FROM credit_applications a JOIN invoices i USING (invoice_id)
+            WHERE i.status = 'issued' AND i.currency = $1 GROUP BY a.credit_id
+            """, [currency.code], context: "reading credit balances"
+        ).checkedRows(table: "credit_applications") {
+            applied[try row.text(0, "credit_id")] = try Self.minor(row, 1, "sum", currency)
+        }
+        return applied
     }
 
     /// The columns `record` reads, first in a query of `invoices` or `current_invoices`.
@@ -160,13 +197,27 @@ public struct InvoiceStore {
             SELECT l.invoice_id, l.line_no, l.instance_id, l.instance_name, l.type_name, l.category, l.image,
                    \(SourceReader.micros("l.rate_effective_from")), \(SourceReader.micros("l.rate_effective_to")), l.hourly_rate::text,
                    (l.metered_seconds * 1000000)::int8, l.billable_seconds::int8, l.amount::text, l.daily_metered_us::text,
-                   l.state_seconds::text
-            FROM invoice_lines l JOIN invoices i USING (invoice_id)
+                   l.state_seconds::text, l.list_amount::text, (l.capped_seconds * 1000000)::int8, l.daily_capped_us::text,
+                   l.discount_id, l.discount_percent::text, d.project_id, d.billing_account_id, d.type_name, d.category,
+                   \(SourceReader.placedMicros("d.effective_from")), \(SourceReader.placedMicros("d.effective_to")), d.description
+            FROM invoice_lines l JOIN invoices i USING (invoice_id) LEFT JOIN discounts d ON d.discount_id = l.discount_id
             WHERE i.period = $1 AND i.currency = $2 ORDER BY l.invoice_id, l.line_no
             """, [month.description, currency.code], context: "reading invoice lines"
         ) { r in
-            let row = CheckedRow(table: "invoice_lines", values: (0..<15).map { r.string($0) })
-            let daily = (row.optional(13) ?? "{}").dropFirst().dropLast().split(separator: ",").compactMap { Int64($0) }
+            let row = CheckedRow(table: "invoice_lines", values: (0..<27).map { r.string($0) })
+            func integers(_ text: String?) -> [Int64] { (text ?? "{}").dropFirst().dropLast().split(separator: ",").compactMap { Int64($0) } }
+            let daily = integers(row.optional(13))
+            // The discount as it priced the line (its id and percent are the line's own);
+            // the rest of the row, when finance still has it, for the reader.
+            var discount: Discount?
+            if let id = row.optional(18) {
+                let percentText = try row.text(19, "discount_percent")
+                guard let percent = ExactDecimal(parsing: percentText) else { throw row.error("discount_percent", "'\(percentText)' is not a decimal number") }
+                discount = Discount(id: id, projectId: row.optional(20), billingAccountId: row.optional(21), typeName: row.optional(22),
+                                    category: row.optional(23), percent: percent,
+                                    effectiveFrom: try row.optionalInt64(24, "effective_from").map(Instant.init(microseconds:)) ?? Instant.postgresMinimum,
+                                    effectiveTo: try row.optionalInt64(25, "effective_to").map(Instant.init(microseconds:)), description: row.optional(26))
+            }
             var states: [StateTime] = []
             if let text = row.optional(14), let obj = JSON.parseObjectOfStrings(text) {
                 for (state, seconds) in obj.sorted(by: { $0.key < $1.key }) {
@@ -182,13 +233,16 @@ public struct InvoiceStore {
                 lineNumber: Int(try row.int64(1, "line_no")), instanceId: try row.text(2, "instance_id"), instanceName: row.optional(3),
                 typeName: rate.typeName, category: try row.text(5, "category"), image: try row.text(6, "image"), rate: rate,
                 meteredMicroseconds: try row.int64(10, "metered_seconds"), dailyMicroseconds: daily, stateMicroseconds: states,
-                billableSeconds: try row.int64(11, "billable_seconds"), amount: try Self.minor(row, 12, "amount", currency)))
+                billableSeconds: try row.int64(11, "billable_seconds"), amount: try Self.minor(row, 12, "amount", currency),
+                listAmount: try Self.minor(row, 15, "list_amount", currency), discount: discount,
+                cappedMicroseconds: try row.int64(16, "capped_seconds"), dailyCappedMicroseconds: integers(row.optional(17))))
         }
+        let credits = try creditTakes(period: month, currency: currency, currentOnly: false)
         var docs: [InvoiceDocument] = []
         for row in try db.execute(
             """
             SELECT \(Self.recordColumns), project_name, billing_account_id, timezone, \(SourceReader.micros("window_end")),
-                   vat_rate::text, rounding, subtotal::text, tax::text, total::text, granularity
+                   vat_rate::text, rounding, subtotal::text, tax::text, total::text, granularity, list_subtotal::text, credits_applied::text
             FROM invoices WHERE period = $1 AND currency = $2 ORDER BY project_id, revision
             """, [month.description, currency.code], context: "reading invoices"
         ).checkedRows(table: "invoices") {
@@ -200,11 +254,14 @@ public struct InvoiceStore {
             let granularityText = try row.text(19, "granularity")
             guard let granularity = Granularity(rawValue: granularityText) else { throw row.error("granularity", "'\(granularityText)' is not a granularity") }
             let content = InvoiceContent(project: Project(id: record.projectId, name: try row.text(10, "project_name"), billingAccountId: row.optional(11)),
-                                         currency: currency, lines: lines[record.invoiceId] ?? [], vatRate: vat, rounding: rounding)
+                                         currency: currency, lines: lines[record.invoiceId] ?? [], vatRate: vat, rounding: rounding,
+                                         credits: credits[record.invoiceId] ?? [])
             guard currency.plain(content.subtotal) == row.optional(16), currency.plain(content.tax) == row.optional(17),
-                currency.plain(content.total) == row.optional(18)
+                currency.plain(content.total) == row.optional(18), currency.plain(content.listSubtotal) == row.optional(20),
+                currency.plain(content.creditsApplied) == row.optional(21)
             else {
-                throw StoreError.badSourceRow(table: "invoices", key: record.invoiceNumber ?? String(record.invoiceId), problem: "its lines do not add up to its stored totals")
+                throw StoreError.badSourceRow(table: "invoices", key: record.invoiceNumber ?? String(record.invoiceId),
+                                              problem: "its lines and credits do not add up to its stored totals")
             }
             docs.append(InvoiceDocument(record: record, content: content, period: BillingPeriod(month: month, zone: zone),
                                         windowEnd: Instant(microseconds: try row.int64(13, "window_end")), vatRate: vat,
@@ -266,6 +323,7 @@ public struct InvoiceStore {
             try db.execute("UPDATE invoices SET status = 'superseded' WHERE invoice_id = ANY($1::int8[]) AND status = 'issued'",
                            ["{" + superseded.map(String.init).joined(separator: ",") + "}"], context: "superseding corrected invoices")
         }
+        try insertCreditTakes(written)
         whenNumbered(records)
         try insertLines(written)
         let issuedIds = written.filter { $0.1.invoiceNumber != nil }.map { $0.1.invoiceId }
@@ -358,6 +416,8 @@ public struct InvoiceStore {
             rows.append([
                 "project_id": .string(c.project.id), "status": .string((n.issue ? InvoiceStatus.issued : .draft).rawValue), "invoice_number": .optional(number),
                 "subtotal": .string(cur.plain(c.subtotal)), "tax": .string(cur.plain(c.tax)), "total": .string(cur.plain(c.total)),
+                "list_subtotal": .string(cur.plain(c.listSubtotal)), "discount": .string(cur.plain(c.discount)),
+                "credits_applied": .string(cur.plain(c.creditsApplied)),
                 "project_name": .string(c.project.name), "billing_account_id": .optional(c.project.billingAccountId),
                 "fingerprint": .string(c.fingerprint), "revision": .int(Int64(n.corrects.map { $0.record.revision + 1 } ?? 0)),
                 "corrects_invoice_id": n.corrects.map { .int($0.record.invoiceId) } ?? .null,
@@ -372,12 +432,13 @@ public struct InvoiceStore {
             INSERT INTO invoices (project_id, period, status, invoice_number, currency, subtotal, tax, total, run_id,
                                   issued_at, project_name, billing_account_id, timezone, period_start, period_end, window_end,
                                   vat_rate, rounding, granularity, fingerprint, revision, corrects_invoice_id, difference_subtotal,
-                                  difference_tax, difference)
+                                  difference_tax, difference, list_subtotal, discount, credits_applied)
             SELECT x->>'project_id', $2, x->>'status', x->>'invoice_number', $3, (x->>'subtotal')::numeric, (x->>'tax')::numeric,
                    (x->>'total')::numeric, $4::int8, CASE WHEN x->>'status' = 'issued' THEN clock_timestamp() END, x->>'project_name',
                    x->>'billing_account_id', $5, $6::timestamptz, $7::timestamptz, $8::timestamptz, $9::numeric, $10, $11,
                    x->>'fingerprint', (x->>'revision')::int, (x->>'corrects_invoice_id')::int8, (x->>'difference_subtotal')::numeric,
-                   (x->>'difference_tax')::numeric, (x->>'difference')::numeric
+                   (x->>'difference_tax')::numeric, (x->>'difference')::numeric, (x->>'list_subtotal')::numeric, (x->>'discount')::numeric,
+                   (x->>'credits_applied')::numeric
             FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(x, n)
             ORDER BY e.n
             RETURNING invoice_id, project_id, \(SourceReader.micros("issued_at"))
@@ -405,13 +466,30 @@ public struct InvoiceStore {
         }
     }
 
+    /// What each new invoice takes (a draft: would take) from credits, before it is sealed.
+    private func insertCreditTakes(_ invoices: [(InvoiceContent, InvoiceRecord)]) throws {
+        var rows: [JSON] = []
+        for (c, record) in invoices {
+            for t in c.credits where t.amount > 0 {
+                rows.append(["invoice_id": .int(record.invoiceId), "credit_id": .string(t.creditId), "amount": .string(c.currency.plain(t.amount))])
+            }
+        }
+        guard !rows.isEmpty else { return }
+        try db.execute(
+            """
+            INSERT INTO credit_applications (invoice_id, credit_id, amount)
+            SELECT (x->>'invoice_id')::int8, x->>'credit_id', (x->>'amount')::numeric FROM jsonb_array_elements($1::jsonb) AS e(x)
+            """, [JSON.array(rows).compact], context: "storing the credits taken")
+    }
+
     /// All lines of the new invoices in one COPY: a large month has hundreds of thousands.
     private func insertLines(_ invoices: [(InvoiceContent, InvoiceRecord)]) throws {
         guard invoices.contains(where: { !$0.0.lines.isEmpty }) else { return }
         try db.copyIn(
             """
             COPY invoice_lines (invoice_id, line_no, instance_id, instance_name, type_name, category, image, rate_effective_from,
-                                rate_effective_to, hourly_rate, metered_seconds, billable_seconds, amount, daily_metered_us, state_seconds) FROM STDIN
+                                rate_effective_to, hourly_rate, metered_seconds, billable_seconds, amount, daily_metered_us, state_seconds,
+                                discount_id, discount_percent, list_amount, capped_seconds, daily_capped_us) FROM STDIN
             """, context: "storing invoice lines"
         ) { send in
             for (c, record) in invoices {
@@ -424,6 +502,8 @@ public struct InvoiceStore {
                             formatSeconds(l.meteredMicroseconds), String(l.billableSeconds), c.currency.plain(l.amount),
                             CopyText.integerArray(l.dailyMicroseconds),
                             JSON.object(l.stateMicroseconds.map { ($0.state, .string(formatSeconds($0.microseconds))) }).compact,
+                            l.discount?.id, l.discount?.percentText, c.currency.plain(l.listAmount), formatSeconds(l.cappedMicroseconds),
+                            l.dailyCappedMicroseconds.isEmpty ? nil : CopyText.integerArray(l.dailyCappedMicroseconds),
                         ]))
                 }
             }

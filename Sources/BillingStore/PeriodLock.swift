@@ -33,3 +33,23 @@ public struct PeriodLock {
 
     public func release() { try? db.advisoryUnlock(key) }
 }
+
+/// The advisory lock that keeps credit taking of two runs apart, whatever their periods
+/// (pricing.md section 3: a credit is never spent twice). Taken after the period lock by
+/// every run that writes invoices, around reading the balances, planning and the
+/// transaction that stores what was taken; it waits (that part of a run takes seconds).
+/// A session that dies releases it.
+public struct CreditLock {
+    let db: PostgresConnection
+
+    public init(db: PostgresConnection) { self.db = db }
+
+    /// "bmbc" in the high bits: apart from every period's key.
+    public static let key: Int64 = 0x626D_6263_0000_0000
+
+    public func acquire() throws {
+        try db.execute("SELECT pg_advisory_lock($1::int8)", [String(CreditLock.key)], context: "waiting for the credit lock")
+    }
+
+    public func release() { _ = try? db.execute("SELECT pg_advisory_unlock($1::int8)", [String(CreditLock.key)]) }
+}

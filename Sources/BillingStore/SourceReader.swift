@@ -93,12 +93,97 @@ public struct SourceReader {
             }
             rates.append(RateVersion(typeName: typeName, currency: currency, hourlyRate: rate, effectiveFrom: from, effectiveTo: to))
         }
+        let pricing = try loadPricing(&problems)
         var states: [String: Bool] = [:]
         for row in try db.execute("SELECT state, billable FROM billable_states", context: "reading billable_states").checkedRows(table: "billable_states") {
             states[try row.text(0, "state")] = try row.text(1, "billable") == "t"
         }
         return BillingCatalog(projects: projects, types: types, instances: instances, rates: rates,
-                              billableStates: BillableStateTable(states), problems: problems)
+                              billableStates: BillableStateTable(states), problems: problems, discounts: pricing.discounts,
+                              caps: pricing.caps, credits: pricing.credits)
+    }
+
+    /// A date range of a pricing row: `from` must be placeable (`-infinity`: an open start),
+    /// `to` placeable or open (NULL or `infinity`). Nil, with the problem, otherwise.
+    private func range(_ row: CheckedRow, from: (micros: Int, text: Int, column: String), to: (micros: Int, text: Int, column: String))
+        throws -> (from: Instant, to: Instant?, problem: String?)
+    {
+        var start = Instant.postgresMinimum, end: Instant? = nil
+        switch try SourceTime.read(row, micros: from.micros, text: from.text, column: from.column) {
+        case .at(let t): start = t
+        case .negativeInfinity: break  // an open start
+        case .null: return (start, nil, "\(from.column) is NULL")
+        case .positiveInfinity, .unplaceable: return (start, nil, "\(from.column) '\(row.optional(from.text) ?? "")' cannot be placed in time")
+        }
+        switch try SourceTime.read(row, micros: to.micros, text: to.text, column: to.column) {
+        case .at(let t): end = t
+        case .null, .positiveInfinity: end = nil  // open
+        case .negativeInfinity: return (start, nil, "\(to.column) is -infinity, before it starts")
+        case .unplaceable:
+            return (start, nil, "\(to.column) '\(row.optional(to.text) ?? "")' cannot be placed in time (write an open end as NULL or 'infinity')")
+        }
+        return (start, end, nil)
+    }
+
+    /// Discounts, monthly caps and credits (pricing.md). A row with a value bmbill cannot
+    /// read (a date that cannot be placed, a NULL amount) is an error anomaly naming it.
+    private func loadPricing(_ problems: inout [Anomaly]) throws -> (discounts: [Discount], caps: [MonthlyCap], credits: [Credit]) {
+        var discounts: [Discount] = []
+        for row in try db.execute(
+            """
+            SELECT discount_id, project_id, billing_account_id, type_name, category, percent::text,
+                   \(Self.placedMicros("effective_from")), effective_from::text, \(Self.placedMicros("effective_to")), effective_to::text, description
+            FROM discounts ORDER BY discount_id
+            """, context: "reading discounts"
+        ).checkedRows(table: "discounts") {
+            let id = try row.text(0, "discount_id")
+            func unusable(_ problem: String) {
+                problems.append(Anomaly(.error, .invalidDiscount, projectId: row.optional(1), detail: "discount \(id): \(problem); it is not used"))
+            }
+            guard let text = row.optional(5), let percent = ExactDecimal(parsing: text) else { unusable("percent is NULL or not a number"); continue }
+            let r = try range(row, from: (6, 7, "effective_from"), to: (8, 9, "effective_to"))
+            if let p = r.problem { unusable(p); continue }
+            discounts.append(Discount(id: id, projectId: row.optional(1), billingAccountId: row.optional(2), typeName: row.optional(3),
+                                      category: row.optional(4), percent: percent, effectiveFrom: r.from, effectiveTo: r.to, description: row.optional(10)))
+        }
+        var caps: [MonthlyCap] = []
+        for row in try db.execute(
+            """
+            SELECT type_name, cap_hours::text, \(Self.placedMicros("effective_from")), effective_from::text,
+                   \(Self.placedMicros("effective_to")), effective_to::text
+            FROM monthly_caps ORDER BY type_name, effective_from
+            """, context: "reading monthly_caps"
+        ).checkedRows(table: "monthly_caps") {
+            let type = try row.text(0, "type_name")
+            func unusable(_ problem: String) {
+                problems.append(Anomaly(.error, .invalidCap, detail: "monthly_caps row \(type) from '\(row.optional(3) ?? "NULL")': \(problem); it is not used"))
+            }
+            guard let text = row.optional(1), let hours = ExactDecimal(parsing: text) else { unusable("cap_hours is NULL or not a number"); continue }
+            let r = try range(row, from: (2, 3, "effective_from"), to: (4, 5, "effective_to"))
+            if let p = r.problem { unusable(p); continue }
+            caps.append(MonthlyCap(typeName: type, capHours: hours, effectiveFrom: r.from, effectiveTo: r.to))
+        }
+        var credits: [Credit] = []
+        for row in try db.execute(
+            """
+            SELECT credit_id, billing_account_id, project_id, btrim(currency), amount::text, \(Self.placedMicros("valid_from")), valid_from::text,
+                   \(Self.placedMicros("expires_at")), expires_at::text, reason
+            FROM credits ORDER BY credit_id
+            """, context: "reading credits"
+        ).checkedRows(table: "credits") {
+            let id = try row.text(0, "credit_id")
+            func unusable(_ problem: String) {
+                problems.append(Anomaly(.error, .invalidCredit, projectId: row.optional(2), detail: "credit \(id): \(problem); it is not used"))
+            }
+            guard let account = row.optional(1) else { unusable("billing_account_id is NULL"); continue }
+            guard let currency = row.optional(3) else { unusable("currency is NULL"); continue }
+            guard let text = row.optional(4), let amount = ExactDecimal(parsing: text) else { unusable("amount is NULL or not a number"); continue }
+            let r = try range(row, from: (5, 6, "valid_from"), to: (7, 8, "expires_at"))
+            if let p = r.problem { unusable(p); continue }
+            credits.append(Credit(id: id, billingAccountId: account, projectId: row.optional(2), currency: currency, amount: amount,
+                                  validFrom: r.from, expiresAt: r.to, reason: row.optional(9)))
+        }
+        return (discounts, caps, credits)
     }
 
     /// Tells `engine` about every change it cannot place in time (`changesWithUnplaceableTimestamps`).
