@@ -142,8 +142,9 @@ struct BillingCommand {
             let requestedAsOf = try asOf()
             let logger = Logger(label: "bmbill.\(name)")
             let db = try openConnection(connection, command: name)
-            let asOf = try Self.asOf(requestedAsOf, clock: try InvoiceStore(db).clock())
-            let months = try months(settings, asOf)
+            let clock = try InvoiceStore(db).clock()
+            let months = try months(settings, requestedAsOf ?? clock)
+            let asOf = try Self.asOf(requestedAsOf, clock: clock, months: months, zone: settings.timeZone)
             for m in months { try checkBillable(m, what: "period \(m) (from --as-of \(asOf))") }
             var job = BillingJob(db: db, settings: settings, outputRoot: output.root(config: config), logger: logger)
             job.usageByDay = output.usageGrain == .day
@@ -176,16 +177,21 @@ struct BillingCommand {
     }
 
     /// The instant to bill as of: `requested` (`--as-of`) when given, else the database's
-    /// clock. An `--as-of` later than that clock is refused: it would bill time that has not
-    /// passed, and issue permanent invoices for months that have not ended.
-    static func asOf(_ requested: Instant?, clock: Instant) throws -> Instant {
-        guard let requested else { return clock }
-        guard requested <= clock else {
+    /// clock. An `--as-of` later than that clock would bill time that has not passed and
+    /// issue permanent invoices for months that have not ended: it is refused unless every
+    /// month to bill has already ended by the clock, and then the months are billed as of
+    /// the clock (what is known now; the run records that instant), with a note on stderr.
+    static func asOf(_ requested: Instant?, clock: Instant, months: [YearMonth], zone: BillingTimeZone) throws -> Instant {
+        guard let requested, requested > clock else { return requested ?? clock }
+        if let open = months.first(where: { !BillingPeriod(month: $0, zone: zone).hasEnded(asOf: clock) }) {
             throw BMBillError.usage(
-                "--as-of \(requested) is later than the database's clock (\(clock)): bmbill bills only time that has passed, "
-                    + "and issues a month only once it has ended. Leave --as-of out to bill as of now.")
+                "--as-of \(requested) is later than the database's clock (\(clock)) and period \(open) has not ended by it: bmbill bills "
+                    + "only time that has passed, and issues a month only once it has ended. Leave --as-of out to bill as of now.")
         }
-        return requested
+        let ended = months.map(\.description).joined(separator: ", ")
+        FileHandle.standardError.write(Data(
+            "bmbill: --as-of \(requested) is later than the database's clock (\(clock)); \(ended) ended before the clock, so it is billed as of the clock\n".utf8))
+        return clock
     }
 
     /// `recompute --project` must name projects bmbill knows: in `projects`, or with an
