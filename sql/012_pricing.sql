@@ -47,6 +47,10 @@ CREATE TABLE IF NOT EXISTS credits (
     reason             text
 );
 
+-- What each run applied: discounts in force, caps, credits with their balances, and a
+-- fingerprint of those rows (a recompute compares it to name "discount changed" or "cap changed").
+ALTER TABLE billing_runs ADD COLUMN IF NOT EXISTS pricing jsonb;
+
 ALTER TABLE invoice_lines ADD COLUMN IF NOT EXISTS discount_id text;
 ALTER TABLE invoice_lines ADD COLUMN IF NOT EXISTS discount_percent numeric(7, 4);
 ALTER TABLE invoice_lines ADD COLUMN IF NOT EXISTS list_amount numeric;

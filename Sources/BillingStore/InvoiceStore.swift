@@ -361,15 +361,16 @@ public struct InvoiceStore {
         let row = try db.execute(
             """
             INSERT INTO billing_runs (period, kind, status, started_at, finished_at, as_of, period_start, period_end, window_end,
-                                      input_watermark, settings, counts, totals, anomalies, rates_in_force, host, pid, billable_states)
+                                      input_watermark, settings, counts, totals, anomalies, rates_in_force, host, pid, billable_states, pricing)
             VALUES ($1, $2, 'running', $3::timestamptz, clock_timestamp(), $4::timestamptz, $5::timestamptz, $6::timestamptz,
-                    $7::timestamptz, $8::timestamptz, $9::jsonb, $10::jsonb, $11::jsonb, $12::jsonb, $13::jsonb, $14, $15, $16::jsonb)
+                    $7::timestamptz, $8::timestamptz, $9::jsonb, $10::jsonb, $11::jsonb, $12::jsonb, $13::jsonb, $14, $15, $16::jsonb,
+                    $17::jsonb)
             RETURNING run_id
             """,
             [
                 r.period.month.description, kind, startedAt.postgresText, r.asOf.postgresText, r.period.start.postgresText, r.period.end.postgresText,
                 r.window.end.postgresText, r.inputWatermark?.postgresText, r.settingsJSON.compact, r.countsJSON.compact, r.totalsJSON.compact,
-                r.anomaliesJSON.compact, r.ratesJSON.compact, host, String(pid), r.billableStatesJSON.compact,
+                r.anomaliesJSON.compact, r.ratesJSON.compact, host, String(pid), r.billableStatesJSON.compact, r.pricingJSON.compact,
             ], context: "recording the run")
         guard let id = try row.firstChecked(table: "billing_runs")?.int64(0, "run_id") else {
             throw StoreError.badSourceRow(table: "billing_runs", key: "new", problem: "the new run's id was not returned")
