@@ -148,7 +148,7 @@ public struct DemoData {
         var counts: [String: Int] = [:]
         try db.transaction {
             if replace {
-                try db.execute("TRUNCATE projects, instance_types, instances, instance_state_changes, rates, invoice_lines, invoices, billing_runs, invoice_number_series RESTART IDENTITY",
+                try db.execute("TRUNCATE projects, instance_types, instances, instance_state_changes, rates, credit_applications, invoice_lines, invoices, billing_runs, invoice_number_series RESTART IDENTITY",
                                context: "emptying the demo database")
             } else {
                 for t in order {

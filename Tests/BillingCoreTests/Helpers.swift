@@ -25,6 +25,9 @@ struct World {
     var states = BillableStateTable.seed
     var settings = BillingSettings()
     var changes: [String: [StateChange]] = [:]
+    var discounts: [Discount] = []
+    var caps: [MonthlyCap] = []
+    var credits: [Credit] = []
     private var nextEvent: Int64 = 1
 
     mutating func instance(_ id: String, project: String = "prj-a", type: String = "r2a.baremetal", image: String = "Ubuntu 22.04",
@@ -42,7 +45,8 @@ struct World {
     }
 
     var catalog: BillingCatalog {
-        BillingCatalog(projects: projects, types: types, instances: instances, rates: rates, billableStates: states)
+        BillingCatalog(projects: projects, types: types, instances: instances, rates: rates, billableStates: states, discounts: discounts,
+                       caps: caps, credits: credits)
     }
 
     /// Bills `period` as of `asOf`, giving every instance only the changes the reader would
@@ -65,4 +69,21 @@ extension BillingResult {
     func billableMicros(_ instance: String) -> Int64 {
         usage.filter { $0.instanceId == instance && $0.billable }.reduce(0) { $0 + $1.microseconds }
     }
+}
+
+/// A discount in force from `from` (to `to`), for a project or an account, on a type, a category or all.
+func discount(_ id: String, _ percent: String, project: String? = nil, account: String? = nil, type: String? = nil, category: String? = nil,
+              from: String = "2020-01-01T00:00:00Z", to: String? = nil) -> Discount {
+    Discount(id: id, projectId: project, billingAccountId: account, typeName: type, category: category, percent: ExactDecimal(parsing: percent)!,
+             effectiveFrom: t(from), effectiveTo: to.map(t))
+}
+
+func cap(_ type: String, _ hours: String, from: String = "2020-01-01T00:00:00Z", to: String? = nil) -> MonthlyCap {
+    MonthlyCap(typeName: type, capHours: ExactDecimal(parsing: hours)!, effectiveFrom: t(from), effectiveTo: to.map(t))
+}
+
+func credit(_ id: String, _ amount: String, account: String = "acct-1", project: String? = nil, currency: String = "KRW",
+            from: String = "2026-01-01T00:00:00Z", expires: String? = nil, reason: String? = nil) -> Credit {
+    Credit(id: id, billingAccountId: account, projectId: project, currency: currency, amount: ExactDecimal(parsing: amount)!,
+           validFrom: t(from), expiresAt: expires.map(t), reason: reason)
 }

@@ -123,27 +123,37 @@ struct RedTeamTests {
         for s in c.secrets + ["EnvSecret42"] { #expect(!r.stderr.contains(s), "\(s) printed: \(r.stderr)") }
     }
 
-    @Test("5. An --as-of later than the database's clock issues nothing: exit 2, no run, no invoice, no file")
+    @Test("5. An --as-of later than the database's clock issues nothing for a month that has not ended by the clock: exit 2, no run, no invoice, no file")
     func futureAsOf() throws {
         let t = try TestDatabase()
         let db = try t.connect()
         try t.loadExample(db)
-        let soon = Instant(microseconds: Int64(Date().timeIntervalSince1970 * 1_000_000) + 120_000_000).iso8601
+        let now = Instant(microseconds: Int64(Date().timeIntervalSince1970 * 1_000_000))
+        let soon = now.adding(microseconds: 120_000_000).iso8601
+        let thisMonth = BillingPeriod(containing: now, zone: BillingTimeZone(identifier: "Asia/Seoul")!).month.description
         for args in [["run", "--period", "2027-05", "--as-of", "2099-01-01T00:00:00Z"], ["run", "--as-of", "2099-01-01T00:00:00Z"],
-                     ["run", "--period", "2026-10", "--as-of", soon], ["recompute", "--period", "2026-10", "--as-of", "2099-01-01T00:00:00Z"],
-                     ["recompute", "--period", "2026-10", "--dry-run", "--as-of", soon]] {
+                     ["run", "--period", thisMonth, "--as-of", soon], ["run", "--as-of", soon],
+                     ["recompute", "--period", thisMonth, "--as-of", "2099-01-01T00:00:00Z"],
+                     ["recompute", "--period", thisMonth, "--dry-run", "--as-of", soon]] {
             let out = tempDir()
             let r = try t.run(args + ["--out", out])
-            #expect(r.status == 2 && r.stderr.contains("later than the database's clock"), "\(args): \(r.status) \(r.stderr)")
+            #expect(r.status == 2 && r.stderr.contains("later than the database's clock") && r.stderr.contains("has not ended"), "\(args): \(r.status) \(r.stderr)")
             #expect(try snapshot(out).isEmpty)
         }
         #expect(try db.execute("SELECT count(*) FROM billing_runs").scalar == "0")
         #expect(try db.execute("SELECT count(*) FROM invoices").scalar == "0")
-        // Without --as-of the run bills as of the database's clock: October has ended.
-        let now = try t.run(["run", "--period", "2026-10", "--out", tempDir(), "--json"])
-        #expect(now.status == 0, "\(now.stderr)")
+        // A month that has ended by the clock is billed as of the clock, said on stderr: the
+        // same invoices as without --as-of, and the run records the clock, not the future.
+        let ended = try t.run(["run", "--period", "2026-10", "--as-of", "2099-01-01T00:00:00Z", "--out", tempDir(), "--json"])
+        #expect(ended.status == 0, "\(ended.stderr)")
+        #expect(ended.stderr.contains("is billed as of the clock"))
         #expect(try db.execute("SELECT count(*) FROM invoices WHERE status = 'issued'").scalar == "2")
-        #expect(try db.execute("SELECT as_of <= now() FROM billing_runs").scalar == "t")
+        #expect(try db.execute("SELECT bool_and(as_of <= now()) FROM billing_runs").scalar == "t")
+        let again = try t.run(["run", "--period", "2026-10", "--out", tempDir(), "--json"])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(try db.execute("SELECT count(*) FROM invoices").scalar == "2")
+        let dry = try t.run(["recompute", "--period", "2026-10", "--dry-run", "--as-of", soon])
+        #expect(dry.status == 0, "\(dry.stderr)")
     }
 
     @Test("7. Concurrent migrate on a fresh database: every one exits 0 and the schema is applied once")
