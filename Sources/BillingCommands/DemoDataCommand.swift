@@ -13,12 +13,19 @@ struct DemoDataCommand: ParsableCommand {
             rates (p2a's changes inside the last ended month), images (Windows only on r2a) and \
             lifecycles over --months months through every state of the billable-state table.
 
+            Also customers' prices: a 5% discount for prj-1002, 10% off GPU servers for \
+            prj-1001's account from the 16th of the last ended month, a 600-hour monthly cap on \
+            r2a, and credits (a welcome credit, an SLA credit for prj-1001, a promotional credit \
+            valid in the last ended month only). --no-pricing leaves them out: every invoice is \
+            then at list price.
+
             Loads only into empty source tables, unless --replace empties them first together with \
             every bmbill output table: use --replace on demo databases only.
 
             Examples:
               bmbill demo-data
               bmbill demo-data --replace --projects 12 --instances 200 --months 6
+              bmbill demo-data --replace --no-pricing
             """)
 
     @Option(help: "Number of projects.") var projects = 6
@@ -28,6 +35,7 @@ struct DemoDataCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Last instant of the data (ISO 8601); default now, to the hour.", valueName: "instant"))
     var until: String?
     @Flag(help: "Empty the source and output tables first (demo databases only).") var replace = false
+    @Flag(help: "Load no discounts, monthly caps or credits (invoices at list price).") var noPricing = false
     @Option(help: ArgumentHelp("IANA zone the months are counted in.", valueName: "zone"))
     var timezone: String = "Asia/Seoul"
     @OptionGroup var connection: ConnectionOptions
@@ -55,9 +63,10 @@ struct DemoDataCommand: ParsableCommand {
         demo.instances = instances
         demo.months = months
         demo.seed = seed
+        demo.pricing = !noPricing
         let db = try PostgresConnection(conninfo: connection.conninfo ?? "")
         let counts = try demo.load(into: db, zone: zone, replace: replace)
         print("loaded demo data into \(db.displayName) (seed \(seed), until \(end.iso8601)): "
-            + ["projects", "instance_types", "instances", "instance_state_changes", "rates"].map { "\(counts[$0] ?? 0) \($0)" }.joined(separator: ", "))
+            + DemoData.tables.map { "\(counts[$0] ?? 0) \($0)" }.joined(separator: ", "))
     }
 }

@@ -3,13 +3,16 @@ import PostgresClient
 
 /// Realistic synthetic source data for demos and tests, the same for the same seed and
 /// end instant: projects (some sharing a billing account), the three bare-metal types
-/// with demo rates and one rate change, and instance lifecycles over several months that
-/// pass through every state of the seed's table.
+/// with demo rates and one rate change, instance lifecycles over several months that
+/// pass through every state of the seed's table, and (unless `pricing` is off) a few
+/// discounts, a monthly cap and credits (`pricingRows`).
 public struct DemoData {
     public var projects = 6
     public var instances = 40
     public var months = 4
     public var seed: UInt64 = 42
+    /// Load the pricing rows (discounts, monthly caps, credits); off: every invoice at list price.
+    public var pricing = true
     /// The last instant of the data: no change is later. Whole seconds.
     public var until: Instant
 
@@ -43,16 +46,17 @@ public struct DemoData {
         return zone.startOfDay(CivilDate(year: lastEnded.year, month: lastEnded.month, day: 15)).adding(microseconds: (12 * 3600 + 17 * 60) * 1_000_000)
     }
 
+    /// The tables `load` fills, in loading order (the column order of each is its table's).
+    public static let tables = ["projects", "instance_types", "instances", "instance_state_changes", "rates",
+                                "discounts", "monthly_caps", "credits"]
+
     /// The rows, as COPY text per table.
     public func generate(zone: BillingTimeZone) -> [String: [[String?]]] {
         var rng = SplitMix64(seed: seed)
         var tables: [String: [[String?]]] = [:]
-        let accounts = max(1, projects / 2)
         tables["projects"] = (0..<projects).map { p in
             let name = DemoData.projectNames[p % DemoData.projectNames.count] + (p >= DemoData.projectNames.count ? " \(p / DemoData.projectNames.count + 1)" : "")
-            // Every other project shares an account with its neighbour; the last stands alone.
-            let account: String? = p == projects - 1 && projects > 2 ? nil : "acct-\(p % accounts + 1)"
-            return [DemoData.projectId(p), name, account]
+            return [DemoData.projectId(p), name, accountId(p)]
         }
         tables["instance_types"] = DemoData.types.map { [$0.name, $0.category, String($0.vcpus), String($0.memory), String($0.gpus), $0.gpuModel] }
         let epoch2020 = Instant(iso8601: "2020-01-01T00:00:00Z")!
@@ -87,7 +91,58 @@ public struct DemoData {
         }
         tables["instances"] = instanceRows
         tables["instance_state_changes"] = changes
+        let priced = pricing ? pricingRows(zone: zone) : (discounts: [], caps: [], credits: [])
+        tables["discounts"] = priced.discounts
+        tables["monthly_caps"] = priced.caps
+        tables["credits"] = priced.credits
         return tables
+    }
+
+    /// The billing account of project number `p`, as `generate` assigns it: every other
+    /// project shares an account with its neighbour; the last of more than two stands alone.
+    func accountId(_ p: Int) -> String? {
+        p == projects - 1 && projects > 2 ? nil : "acct-\(p % max(1, projects / 2) + 1)"
+    }
+
+    /// Pricing rows (pricing.md) a newcomer finds on the demo invoices, fixed for a given
+    /// `until`, zone and number of projects, and valid by every rule bmbill checks (no
+    /// error anomaly). In the column order of `sql/012_pricing.sql`.
+    /// - discounts: prj-1002's own 5 % on every type, for all time; from the 16th of the
+    ///   last ended month, 10 % on GPU servers for every project of prj-1001's account;
+    /// - a cap: r2a.baremetal instances pay for at most 600 h a month, since 2020;
+    /// - credits (KRW): a welcome credit for prj-1002's account, valid a year from the
+    ///   start of the history; an SLA credit for prj-1001 alone, granted in the last ended
+    ///   month, expiring at the end of the current one; a small promotional credit for
+    ///   prj-1003's account, valid in the last ended month only (taken first, as it expires
+    ///   soonest, or else reported as `credit expired unused`).
+    /// Projects are prj-1001 onwards; with fewer projects the rows go to the last one.
+    public func pricingRows(zone: BillingTimeZone) -> (discounts: [[String?]], caps: [[String?]], credits: [[String?]]) {
+        let current = BillingPeriod(containing: until, zone: zone)
+        let lastEnded = BillingPeriod(month: current.month.previous, zone: zone)
+        let first = 0, second = min(1, projects - 1), third = min(2, projects - 1)
+        let epoch2020 = Instant(iso8601: "2020-01-01T00:00:00Z")!
+        let midMonth = zone.startOfDay(CivilDate(year: lastEnded.month.year, month: lastEnded.month.month, day: 16))
+        let discounts: [[String?]] = [
+            ["d-demo-partner", DemoData.projectId(second), nil, nil, nil, "5.0000", epoch2020.iso8601, nil,
+             "Partner discount: 5% on every server"],
+            ["d-demo-gpu", nil, accountId(first) ?? "acct-1", nil, "gpu", "10.0000", midMonth.iso8601, nil,
+             "Enterprise agreement from \(lastEnded.month)-16: GPU servers 10% off"],
+        ]
+        let caps: [[String?]] = [["r2a.baremetal", "600.0000", epoch2020.iso8601, nil]]
+        // History starts on a whole second (see `generate`); the welcome credit lasts a year from then.
+        let historyStart = Instant(seconds: (current.start.microseconds - Int64(months - 1) * 30 * 86_400 * 1_000_000) / 1_000_000)
+        let welcomeAccount = accountId(second) ?? accountId(first) ?? "acct-1"
+        let promoAccount = accountId(third) ?? accountId(first) ?? "acct-1"
+        let credits: [[String?]] = [
+            ["c-demo-welcome", welcomeAccount, nil, "KRW", "20000000", historyStart.iso8601,
+             historyStart.adding(microseconds: 365 * 86_400 * 1_000_000).iso8601, "Welcome credit"],
+            ["c-demo-sla", accountId(first) ?? "acct-1", DemoData.projectId(first), "KRW", "500000",
+             zone.startOfDay(CivilDate(year: lastEnded.month.year, month: lastEnded.month.month, day: 20)).iso8601,
+             current.end.iso8601, "SLA credit for the outage of \(lastEnded.month)-19"],
+            ["c-demo-promo", promoAccount, nil, "KRW", "150000", lastEnded.start.iso8601, lastEnded.end.iso8601,
+             "Promotional credit for \(lastEnded.month) only"],
+        ]
+        return (discounts, caps, credits)
     }
 
     /// One instance's changes from `created` until it is deleted or `until` comes.
@@ -144,11 +199,11 @@ public struct DemoData {
     /// output table (a demo database only); otherwise refuses to touch non-empty tables.
     public func load(into db: PostgresConnection, zone: BillingTimeZone, replace: Bool) throws -> [String: Int] {
         let tables = generate(zone: zone)
-        let order = ["projects", "instance_types", "instances", "instance_state_changes", "rates"]
+        let order = DemoData.tables
         var counts: [String: Int] = [:]
         try db.transaction {
             if replace {
-                try db.execute("TRUNCATE projects, instance_types, instances, instance_state_changes, rates, credit_applications, invoice_lines, invoices, billing_runs, invoice_number_series RESTART IDENTITY",
+                try db.execute("TRUNCATE projects, instance_types, instances, instance_state_changes, rates, discounts, monthly_caps, credits, credit_applications, invoice_lines, invoices, billing_runs, invoice_number_series RESTART IDENTITY",
                                context: "emptying the demo database")
             } else {
                 for t in order {

@@ -44,7 +44,7 @@ struct SchemaAndDemoTests {
         }
     }
 
-    @Test("demo-data is deterministic per seed, passes every state of the seed's table, and bills cleanly")
+    @Test("demo-data is deterministic per seed, passes every state of the seed's table, carries pricing rows (none with --no-pricing), and bills cleanly")
     func demoData() throws {
         let a = try TestDatabase(), b = try TestDatabase()
         for t in [a, b] {
@@ -55,7 +55,10 @@ struct SchemaAndDemoTests {
             SELECT md5(string_agg(x, '|' ORDER BY x)) FROM (
               SELECT concat_ws(',', event_id, instance_id, state, changed_at, recorded_at) x FROM instance_state_changes
               UNION ALL SELECT concat_ws(',', instance_id, project_id, type_name, image, name, created_at) FROM instances
-              UNION ALL SELECT concat_ws(',', type_name, hourly_rate, effective_from, effective_to) FROM rates) s
+              UNION ALL SELECT concat_ws(',', type_name, hourly_rate, effective_from, effective_to) FROM rates
+              UNION ALL SELECT concat_ws(',', discount_id, project_id, billing_account_id, type_name, category, percent, effective_from, effective_to) FROM discounts
+              UNION ALL SELECT concat_ws(',', type_name, cap_hours, effective_from, effective_to) FROM monthly_caps
+              UNION ALL SELECT concat_ws(',', credit_id, billing_account_id, project_id, currency, amount, valid_from, expires_at) FROM credits) s
             """
         let dbA = try a.connect(), dbB = try b.connect()
         #expect(try dbA.execute(digest).scalar == dbB.execute(digest).scalar)
@@ -66,6 +69,16 @@ struct SchemaAndDemoTests {
         #expect(try dbA.execute("SELECT count(*) FROM instances WHERE image LIKE 'Windows%' AND type_name <> 'r2a.baremetal'").scalar == "0")
         #expect(try dbA.execute("SELECT count(*) FROM (SELECT billing_account_id FROM projects GROUP BY 1 HAVING count(*) > 1) s").scalar != "0")
         #expect(try dbA.execute("SELECT count(*) FROM rates WHERE effective_from > '2026-09-30 15:00+00' AND effective_from < '2026-10-31 15:00+00'").scalar == "1")
+        // Customers' prices: two discounts (one starting inside October), a cap, and three
+        // credits (one valid in October only).
+        #expect(try dbA.execute("SELECT count(*) FROM discounts").scalar == "2")
+        #expect(try dbA.execute("SELECT count(*) FROM discounts WHERE effective_from > '2026-09-30 15:00+00' AND effective_from < '2026-10-31 15:00+00'").scalar == "1")
+        #expect(try dbA.execute("SELECT count(*) FROM monthly_caps").scalar == "1")
+        #expect(try dbA.execute("SELECT count(*) FROM credits").scalar == "3")
+        #expect(try dbA.execute("SELECT count(*) FROM credits WHERE valid_from = '2026-09-30 15:00+00' AND expires_at = '2026-10-31 15:00+00'").scalar == "1")
+        // --no-pricing loads none of them.
+        try b.run(["demo-data", "--replace", "--no-pricing", "--seed", "7", "--until", "2026-11-20T00:00:00Z"]).expectSuccess()
+        #expect(try dbB.execute("SELECT (SELECT count(*) FROM discounts) + (SELECT count(*) FROM monthly_caps) + (SELECT count(*) FROM credits)").scalar == "0")
         // Loading again refuses to mix with existing rows unless --replace.
         let again = try a.run(["demo-data", "--seed", "7", "--until", "2026-11-20T00:00:00Z"])
         #expect(again.status == 1 && again.stderr.contains("--replace"))

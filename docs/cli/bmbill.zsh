@@ -179,6 +179,7 @@ _bmbill_demo-data() {
         '--seed[Random seed\: the same seed and --until give the same rows.]:seed:'
         '--until[Last instant of the data (ISO 8601); default now, to the hour.]:instant:'
         '--replace[Empty the source and output tables first (demo databases only).]'
+        '--no-pricing[Load no discounts, monthly caps or credits (invoices at list price).]'
         '--timezone[IANA zone the months are counted in.]:zone:'
         '--db[libpq connection string or postgresql\:// URI (env BMBILL_DB).]:conninfo:'
         '--version[Show the version.]'
