@@ -79,19 +79,23 @@ test: deps focus-validator ## the whole test suite, against a PostgreSQL it star
 	  status=0; \
 	  mkdir -p .build; \
 	  swift build $(SWIFT_BUILD_FLAGS) && swift test --disable-xctest $(SWIFT_BUILD_FLAGS) 2>&1 | tee .build/test.log || status=$$?; \
-	  contract=skipped; \
+	  contract=skipped; pricing=skipped; \
 	  if [ $$status -eq 0 ] && [ -x $(SHARED)/tools/check-contract ]; then \
 	    psql -X -q -c "DROP DATABASE IF EXISTS bmbill_contract" -c "CREATE DATABASE bmbill_contract"; \
 	    if PGDATABASE=bmbill_contract $(SHARED)/tools/check-contract $(DEBUG_BIN); then contract=passed; else contract=failed; status=1; fi; \
+	    psql -X -q -c "DROP DATABASE IF EXISTS bmbill_contract_pricing" -c "CREATE DATABASE bmbill_contract_pricing"; \
+	    if PGDATABASE=bmbill_contract_pricing $(SHARED)/tools/check-contract --pricing $(DEBUG_BIN); then pricing=passed; else pricing=failed; status=1; fi; \
 	  fi; \
 	  scripts/pg down $(TEST_PG_DIR); \
-	  scripts/test-summary .build/test.log "$$contract"; \
+	  scripts/test-summary .build/test.log "$$contract" "$$pricing"; \
 	  exit $$status
 
-contract: build db-up ## run ../shared/tools/check-contract on the release build (fresh database)
+contract: build db-up ## run ../shared/tools/check-contract and its --pricing check on the release build (each in a fresh database)
 	@eval "$$(scripts/pg env $(PG_DIR) $(PG_PORT))"; \
-	  psql -X -q -d postgres -c "DROP DATABASE IF EXISTS bmbill_contract" -c "CREATE DATABASE bmbill_contract"; \
-	  PGDATABASE=bmbill_contract $(SHARED)/tools/check-contract $(RELEASE_BIN)
+	  psql -X -q -d postgres -c "DROP DATABASE IF EXISTS bmbill_contract" -c "CREATE DATABASE bmbill_contract" \
+	    -c "DROP DATABASE IF EXISTS bmbill_contract_pricing" -c "CREATE DATABASE bmbill_contract_pricing" && \
+	  PGDATABASE=bmbill_contract $(SHARED)/tools/check-contract $(RELEASE_BIN) && \
+	  PGDATABASE=bmbill_contract_pricing $(SHARED)/tools/check-contract --pricing $(RELEASE_BIN)
 
 bench: deps ## benchmark on generated data (100k instances, 10M changes); appends to BENCHMARKS.md
 	scripts/bench
