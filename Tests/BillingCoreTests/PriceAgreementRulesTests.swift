@@ -1,4 +1,5 @@
 import BillingCore
+import PropertyBased
 import Testing
 
 /// pricing.md: discounts, monthly caps and credits. Prices in these tests are 3,600 KRW
@@ -486,5 +487,74 @@ struct PriceAgreementRulesTests {
         guard case .correct(_, let c2) = a2[0] else { Issue.record("not corrected"); return }
         #expect(c2.creditsApplied == 300_000)
         #expect(l2.closing["c"] == 0)
+    }
+}
+
+/// pricing.md's invariants on random pricing rows and timelines.
+@Suite("Pricing invariants (property-based)")
+struct PricingPropertyTests {
+    /// Random pricing rows read from `n` (numbers in 0...1_000_000), within days of October.
+    static func world(_ steps: [(Int, Int)], _ n: [Int]) -> World {
+        var w = World()
+        w.projects.append(Project(id: "prj-c", name: "C", billingAccountId: "acct-1"))
+        w.rates = [rate("r2a.baremetal", "9876.543210", to: "2026-10-15T03:17:00Z"), rate("r2a.baremetal", "12345.6789", from: "2026-10-15T03:17:00Z"),
+                   rate("p2a.baremetal", "51296")]
+        var k = 0
+        func next(_ m: Int) -> Int {
+            defer { k += 1 }
+            return n[k % n.count] % m
+        }
+        // An instant from Sep 25 to Nov 5, to the second.
+        func instant() -> Instant { october.start.adding(microseconds: (Int64(next(41 * 86_400)) - 5 * 86_400) * 1_000_000) }
+        for (i, (project, type)) in [("prj-a", "r2a.baremetal"), ("prj-c", "p2a.baremetal"), ("prj-b", "r2a.baremetal")].enumerated() {
+            w.instance("i-\(i)", project: project, type: type)
+            for c in MeteringPropertyTests.timeline(steps.shuffled(), period: october) {
+                w.changes["i-\(i)", default: []].append(StateChange(eventId: c.eventId, instanceId: "i-\(i)", state: c.state, changedAt: c.changedAt, recordedAt: c.recordedAt))
+            }
+        }
+        for d in 0..<next(5) {
+            let a = instant(), b = instant()
+            let holder = next(3), scope = next(4)
+            w.discounts.append(Discount(
+                id: "d-\(d)", projectId: holder == 0 ? "prj-a" : nil, billingAccountId: holder == 0 ? nil : holder == 1 ? "acct-1" : "acct-2",
+                typeName: scope == 0 ? "r2a.baremetal" : nil, category: scope == 1 ? "memory_optimized" : scope == 2 ? "gpu" : nil,
+                percent: ExactDecimal(units: Int128(1 + next(1_000_000)), scale: 4), effectiveFrom: min(a, b), effectiveTo: next(3) == 0 ? nil : max(a, b)))
+        }
+        if next(2) == 0 {
+            w.caps = [MonthlyCap(typeName: "r2a.baremetal", capHours: ExactDecimal(units: Int128(1 + next(8_000_000)), scale: 4), effectiveFrom: t("2020-01-01T00:00:00Z"), effectiveTo: nil)]
+        }
+        for c in 0..<next(5) {
+            let from = instant()
+            w.credits.append(Credit(id: "c-\(c)", billingAccountId: "acct-1", projectId: next(3) == 0 ? "prj-c" : nil, currency: "KRW",
+                                    amount: ExactDecimal(units: Int128(1 + next(20_000_000)), scale: 0), validFrom: from,
+                                    expiresAt: next(2) == 0 ? nil : from.adding(microseconds: Int64(1 + next(40 * 86_400)) * 1_000_000)))
+        }
+        return w
+    }
+
+    @Test("Σ charged ≤ Σ list per invoice, credits ≤ subtotal, no balance below zero, and the lines' time (charged + capped) is the metered billable time")
+    func invariants() async {
+        await propertyCheck(count: 120, input: MeteringPropertyTests.stepGen, Gen.int(in: 0...1_000_000).array(of: 60...60)) { steps, numbers in
+            let w = Self.world(steps, numbers)
+            let ledger = CreditLedger(credits: w.credits, applied: [:], currency: .krw, period: october)
+            let (_, r, after) = InvoicePlanner.plan(w.bill(), stored: [:], correctIssued: false, credits: ledger)
+            for inv in r.invoices {
+                #expect(inv.subtotal <= inv.listSubtotal)
+                #expect(inv.lines.allSatisfy { $0.amount >= 0 && $0.amount <= $0.listAmount })
+                #expect(inv.creditsApplied >= 0 && inv.creditsApplied <= inv.subtotal)
+                #expect(inv.total == inv.subtotal - inv.creditsApplied + inv.tax)
+            }
+            #expect(after.closing.values.allSatisfy { $0 >= 0 })
+            #expect(after.credits.allSatisfy { c in (after.opening[c.id] ?? 0) - (after.closing[c.id] ?? 0) >= 0 })
+            for id in ["i-0", "i-1", "i-2"] {
+                let lines = r.invoices.flatMap(\.lines).filter { $0.instanceId == id }
+                let priced = r.usage.filter { $0.instanceId == id && $0.billable && $0.rate != nil }.reduce(Int64(0)) { $0 + $1.microseconds }
+                #expect(lines.reduce(Int64(0)) { $0 + $1.meteredMicroseconds } == priced)
+                #expect(lines.reduce(Int64(0)) { $0 + $1.cappedMicroseconds } == r.usage.filter { $0.instanceId == id && $0.capped }.reduce(Int64(0)) { $0 + $1.microseconds })
+                if let cap = w.caps.first?.microseconds, lines.first?.typeName == "r2a.baremetal", r.anomalies(.invalidCap).isEmpty {
+                    #expect(lines.reduce(Int64(0)) { $0 + $1.chargedMicroseconds } <= cap)
+                }
+            }
+        }
     }
 }
