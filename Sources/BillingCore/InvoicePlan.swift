@@ -134,13 +134,19 @@ public struct StoredLine: Hashable, Sendable {
     public let hourlyRateText: String
     public let billableSeconds: Int64
     public let amount: Int128
+    /// The discount that priced the line (nil: list price) and its percent (`15.0000`).
+    public let discountId: String?
+    public let discountPercent: String?
 
-    public init(instanceId: String, rateEffectiveFrom: Instant, hourlyRateText: String, billableSeconds: Int64, amount: Int128) {
+    public init(instanceId: String, rateEffectiveFrom: Instant, hourlyRateText: String, billableSeconds: Int64, amount: Int128,
+                discountId: String? = nil, discountPercent: String? = nil) {
         self.instanceId = instanceId
         self.rateEffectiveFrom = rateEffectiveFrom
         self.hourlyRateText = hourlyRateText
         self.billableSeconds = billableSeconds
         self.amount = amount
+        self.discountId = discountId
+        self.discountPercent = discountPercent
     }
 }
 
@@ -150,6 +156,8 @@ public struct LineChange: Hashable, Sendable {
     public let kind: Kind
     public let instanceId: String
     public let rateEffectiveFrom: Instant
+    /// The line's discount (nil: list price): a line is an instance, a rate version and a discount.
+    public let discountId: String?
     public let old: StoredLine?
     public let new: StoredLine?
 
@@ -158,21 +166,27 @@ public struct LineChange: Hashable, Sendable {
     public var rateChanged: Bool { old != nil && new != nil && old!.hourlyRateText != new!.hourlyRateText }
     public var secondsChanged: Bool { (old?.billableSeconds ?? 0) != (new?.billableSeconds ?? 0) }
 
-    /// The lines of `old` and `new` that differ, by instance and rate version.
+    /// True when the same line's discount percent differs (the discount row was corrected).
+    public var discountChanged: Bool { old != nil && new != nil && old!.discountPercent != new!.discountPercent }
+
+    /// The lines of `old` and `new` that differ, by instance, rate version and discount.
     public static func between(old: [StoredLine], new: [StoredLine]) -> [LineChange] {
         struct Key: Hashable, Comparable {
             let instance: String
             let from: Instant
-            static func < (a: Key, b: Key) -> Bool { (a.instance, a.from) < (b.instance, b.from) }
+            let discount: String
+            static func < (a: Key, b: Key) -> Bool { (a.instance, a.from, a.discount) < (b.instance, b.from, b.discount) }
         }
-        let o = Dictionary(old.map { (Key(instance: $0.instanceId, from: $0.rateEffectiveFrom), $0) }, uniquingKeysWith: { a, _ in a })
-        let n = Dictionary(new.map { (Key(instance: $0.instanceId, from: $0.rateEffectiveFrom), $0) }, uniquingKeysWith: { a, _ in a })
+        func key(_ l: StoredLine) -> Key { Key(instance: l.instanceId, from: l.rateEffectiveFrom, discount: l.discountId ?? "") }
+        let o = Dictionary(old.map { (key($0), $0) }, uniquingKeysWith: { a, _ in a })
+        let n = Dictionary(new.map { (key($0), $0) }, uniquingKeysWith: { a, _ in a })
         return Set(o.keys).union(n.keys).sorted().compactMap { k in
+            let discount = k.discount.isEmpty ? nil : k.discount
             switch (o[k], n[k]) {
-            case (nil, let b?): return LineChange(kind: .added, instanceId: k.instance, rateEffectiveFrom: k.from, old: nil, new: b)
-            case (let a?, nil): return LineChange(kind: .removed, instanceId: k.instance, rateEffectiveFrom: k.from, old: a, new: nil)
+            case (nil, let b?): return LineChange(kind: .added, instanceId: k.instance, rateEffectiveFrom: k.from, discountId: discount, old: nil, new: b)
+            case (let a?, nil): return LineChange(kind: .removed, instanceId: k.instance, rateEffectiveFrom: k.from, discountId: discount, old: a, new: nil)
             case (let a?, let b?) where a != b:
-                return LineChange(kind: .changed, instanceId: k.instance, rateEffectiveFrom: k.from, old: a, new: b)
+                return LineChange(kind: .changed, instanceId: k.instance, rateEffectiveFrom: k.from, discountId: discount, old: a, new: b)
             default: return nil
             }
         }
@@ -182,7 +196,7 @@ public struct LineChange: Hashable, Sendable {
 extension InvoiceLine {
     public var stored: StoredLine {
         StoredLine(instanceId: instanceId, rateEffectiveFrom: rate.effectiveFrom, hourlyRateText: rate.hourlyRateText,
-                   billableSeconds: billableSeconds, amount: amount)
+                   billableSeconds: billableSeconds, amount: amount, discountId: discount?.id, discountPercent: discount?.percentText)
     }
 }
 

@@ -257,7 +257,7 @@ struct PriceAgreements: Sendable {
                         guard seenPairs.insert(pair).inserted else { continue }
                         let d1 = discounts[pair[0]], d2 = discounts[pair[1]]
                         overlaps.append(Anomaly(.error, .overlappingDiscounts, projectId: d1.projectId ?? d2.projectId,
-                                                detail: "discounts \(d1.id) and \(d2.id) (both \(Self.level(d1))) are in force together from \(a) for \(projectId) \(typeName); no discount is applied where they overlap"))
+                                                detail: "discounts \(d1.id) and \(d2.id) (both \(Self.level(d1))) are in force together from \(a); no discount is applied where they overlap"))
                     }
                 }
             }
