@@ -203,4 +203,26 @@ struct PricingRunTests {
         #expect(r.status != 0)
         #expect(r.stderr.contains("BM-00000002"), "\(r.stderr)")
     }
+
+    @Test("pricing: the job bills with credits under the least-privileged roles, and can neither change pricing rows nor what was taken")
+    func leastPrivilege() throws {
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.loadPricingExample(db)
+        let job = "bmbill_pj_" + t.name.suffix(8)
+        try db.execute("CREATE ROLE \(job) LOGIN")
+        defer { _ = try? db.execute("DROP OWNED BY \(job)"); _ = try? db.execute("DROP ROLE \(job)") }
+        try db.execute("GRANT bmbill_reader, bmbill_writer TO \(job)")
+        for run in Self.runs {
+            let r = try t.run(["run", "--period", run["period"] as! String, "--as-of", run["as_of"] as! String, "--out", tempDir()], env: ["PGUSER": job])
+            #expect(r.status == 0, "\(r.stderr)")
+        }
+        #expect(try balances(db) == Self.runs[2]["credit_balances_after"] as! [String: String])
+        let asJob = try PostgresConnection(conninfo: "dbname=\(t.name) user=\(job)")
+        for sql in ["UPDATE credit_applications SET amount = 1", "DELETE FROM credit_applications", "UPDATE credits SET amount = 1",
+                    "INSERT INTO discounts VALUES ('d-x', 'prj-alpha', NULL, NULL, NULL, 50, '2020-01-01', NULL, NULL)",
+                    "DELETE FROM monthly_caps", "UPDATE invoices SET credits_applied = 0"] {
+            #expect(throws: PostgresError.self, "\(sql)") { try asJob.execute(sql) }
+        }
+    }
 }
