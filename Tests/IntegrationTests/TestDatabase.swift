@@ -35,6 +35,17 @@ final class TestDatabase {
         try loadCSVs(db, from: Fixtures.october)
     }
 
+    /// Migrates and loads the pricing-october-2026 example: october-2026 plus its discounts,
+    /// monthly caps and credits.
+    func loadPricingExample(_ db: PostgresConnection) throws {
+        try loadExample(db)
+        for table in ["discounts", "monthly_caps", "credits"] {
+            let text = try String(contentsOf: Fixtures.pricing.appendingPathComponent(table + ".csv"), encoding: .utf8)
+            let columns = text.split(separator: "\n", maxSplits: 1)[0]
+            try db.copyIn("COPY \(table) (\(columns)) FROM STDIN WITH (FORMAT csv, HEADER true, NULL '')") { send in try send(text) }
+        }
+    }
+
     func loadCSVs(_ db: PostgresConnection, from dir: URL) throws {
         for table in ["projects", "instance_types", "instances", "instance_state_changes", "rates"] {
             let text = try String(contentsOf: dir.appendingPathComponent(table + ".csv"), encoding: .utf8)
@@ -105,6 +116,7 @@ final class PausedRun {
 enum Fixtures {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
     static let october = root.appendingPathComponent("october-2026")
+    static let pricing = root.appendingPathComponent("pricing-october-2026")
 }
 
 /// The bmbill executable that `swift build` made (make test builds it before the tests).
