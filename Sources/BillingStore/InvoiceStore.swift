@@ -120,7 +120,9 @@ public struct InvoiceStore {
     }
 
     /// The credit applications of the invoices of `period` in `currency` (only those in
-    /// force: `currentOnly`), by invoice id, each with its credit's reason.
+    /// force: `currentOnly`), by invoice id, each with its credit's reason, in the order
+    /// credits are taken (soonest to expire first, then the earliest valid, then by id), as
+    /// the run lists them on the invoice.
     func creditTakes(period: YearMonth, currency: Currency, currentOnly: Bool) throws -> [Int64: [CreditTake]] {
         var takes: [Int64: [CreditTake]] = [:]
         for row in try db.execute(
@@ -129,7 +131,7 @@ public struct InvoiceStore {
             FROM credit_applications a JOIN \(currentOnly ? "current_invoices" : "invoices") i USING (invoice_id)
                  LEFT JOIN credits c ON c.credit_id = a.credit_id
             WHERE i.period = $1 AND i.currency = $2
-            ORDER BY a.invoice_id, a.credit_id
+            ORDER BY a.invoice_id, c.expires_at NULLS LAST, c.valid_from, a.credit_id COLLATE "C"
             """, [period.description, currency.code], context: "reading credit applications"
         ).checkedRows(table: "credit_applications") {
             takes[try row.int64(0, "invoice_id"), default: []].append(

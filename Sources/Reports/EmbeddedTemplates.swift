@@ -31,6 +31,10 @@ enum EmbeddedTemplates {
   table.states { border-collapse: collapse; }
   table.states td, table.states th { padding: 1px 8px 1px 0; text-align: left; }
   .note { font-size: 7.5pt; }
+  .small { font-size: 7pt; color: #5b6274; }
+  .nowrap { white-space: nowrap; }
+  table.totals.priced td.num { text-align: right; white-space: nowrap; padding-left: 16px; }
+  table.totals tr.credit td:first-child { padding-left: 14px; }
 </style>
 </head>
 <body>
@@ -57,25 +61,52 @@ enum EmbeddedTemplates {
 
 <table class="lines">
   <thead>
-    <tr><th>#</th><th>Instance</th><th>Type</th><th>Image</th><th class="num">Billable hours</th><th class="num">Rate / h</th><th class="num">Amount</th></tr>
+    {{^pricedLines}}<tr><th>#</th><th>Instance</th><th>Type</th><th>Image</th><th class="num">Billable hours</th><th class="num">Rate / h</th><th class="num">Amount</th></tr>{{/pricedLines}}
+    {{#pricedLines}}<tr><th>#</th><th>Instance</th><th class="nowrap">Type, image</th><th class="num">Billable hours</th>{{#showCapped}}<th class="num">Capped hours</th>{{/showCapped}}<th class="num">{{#showDiscounts}}List rate / h{{/showDiscounts}}{{^showDiscounts}}Rate / h{{/showDiscounts}}</th>{{#showDiscounts}}<th class="num">List amount</th><th class="num">Discount</th>{{/showDiscounts}}<th class="num">Amount</th></tr>{{/pricedLines}}
   </thead>
   <tbody>
   {{#categories}}
-    <tr class="category"><td colspan="7">{{title}}</td></tr>
+    <tr class="category"><td colspan="{{columns}}">{{title}}</td></tr>
     {{#lines}}
-    <tr><td>{{lineNo}}</td><td>{{instanceName}} <span class="muted">{{instanceId}}</span></td><td>{{type}}</td><td>{{image}}</td><td class="num">{{hours}}</td><td class="num">{{rate}}</td><td class="num">{{amount}}</td></tr>
+    {{^pricedLines}}<tr><td>{{lineNo}}</td><td>{{instanceName}} <span class="muted">{{instanceId}}</span></td><td>{{type}}</td><td>{{image}}</td><td class="num">{{hours}}</td><td class="num">{{rate}}</td><td class="num">{{amount}}</td></tr>{{/pricedLines}}
+    {{#pricedLines}}<tr><td>{{lineNo}}</td><td class="nowrap">{{instanceName}}<div class="small">{{instanceId}}</div></td><td class="nowrap">{{type}}<div class="small">{{image}}</div></td><td class="num">{{hours}}<div class="small">{{seconds}} s</div></td>{{#showCapped}}<td class="num">{{#lineCapped}}{{cappedHours}}<div class="small">{{cappedSeconds}} s</div>{{/lineCapped}}</td>{{/showCapped}}<td class="num">{{rate}}</td>{{#showDiscounts}}<td class="num">{{listAmount}}</td><td class="num">{{#lineDiscount}}{{discountAmount}}<div class="small">{{discountId}} · {{discountPercent}}</div>{{/lineDiscount}}</td>{{/showDiscounts}}<td class="num">{{amount}}</td></tr>{{/pricedLines}}
     {{/lines}}
-    <tr class="catsum"><td colspan="6">{{title}} subtotal</td><td class="num">{{subtotal}}</td></tr>
+    <tr class="catsum"><td colspan="{{columnsBeforeAmount}}">{{title}} subtotal{{#showDiscounts}} <span class="muted">(list {{listSubtotal}})</span>{{/showDiscounts}}</td><td class="num">{{subtotal}}</td></tr>
   {{/categories}}
-  {{^categories}}<tr><td colspan="7" class="muted">No billable usage.</td></tr>{{/categories}}
+  {{^categories}}<tr><td colspan="{{columns}}" class="muted">No billable usage.</td></tr>{{/categories}}
   </tbody>
 </table>
 
-<table class="totals">
+<table class="totals{{#priced}} priced{{/priced}}">
+  {{#showDiscounts}}
+  <tr><td>List price</td><td class="num">{{listSubtotal}}</td></tr>
+  <tr><td>Discounts</td><td class="num">{{discountTotal}}</td></tr>
+  {{/showDiscounts}}
   <tr><td>Subtotal</td><td class="num">{{subtotal}}</td></tr>
+  {{#showCredits}}
+  {{#credits}}<tr class="credit"><td>{{label}}</td><td class="num">{{amount}}</td></tr>{{/credits}}
+  <tr><td>{{#draft}}Credits this draft would take{{/draft}}{{^draft}}Credits applied{{/draft}}</td><td class="num">{{creditsApplied}}</td></tr>
+  <tr><td>Tax base</td><td class="num">{{taxBase}}</td></tr>
+  {{/showCredits}}
   <tr><td>VAT {{vatPercent}}</td><td class="num">{{tax}}</td></tr>
   <tr class="total"><td>Total</td><td class="num">{{total}}</td></tr>
 </table>
+{{#showCredits}}
+<p class="note muted" style="text-align:right">Credits pay the subtotal before VAT; VAT is charged on the tax base (subtotal less credits).</p>
+{{#draft}}<p class="note draft" style="text-align:right">Draft: the credits shown are what this invoice would take from today's balances; nothing is taken until it is issued.</p>{{/draft}}
+{{/showCredits}}
+
+{{#showDiscounts}}
+<section>
+  <h2>Discounts</h2>
+  <table class="states">
+    <tr><th>Discount</th><th>Off the list price</th><th>Agreement</th></tr>
+    {{#discounts}}<tr><td>{{id}}</td><td>{{percent}}</td><td class="muted">{{description}}</td></tr>{{/discounts}}
+  </table>
+  <p class="note muted">On a discounted line the list amount is its billable hours at the list rate and the amount is the list
+  amount less the discount's percent, each rounded once; the discount amount is the difference.</p>
+</section>
+{{/showDiscounts}}
 
 <section>
   <h2>Daily charges</h2>
@@ -90,7 +121,9 @@ enum EmbeddedTemplates {
   </table>
   <p class="note muted">A bare-metal server is billed in every state in which it stays allocated to you, stopped included
   (its hardware remains reserved); it is not billed while spawning, in error or being deleted. Each line's time is
-  rounded up to a whole {{granularity}} once; amounts are rounded {{rounding}} to the {{currencyUnit}}.</p>
+  rounded up to a whole {{granularity}} once; amounts are rounded {{rounding}} to the {{currencyUnit}}.{{#showCapped}}
+  Capped hours are time after the server reached the monthly cap of its type: metered and shown here, not charged
+  (the hours above count them).{{/showCapped}}</p>
 </section>
 </body>
 </html>

@@ -50,18 +50,56 @@ public struct InvoiceHTML {
                 [
                     "title": InvoiceHTML.categoryTitles[group.category] ?? group.category, "subtotal": InvoiceHTML.money(group.subtotal, cur),
                     "lines": group.lines.map { l -> [String: Any] in
-                        [
+                        var line: [String: Any] = [
                             "lineNo": String(l.lineNumber), "instanceName": l.instanceName ?? "", "instanceId": l.instanceId, "type": l.typeName,
                             "image": l.image, "hours": InvoiceHTML.hours(l.billableSeconds * 1_000_000),
                             "rate": InvoiceHTML.money(l.rate.microsPerHour, Currency(code: "KRW")!, scale: 6, symbol: cur), "amount": InvoiceHTML.money(l.amount, cur),
+                            // Pricing columns (shown only on invoices with a discount or a cap).
+                            "seconds": DisplayFormat.grouped(String(l.billableSeconds)), "listAmount": InvoiceHTML.money(l.listAmount, cur),
+                            "lineCapped": l.cappedMicroseconds != 0, "cappedHours": InvoiceHTML.hours(l.cappedMicroseconds),
+                            "cappedSeconds": DisplayFormat.grouped(formatSeconds(l.cappedMicroseconds)),
+                            "lineDiscount": l.discount != nil, "discountAmount": InvoiceHTML.money(-l.discountAmount, cur),
                         ]
+                        if let d = l.discount {
+                            line["discountId"] = d.id
+                            line["discountPercent"] = InvoiceHTML.percent(d)
+                        }
+                        return line
                     },
+                    "listSubtotal": InvoiceHTML.money(group.lines.reduce(0) { $0 + $1.listAmount }, cur),
                 ]
             },
             "states": states.sorted { $0.value > $1.value }.map { s -> [String: Any] in
                 ["state": s.key, "hours": InvoiceHTML.hours(s.value), "meaning": InvoiceHTML.meanings[s.key] ?? ""]
             },
         ]
+        // Pricing (pricing.md section 4): the columns and rows appear only on invoices that
+        // have a discount, a capped line or a credit, so others look as they always did.
+        let discounted = c.lines.contains { $0.discount != nil || $0.listAmount != $0.amount }
+        let capped = c.lines.contains { $0.cappedMicroseconds != 0 }
+        let draft = doc.record.status == .draft
+        ctx["showDiscounts"] = discounted
+        ctx["showCapped"] = capped
+        ctx["pricedLines"] = discounted || capped
+        ctx["showCredits"] = !c.credits.isEmpty
+        ctx["draft"] = draft
+        ctx["priced"] = discounted || capped || !c.credits.isEmpty
+        // Priced lines: the image goes under the type, the discount's id under its amount.
+        let columns = discounted || capped ? 6 + (capped ? 1 : 0) + (discounted ? 2 : 0) : 7
+        ctx["columns"] = String(columns)
+        ctx["columnsBeforeAmount"] = String(columns - 1)
+        ctx["listSubtotal"] = InvoiceHTML.money(c.listSubtotal, cur)
+        ctx["discountTotal"] = InvoiceHTML.money(-c.discount, cur)
+        ctx["credits"] = c.credits.map { t -> [String: Any] in
+            ["label": "Credit \(t.creditId)" + (t.reason.map { " · \($0)" } ?? "") + (draft ? " (would take)" : ""),
+             "amount": InvoiceHTML.money(-t.amount, cur)]
+        }
+        ctx["creditsApplied"] = InvoiceHTML.money(-c.creditsApplied, cur)
+        ctx["taxBase"] = InvoiceHTML.money(c.taxBase, cur)
+        var seen: Set<String> = []
+        ctx["discounts"] = c.lines.compactMap(\.discount).filter { seen.insert($0.id).inserted }.map { d -> [String: Any] in
+            ["id": d.id, "percent": InvoiceHTML.percent(d), "description": d.description ?? ""]
+        }
         if let n = doc.record.invoiceNumber { ctx["number"] = n }
         if doc.record.revision > 0 { ctx["revision"] = String(doc.record.revision) }
         if let corrects = doc.record.correctsInvoiceId, let diff = doc.record.difference {
@@ -83,6 +121,9 @@ public struct InvoiceHTML {
         let prefix = shown.code == "KRW" ? "₩" : shown.code + " "
         return (negative ? "-" : "") + prefix + number
     }
+
+    /// A discount's percent as people write it: `15 %`, `3.5 %`.
+    static func percent(_ d: Discount) -> String { formatScaledTrimmed(d.percentUnits, scale: Discount.percentScale) + " %" }
 
     /// Hours with two decimals (rounded half-up) from microseconds.
     static func hours(_ micros: Int64) -> String { DisplayFormat.hours(microseconds: micros, decimals: 2) }

@@ -29,6 +29,9 @@ public struct PeriodFiles {
         files.append(("invoice_lines.csv", lines.digest))
         try stage("anomalies.csv", PeriodFiles.anomaliesCSV(result))
         try stage("summary.csv", PeriodFiles.summaryCSV(result, credits: credits, records: records))
+        if let ledger = result.credits, !ledger.isEmpty {
+            try stage("credits.csv", PeriodFiles.creditsCSV(ledger, records: records))
+        }
         for invoice in (result.invoices + credits).sorted(by: { $0.project.id < $1.project.id }) {
             try stage("invoices/" + SafeFileName.of(invoice.project.id) + ".json",
                       PeriodFiles.invoiceJSON(invoice, record: records[invoice.project.id], result: result).pretty)
@@ -66,7 +69,7 @@ public struct PeriodFiles {
     public static let invoiceLineColumns = [
         "period", "project_id", "invoice_id", "invoice_number", "status", "line_no", "instance_id", "instance_name",
         "instance_type", "category", "image", "rate_effective_from", "hourly_rate", "currency", "metered_seconds",
-        "billable_seconds", "amount",
+        "billable_seconds", "amount", "discount_id", "discount_percent", "list_amount", "capped_seconds",
     ]
 
     /// Renders the lines in chunks of about `chunk` bytes (a large month has hundreds of thousands).
@@ -82,6 +85,8 @@ public struct PeriodFiles {
                     .text(l.instanceId), .text(l.instanceName ?? ""), .text(l.typeName), .text(l.category), .text(l.image),
                     .plain(l.rate.effectiveFrom.iso8601), .plain(l.rate.hourlyRateText), .plain(invoice.currency.code),
                     .plain(formatSeconds(l.meteredMicroseconds)), .plain(String(l.billableSeconds)), .plain(invoice.currency.plain(l.amount)),
+                    .text(l.discount?.id ?? ""), .plain(l.discount?.percentText ?? ""), .plain(invoice.currency.plain(l.listAmount)),
+                    .plain(formatSeconds(l.cappedMicroseconds)),
                 ])
                 if csv.bytes.count >= chunk {
                     try sink(csv.bytes)
@@ -96,30 +101,112 @@ public struct PeriodFiles {
 
     public static let summaryColumns = [
         "period", "billing_account_id", "project_id", "project_name", "category", "currency", "subtotal", "vat", "total",
-        "invoice_number", "invoice_status", "revision",
+        "invoice_number", "invoice_status", "revision", "list_subtotal", "discount", "credits_applied",
     ]
 
-    /// One row per project and category; the VAT of an invoice is split over its categories
-    /// in proportion to their subtotals, exactly, so each project's rows add up to its invoice.
+    /// One row per project and category; the credits and the VAT of an invoice are split
+    /// over its categories exactly (`Allocation.proportional`): the credits in proportion to
+    /// the categories' subtotals, the VAT to what is left of them (their tax bases), so each
+    /// project's rows add up to its invoice: `total = subtotal - credits_applied + vat`.
     static func summaryCSV(_ r: BillingResult, credits: [InvoiceContent], records: [String: InvoiceRecord]) -> String {
         summaryCSV(period: r.period.month, invoices: (r.invoices + credits).map { ($0, records[$0.project.id]) })
+    }
+
+    /// One summary row: a category of an invoice (all of it, `category` empty, for an invoice without lines).
+    struct SummaryRow: Equatable {
+        let category: String
+        let listSubtotal: Int128
+        let subtotal: Int128
+        let creditsApplied: Int128
+        let vat: Int128
+        var discount: Int128 { listSubtotal - subtotal }
+        var total: Int128 { subtotal - creditsApplied + vat }
+    }
+
+    /// The rows of one invoice: they add up to it to the unit.
+    static func summaryRows(_ invoice: InvoiceContent) -> [SummaryRow] {
+        let groups = invoice.categories
+        guard !groups.isEmpty else {
+            return [SummaryRow(category: "", listSubtotal: invoice.listSubtotal, subtotal: invoice.subtotal, creditsApplied: invoice.creditsApplied,
+                               vat: invoice.tax)]
+        }
+        let credits = Allocation.proportional(invoice.creditsApplied, weights: groups.map(\.subtotal))
+        // Without credits the tax bases are the subtotals: the VAT splits as it always did.
+        let vat = Allocation.proportional(invoice.tax, weights: zip(groups, credits).map { $0.subtotal - $1 })
+        return groups.indices.map { i in
+            SummaryRow(category: groups[i].category, listSubtotal: groups[i].lines.reduce(0) { $0 + $1.listAmount }, subtotal: groups[i].subtotal,
+                       creditsApplied: credits[i], vat: vat[i])
+        }
     }
 
     public static func summaryCSV(period: YearMonth, invoices: [(InvoiceContent, InvoiceRecord?)]) -> String {
         var csv = CSVWriter(header: summaryColumns)
         for (invoice, record) in invoices.sorted(by: { ($0.0.project.billingAccountId ?? "", $0.0.project.id) < ($1.0.project.billingAccountId ?? "", $1.0.project.id) }) {
             let cur = invoice.currency
-            let groups = invoice.categories
-            let taxes = Allocation.proportional(invoice.tax, weights: groups.map(\.subtotal))
-            let rows: [(String, Int128, Int128)] = groups.isEmpty ? [("", 0, invoice.tax)] : zip(groups, taxes).map { ($0.category, $0.subtotal, $1) }
-            for (category, subtotal, tax) in rows {
+            for row in summaryRows(invoice) {
                 csv.appendRecord([
                     .plain(period.description), .text(invoice.project.billingAccountId ?? ""), .text(invoice.project.id),
-                    .text(invoice.project.name), .text(category), .plain(cur.code), .plain(cur.plain(subtotal)), .plain(cur.plain(tax)),
-                    .plain(cur.plain(subtotal + tax)), .plain(record?.invoiceNumber ?? ""), .plain(record?.status.rawValue ?? ""),
-                    .plain(record.map { String($0.revision) } ?? ""),
+                    .text(invoice.project.name), .text(row.category), .plain(cur.code), .plain(cur.plain(row.subtotal)), .plain(cur.plain(row.vat)),
+                    .plain(cur.plain(row.total)), .plain(record?.invoiceNumber ?? ""), .plain(record?.status.rawValue ?? ""),
+                    .plain(record.map { String($0.revision) } ?? ""), .plain(cur.plain(row.listSubtotal)), .plain(cur.plain(row.discount)),
+                    .plain(cur.plain(row.creditsApplied)),
                 ])
             }
+        }
+        return csv.text
+    }
+
+    // MARK: credits.csv
+
+    public static let creditColumns = [
+        "period", "credit_id", "billing_account_id", "project_id", "currency", "reason", "valid_from", "expires_at", "amount",
+        "balance_before", "movement", "invoice_project_id", "invoice_number", "invoice_status", "movement_amount", "balance_after",
+    ]
+
+    /// Every credit that plays a part in the run (in the order credits are taken), with one
+    /// row per movement: taken by an issued invoice, would be taken by a draft, or given back
+    /// by the issued revision a correction supersedes; a credit nothing moved has one row,
+    /// movement `none`. `balance_before` and `balance_after` are the credit's balances before
+    /// and after the run (the same on all its rows): before less what is taken plus what is
+    /// given back is after; what drafts would take is not taken.
+    static func creditsCSV(_ ledger: CreditLedger, records: [String: InvoiceRecord]) -> String {
+        var csv = CSVWriter(header: creditColumns)
+        let cur = ledger.currency
+        var movesOf: [String: [CreditLedger.Entry]] = [:]
+        for e in ledger.entries { movesOf[e.creditId, default: []].append(e) }
+        for c in ledger.credits {
+            let fixed: [CSVWriter.Field] = [
+                .plain(ledger.period.month.description), .text(c.id), .text(c.billingAccountId), .text(c.projectId ?? ""), .plain(cur.code),
+                .text(c.reason ?? ""), .plain(c.validFrom.iso8601), .plain(c.expiresAt?.iso8601 ?? ""), .plain(cur.plain(c.minorUnits(cur) ?? 0)),
+                .plain(cur.plain(ledger.opening[c.id] ?? 0)),
+            ]
+            let after = CSVWriter.Field.plain(cur.plain(ledger.closing[c.id] ?? 0))
+            let moves = movesOf[c.id] ?? []
+            if moves.isEmpty {
+                csv.appendRecord(fixed + [.plain("none"), .plain(""), .plain(""), .plain(""), .plain(cur.plain(0)), after])
+            }
+            for e in moves {
+                // A give-back concerns the revision the correction superseded; the others, the invoice now in force.
+                let number: String?, status: String?
+                switch e.kind {
+                case .returned:
+                    number = e.invoiceNumber
+                    status = InvoiceStatus.superseded.rawValue
+                case .taken, .wouldTake:
+                    number = records[e.projectId]?.invoiceNumber
+                    status = records[e.projectId]?.status.rawValue
+                }
+                csv.appendRecord(fixed + [.plain(e.kind.rawValue), .text(e.projectId), .plain(number ?? ""), .plain(status ?? ""),
+                                          .plain(cur.plain(e.amount)), after])
+            }
+        }
+        // What a correction gave back to a credit that no longer plays a part (its row was
+        // changed since): the movement, without the credit's fields.
+        let known = Set(ledger.credits.map(\.id))
+        for e in ledger.entries where !known.contains(e.creditId) {
+            csv.appendRecord([.plain(ledger.period.month.description), .text(e.creditId)] + Array(repeating: .plain(""), count: 8)
+                + [.plain(e.kind.rawValue), .text(e.projectId), .plain(e.invoiceNumber ?? ""),
+                   .plain(e.kind == .returned ? InvoiceStatus.superseded.rawValue : ""), .plain(cur.plain(e.amount)), .plain("")])
         }
         return csv.text
     }
@@ -189,11 +276,26 @@ public struct PeriodFiles {
                             "hourly_rate": .string(l.rate.hourlyRateText),
                             "metered_seconds": .string(formatSeconds(l.meteredMicroseconds)),
                             "billable_seconds": .string(String(l.billableSeconds)), "amount": .string(cur.plain(l.amount)),
+                            "list_amount": .string(cur.plain(l.listAmount)),
+                            "discount": l.discount.map { d in
+                                ["discount_id": .string(d.id), "percent": .string(d.percentText), "description": .optional(d.description)]
+                            } ?? .null,
+                            "discount_amount": .string(cur.plain(l.discountAmount)),
+                            "capped_seconds": .string(formatSeconds(l.cappedMicroseconds)),
+                            "capped_hours": .string(DisplayFormat.hours(microseconds: l.cappedMicroseconds, decimals: 2)),
                         ]
                     }),
                 ]
             })),
+            ("list_subtotal", .string(cur.plain(c.listSubtotal))),
+            ("discount", .string(cur.plain(c.discount))),
             ("subtotal", .string(cur.plain(c.subtotal))),
+            // A draft's credits are what it would take from today's balances: nothing is taken until it is issued.
+            ("credits", .array(c.credits.map { t in
+                ["credit_id": .string(t.creditId), "reason": .optional(t.reason), "amount": .string(cur.plain(t.amount))]
+            })),
+            ("credits_applied", .string(cur.plain(c.creditsApplied))),
+            ("tax_base", .string(cur.plain(c.taxBase))),
             ("vat_rate", .string(vatRate.description)),
             ("tax", .string(cur.plain(c.tax))),
             ("total", .string(cur.plain(c.total))),
@@ -221,6 +323,7 @@ public struct PeriodFiles {
             "totals": r.totalsJSON,
             "anomalies": r.anomaliesJSON,
             "rates_in_force": r.ratesJSON,
+            "pricing": r.pricingJSON,
             "invoices": .array(invoices.sorted { $0.project.id < $1.project.id }.map { c in
                 let rec = records[c.project.id]
                 return [

@@ -35,13 +35,17 @@ public struct StagedFile: Sendable, Equatable {
     }
 }
 
-/// `usage.csv`: one row per project, instance, state and rate version (and day, with
-/// `--by day`). It is the one file that grows with the fleet, so it is rendered in chunks
-/// straight to disk, never whole in memory.
+/// `usage.csv`: one row per project, instance, state, rate version, discount and capped or
+/// not (and day, with `--by day`); `discount_id` and `capped` come last, after the columns
+/// the data contract fixes. `amount` is informative: the row's time at the list rate,
+/// before its discount, capped time included; the invoice lines hold what is charged.
+/// It is the one file that grows with the fleet, so it is rendered in chunks straight to
+/// disk, never whole in memory.
 public enum UsageCSV {
     public static let columns = [
         "period", "project_id", "project_name", "instance_id", "instance_name", "instance_type", "category", "image", "state",
         "billable", "rate_effective_from", "hourly_rate", "currency", "seconds", "amount", "invoice_line", "usage_date",
+        "discount_id", "capped",
     ]
 
     /// Renders the rows, handing over text in chunks of about `chunk` bytes.
@@ -68,7 +72,7 @@ public enum UsageCSV {
                 .text(row.instanceId), .text(row.instanceName ?? ""), .text(row.typeName), .text(row.category), .text(row.image),
                 .text(row.state), .plain(row.billable ? "true" : "false"), .plain(rate.from), .plain(rate.rate), .plain(currency),
                 .plain(formatSeconds(row.microseconds)), .plain(amount), .plain(row.lineNumber.map(String.init) ?? ""),
-                .plain(row.day?.isoDate ?? ""),
+                .plain(row.day?.isoDate ?? ""), .text(row.discount?.id ?? ""), .plain(row.capped ? "true" : "false"),
             ])
             if csv.bytes.count >= chunk {
                 try sink(csv.bytes)
