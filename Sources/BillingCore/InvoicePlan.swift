@@ -134,13 +134,21 @@ public struct StoredLine: Hashable, Sendable {
     public let hourlyRateText: String
     public let billableSeconds: Int64
     public let amount: Int128
+    /// The discount that priced the line (a line is one instance x one rate version x one
+    /// discount); nil at list price.
+    public let discountId: String?
+    /// The instance's type, when known: whose monthly cap concerns the line.
+    public let typeName: String?
 
-    public init(instanceId: String, rateEffectiveFrom: Instant, hourlyRateText: String, billableSeconds: Int64, amount: Int128) {
+    public init(instanceId: String, rateEffectiveFrom: Instant, hourlyRateText: String, billableSeconds: Int64, amount: Int128,
+                discountId: String? = nil, typeName: String? = nil) {
         self.instanceId = instanceId
         self.rateEffectiveFrom = rateEffectiveFrom
         self.hourlyRateText = hourlyRateText
         self.billableSeconds = billableSeconds
         self.amount = amount
+        self.discountId = discountId
+        self.typeName = typeName
     }
 }
 
@@ -150,6 +158,8 @@ public struct LineChange: Hashable, Sendable {
     public let kind: Kind
     public let instanceId: String
     public let rateEffectiveFrom: Instant
+    /// The discount of the line; nil at list price.
+    public let discountId: String?
     public let old: StoredLine?
     public let new: StoredLine?
 
@@ -158,21 +168,24 @@ public struct LineChange: Hashable, Sendable {
     public var rateChanged: Bool { old != nil && new != nil && old!.hourlyRateText != new!.hourlyRateText }
     public var secondsChanged: Bool { (old?.billableSeconds ?? 0) != (new?.billableSeconds ?? 0) }
 
-    /// The lines of `old` and `new` that differ, by instance and rate version.
+    /// The lines of `old` and `new` that differ, by instance, rate version and discount.
     public static func between(old: [StoredLine], new: [StoredLine]) -> [LineChange] {
         struct Key: Hashable, Comparable {
             let instance: String
             let from: Instant
-            static func < (a: Key, b: Key) -> Bool { (a.instance, a.from) < (b.instance, b.from) }
+            let discount: String
+            static func < (a: Key, b: Key) -> Bool { (a.instance, a.from, a.discount) < (b.instance, b.from, b.discount) }
         }
-        let o = Dictionary(old.map { (Key(instance: $0.instanceId, from: $0.rateEffectiveFrom), $0) }, uniquingKeysWith: { a, _ in a })
-        let n = Dictionary(new.map { (Key(instance: $0.instanceId, from: $0.rateEffectiveFrom), $0) }, uniquingKeysWith: { a, _ in a })
+        func key(_ l: StoredLine) -> Key { Key(instance: l.instanceId, from: l.rateEffectiveFrom, discount: l.discountId ?? "") }
+        let o = Dictionary(old.map { (key($0), $0) }, uniquingKeysWith: { a, _ in a })
+        let n = Dictionary(new.map { (key($0), $0) }, uniquingKeysWith: { a, _ in a })
         return Set(o.keys).union(n.keys).sorted().compactMap { k in
+            let discount = k.discount.isEmpty ? nil : k.discount
             switch (o[k], n[k]) {
-            case (nil, let b?): return LineChange(kind: .added, instanceId: k.instance, rateEffectiveFrom: k.from, old: nil, new: b)
-            case (let a?, nil): return LineChange(kind: .removed, instanceId: k.instance, rateEffectiveFrom: k.from, old: a, new: nil)
-            case (let a?, let b?) where a != b:
-                return LineChange(kind: .changed, instanceId: k.instance, rateEffectiveFrom: k.from, old: a, new: b)
+            case (nil, let b?): return LineChange(kind: .added, instanceId: k.instance, rateEffectiveFrom: k.from, discountId: discount, old: nil, new: b)
+            case (let a?, nil): return LineChange(kind: .removed, instanceId: k.instance, rateEffectiveFrom: k.from, discountId: discount, old: a, new: nil)
+            case (let a?, let b?) where a.billableSeconds != b.billableSeconds || a.amount != b.amount || a.hourlyRateText != b.hourlyRateText:
+                return LineChange(kind: .changed, instanceId: k.instance, rateEffectiveFrom: k.from, discountId: discount, old: a, new: b)
             default: return nil
             }
         }
@@ -182,7 +195,7 @@ public struct LineChange: Hashable, Sendable {
 extension InvoiceLine {
     public var stored: StoredLine {
         StoredLine(instanceId: instanceId, rateEffectiveFrom: rate.effectiveFrom, hourlyRateText: rate.hourlyRateText,
-                   billableSeconds: billableSeconds, amount: amount)
+                   billableSeconds: billableSeconds, amount: amount, discountId: discount?.id, typeName: typeName)
     }
 }
 

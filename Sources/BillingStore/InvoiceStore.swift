@@ -177,13 +177,14 @@ public struct InvoiceStore {
     public func lines(of invoiceId: Int64, currency: Currency) throws -> [StoredLine] {
         try db.execute(
             """
-            SELECT instance_id, \(SourceReader.micros("rate_effective_from")), hourly_rate::text, billable_seconds::text, amount::text, line_no
+            SELECT instance_id, \(SourceReader.micros("rate_effective_from")), hourly_rate::text, billable_seconds::text, amount::text, line_no,
+                   discount_id, type_name
             FROM invoice_lines WHERE invoice_id = $1 ORDER BY line_no
             """, [String(invoiceId)], context: "reading invoice lines"
         ).checkedRows(table: "invoice_lines", keyColumn: 5).map { row in
             StoredLine(instanceId: try row.text(0, "instance_id"), rateEffectiveFrom: Instant(microseconds: try row.int64(1, "rate_effective_from")),
                        hourlyRateText: try row.text(2, "hourly_rate"), billableSeconds: try row.int64(3, "billable_seconds"),
-                       amount: try Self.minor(row, 4, "amount", currency))
+                       amount: try Self.minor(row, 4, "amount", currency), discountId: row.optional(6), typeName: row.optional(7))
         }
     }
 
