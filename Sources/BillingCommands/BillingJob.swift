@@ -243,13 +243,23 @@ public struct BillingJob {
             }
             let old = try issued.map { try store.lines(of: $0.record.invoiceId, currency: $0.currency) } ?? []
             let lines = LineChange.between(old: old, new: content.lines.map(\.stored))
+            // What pricing the invoice's lines (issued or new) have to do with.
+            let priced = PricedLines(types: Set(old.compactMap(\.typeName) + content.lines.map(\.typeName)),
+                                     discounts: Set(old.compactMap(\.discountId) + content.lines.compactMap(\.discount?.id)))
             out.append(ProjectChange(projectId: content.project.id, issued: issued, currency: content.currency, newTotal: content.total,
-                                     lines: lines, reasons: try reasons(issued: issued, projectId: content.project.id, lines: lines, result: result)))
+                                     lines: lines, reasons: try reasons(issued: issued, project: content.project, priced: priced, lines: lines, result: result)))
         }
         return out
     }
 
-    private func reasons(issued: StoredInvoice?, projectId: String, lines: [LineChange], result: BillingResult) throws -> [String] {
+    /// The instance types and discounts on an invoice's lines, issued or new.
+    struct PricedLines {
+        var types: Set<String>
+        var discounts: Set<String>
+    }
+
+    private func reasons(issued: StoredInvoice?, project: Project, priced: PricedLines, lines: [LineChange], result: BillingResult) throws -> [String] {
+        let projectId = project.id
         var reasons: [String] = []
         // The run that issued what is stored; for a project with no invoice, the period's last issuing run.
         let history = RunHistory(db)
@@ -274,7 +284,55 @@ public struct BillingJob {
         for (name, was, isNow) in settingsNow {
             if let was, was != isNow { reasons.append("setting \(name) changed: \(was) -> \(isNow)") }
         }
+        if let run {
+            reasons += Self.pricingReasons(before: run.pricing, now: RunPricing(discounts: result.discountsInForce, caps: result.capsInForce),
+                                           project: project, priced: priced)
+        }
         if reasons.isEmpty && !lines.isEmpty { reasons.append("source data changed (rates, instances or states)") }
+        return reasons
+    }
+
+    /// How the discounts and caps that concern a project differ between the run that issued
+    /// its invoice and today (pricing.md section 4): the discounts it or its billing account
+    /// holds that price its lines (issued or new: a discount that starts or stops pricing
+    /// them is on one side), and the caps of the types on its lines. A discount of the
+    /// account that prices none of the project's time is left out: it explains nothing.
+    /// Discounts by id, then caps by type.
+    static func pricingReasons(before: RunPricing, now: RunPricing, project: Project, priced: PricedLines) -> [String] {
+        var reasons: [String] = []
+        let types = priced.types
+        func concerns(_ d: RunPricing.DiscountTerms) -> Bool {
+            d.holds(projectId: project.id, billingAccountId: project.billingAccountId) && priced.discounts.contains(d.id)
+        }
+        func range(_ d: RunPricing.DiscountTerms) -> String { "from \(d.effectiveFrom) to \(d.effectiveTo ?? "open")" }
+        let old = Dictionary(before.discounts.filter(concerns).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        let new = Dictionary(now.discounts.filter(concerns).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        for id in Set(old.keys).union(new.keys).sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+            switch (old[id], new[id]) {
+            case (nil, let d?):
+                reasons.append("discount added: \(id) \(d.percent) % (\(d.scope), \(range(d)))")
+            case (let d?, nil):
+                reasons.append("discount removed: \(id) \(d.percent) % (\(d.scope), \(range(d)))")
+            case (let a?, let b?) where a != b:
+                var what: [String] = []
+                if a.percent != b.percent { what.append("\(a.percent) % -> \(b.percent) %") }
+                if a.scope != b.scope { what.append("\(a.scope) -> \(b.scope)") }
+                if range(a) != range(b) { what.append("\(range(a)) -> \(range(b))") }
+                reasons.append("discount changed: \(id) " + what.joined(separator: "; "))
+            default:
+                break
+            }
+        }
+        let oldCaps = Dictionary(before.caps.filter { types.contains($0.typeName) }.map { ($0.typeName, $0) }, uniquingKeysWith: { a, _ in a })
+        let newCaps = Dictionary(now.caps.filter { types.contains($0.typeName) }.map { ($0.typeName, $0) }, uniquingKeysWith: { a, _ in a })
+        for type in Set(oldCaps.keys).union(newCaps.keys).sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+            switch (oldCaps[type], newCaps[type]) {
+            case (nil, let c?): reasons.append("cap added: \(type) \(c.hoursText) h")
+            case (let c?, nil): reasons.append("cap removed: \(type) \(c.hoursText) h")
+            case (let a?, let b?) where !a.sameHours(as: b): reasons.append("cap changed: \(type) \(a.hoursText) h -> \(b.hoursText) h")
+            default: break
+            }
+        }
         return reasons
     }
 

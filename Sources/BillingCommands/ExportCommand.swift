@@ -19,9 +19,11 @@ struct ExportCommand: ParsableCommand {
               html      the invoice in force per project: invoices/<project>.html
               pdf       the same printed to A4: invoices/<project>.pdf
 
-            FOCUS has one row per instance, charge category and local day, VAT as Tax rows and \
-            correcting revisions as Adjustment/Correction rows: Σ BilledCost per InvoiceId is that \
-            invoice's total (a correction's difference).
+            FOCUS has one row per instance, charge category and local day, the credits an invoice \
+            took as Credit rows, VAT as Tax rows and correcting revisions as Adjustment/Correction \
+            rows: Σ BilledCost per InvoiceId is that invoice's total (a correction's difference). \
+            ListCost is at list price, BilledCost after discounts; hours after a monthly cap count in \
+            ConsumedQuantity only.
 
             The HTML comes from reports/templates/invoice.html, built into bmbill. PDF needs headless \
             Chromium (apt-get install chromium); BMBILL_CHROMIUM names another binary.

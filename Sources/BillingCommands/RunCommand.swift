@@ -81,7 +81,7 @@ struct RecomputeCommand: ParsableCommand {
         discussion: """
             Shows, per project, the issued total, the new total, the difference, and which lines \
             changed and why (late changes, a corrected rate, a changed billable-state table, other \
-            settings). Without --dry-run it issues a correcting revision for each project whose amount \
+            settings, a discount or monthly cap changed). Without --dry-run it issues a correcting revision for each project whose amount \
             changed: the next revision number, its own gapless invoice number, the corrected amounts \
             and the difference; the issued invoice is never modified (it becomes 'superseded'). \
             Projects that did not change get nothing new; a second identical recompute does nothing. \

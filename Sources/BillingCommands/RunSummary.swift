@@ -24,6 +24,7 @@ enum RunSummary {
                 rows.append(["all projects", "", "", grouped(c.plain(r.invoices.reduce(0) { $0 + $1.subtotal })),
                              grouped(c.plain(r.invoices.reduce(0) { $0 + $1.tax })), grouped(c.plain(r.invoices.reduce(0) { $0 + $1.total }))])
                 out += table(rows, rightAligned: [3, 4, 5])
+                if hasPricing(r) { out += pricingTable(r, dryRun: run.mode.dryRun) }
             }
             if r.anomalies.isEmpty {
                 out += "  anomalies: none\n"
@@ -46,6 +47,52 @@ enum RunSummary {
             out += "\n"
         }
         return out
+    }
+
+    /// True when discounts, monthly caps or credits play a part in the period: only then does
+    /// the summary show list prices, discounts and credits (a run without pricing prints as
+    /// it always did).
+    static func hasPricing(_ r: BillingResult) -> Bool {
+        !r.discountsInForce.isEmpty || !r.capsInForce.isEmpty || !(r.credits?.isEmpty ?? true)
+            || r.invoices.contains { $0.discount != 0 || $0.creditsApplied != 0 }
+    }
+
+    /// Per project, how list price becomes the tax base: list, discount, subtotal (charged),
+    /// credits and the tax base VAT is charged on. A table of its own, so that each stays
+    /// within 80 columns.
+    static func pricingTable(_ r: BillingResult, dryRun: Bool) -> String {
+        let c = r.settings.currency
+        func sum(_ f: (InvoiceContent) -> Int128) -> String { grouped(c.plain(r.invoices.reduce(0) { $0 + f($1) })) }
+        var rows = [["pricing", "list", "discount", "subtotal", "credits", "tax base"]]
+        for inv in r.invoices {
+            rows.append([inv.project.id, grouped(c.plain(inv.listSubtotal)), grouped(c.plain(inv.discount)), grouped(c.plain(inv.subtotal)),
+                         grouped(c.plain(inv.creditsApplied)), grouped(c.plain(inv.taxBase))])
+        }
+        rows.append(["all projects", sum(\.listSubtotal), sum(\.discount), sum(\.subtotal), sum(\.creditsApplied), sum(\.taxBase)])
+        var out = table(rows, rightAligned: [1, 2, 3, 4, 5])
+        // A draft (or a dry run) only shows what it would take; an issued invoice took it.
+        let verb = r.isIssuable && !dryRun ? "took" : "would take"
+        for inv in r.invoices where inv.creditsApplied != 0 {
+            let takes = inv.credits.filter { $0.amount != 0 }.map { "\(grouped(c.plain($0.amount))) from \($0.creditId)" }
+            out += wrapped("  credits: \(inv.project.id) \(verb) ", takes, indent: "    ")
+        }
+        return out
+    }
+
+    /// `head` and `items` joined by ", ", broken before an item that would pass column 80,
+    /// the next lines starting with `indent`.
+    static func wrapped(_ head: String, _ items: [String], indent: String) -> String {
+        var out = "", line = head
+        for (i, item) in items.enumerated() {
+            let piece = item + (i < items.count - 1 ? "," : "")
+            if i > 0 && line.count + 1 + piece.count > 80 {
+                out += line + "\n"
+                line = indent + piece
+            } else {
+                line += (i > 0 ? " " : "") + piece
+            }
+        }
+        return out + line + "\n"
     }
 
     /// Per project: the issued total, the new total, the difference, the changed lines and why.
@@ -72,7 +119,8 @@ enum RunSummary {
             for l in ch.lines {
                 let old = l.old.map { "\($0.billableSeconds) s \(grouped(c.plain($0.amount)))" } ?? "none"
                 let new = l.new.map { "\($0.billableSeconds) s \(grouped(c.plain($0.amount)))" } ?? "none"
-                out += "      \(l.kind.rawValue) \(l.instanceId) at rate from \(l.rateEffectiveFrom.iso8601): \(old) -> \(new) (\(signed(c.plain(l.amountDelta))))\n"
+                let under = l.discountId.map { " under \($0)" } ?? ""
+                out += "      \(l.kind.rawValue) \(l.instanceId) at rate from \(l.rateEffectiveFrom.iso8601)\(under): \(old) -> \(new) (\(signed(c.plain(l.amountDelta))))\n"
             }
             for reason in ch.reasons { out += "      why: \(reason)\n" }
         }
@@ -96,6 +144,7 @@ enum RunSummary {
                     "settings": r.settingsJSON,
                     "counts": r.countsJSON,
                     "totals": r.totalsJSON,
+                    "pricing": r.pricingJSON,
                     "anomalies": r.anomaliesJSON,
                     "invoices": .array(r.invoices.map { inv in
                         let rec = records[inv.project.id]
@@ -103,7 +152,12 @@ enum RunSummary {
                             "project_id": .string(inv.project.id), "invoice_id": rec.map { .int($0.invoiceId) } ?? .null,
                             "invoice_number": .optional(rec?.invoiceNumber), "status": .optional(rec?.status.rawValue),
                             "revision": rec.map { .int(Int64($0.revision)) } ?? .null,
-                            "subtotal": .string(inv.currency.plain(inv.subtotal)), "tax": .string(inv.currency.plain(inv.tax)),
+                            "list_subtotal": .string(inv.currency.plain(inv.listSubtotal)), "discount": .string(inv.currency.plain(inv.discount)),
+                            "subtotal": .string(inv.currency.plain(inv.subtotal)), "credits_applied": .string(inv.currency.plain(inv.creditsApplied)),
+                            "credits": .array(inv.credits.map { t in
+                                ["credit_id": .string(t.creditId), "amount": .string(inv.currency.plain(t.amount)), "reason": .optional(t.reason)]
+                            }),
+                            "tax_base": .string(inv.currency.plain(inv.taxBase)), "tax": .string(inv.currency.plain(inv.tax)),
                             "total": .string(inv.currency.plain(inv.total)),
                         ]
                     }),
@@ -123,7 +177,7 @@ enum RunSummary {
                             "lines": .array(ch.lines.map { l in
                                 [
                                     "change": .string(l.kind.rawValue), "instance_id": .string(l.instanceId),
-                                    "rate_effective_from": .string(l.rateEffectiveFrom.iso8601),
+                                    "rate_effective_from": .string(l.rateEffectiveFrom.iso8601), "discount_id": .optional(l.discountId),
                                     "old_billable_seconds": l.old.map { .string(String($0.billableSeconds)) } ?? .null,
                                     "new_billable_seconds": l.new.map { .string(String($0.billableSeconds)) } ?? .null,
                                     "old_amount": l.old.map { .string(c.plain($0.amount)) } ?? .null,

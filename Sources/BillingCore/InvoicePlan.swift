@@ -134,12 +134,15 @@ public struct StoredLine: Hashable, Sendable {
     public let hourlyRateText: String
     public let billableSeconds: Int64
     public let amount: Int128
-    /// The discount that priced the line (nil: list price) and its percent (`15.0000`).
+    /// The discount that priced the line (a line is one instance x one rate version x one
+    /// discount); nil at list price. Its percent as stored (`15.0000`).
     public let discountId: String?
     public let discountPercent: String?
+    /// The instance's type, when known: whose monthly cap concerns the line.
+    public let typeName: String?
 
     public init(instanceId: String, rateEffectiveFrom: Instant, hourlyRateText: String, billableSeconds: Int64, amount: Int128,
-                discountId: String? = nil, discountPercent: String? = nil) {
+                discountId: String? = nil, discountPercent: String? = nil, typeName: String? = nil) {
         self.instanceId = instanceId
         self.rateEffectiveFrom = rateEffectiveFrom
         self.hourlyRateText = hourlyRateText
@@ -147,6 +150,7 @@ public struct StoredLine: Hashable, Sendable {
         self.amount = amount
         self.discountId = discountId
         self.discountPercent = discountPercent
+        self.typeName = typeName
     }
 }
 
@@ -166,9 +170,6 @@ public struct LineChange: Hashable, Sendable {
     public var rateChanged: Bool { old != nil && new != nil && old!.hourlyRateText != new!.hourlyRateText }
     public var secondsChanged: Bool { (old?.billableSeconds ?? 0) != (new?.billableSeconds ?? 0) }
 
-    /// True when the same line's discount percent differs (the discount row was corrected).
-    public var discountChanged: Bool { old != nil && new != nil && old!.discountPercent != new!.discountPercent }
-
     /// The lines of `old` and `new` that differ, by instance, rate version and discount.
     public static func between(old: [StoredLine], new: [StoredLine]) -> [LineChange] {
         struct Key: Hashable, Comparable {
@@ -185,7 +186,9 @@ public struct LineChange: Hashable, Sendable {
             switch (o[k], n[k]) {
             case (nil, let b?): return LineChange(kind: .added, instanceId: k.instance, rateEffectiveFrom: k.from, discountId: discount, old: nil, new: b)
             case (let a?, nil): return LineChange(kind: .removed, instanceId: k.instance, rateEffectiveFrom: k.from, discountId: discount, old: a, new: nil)
-            case (let a?, let b?) where a != b:
+            case (let a?, let b?)
+            where a.billableSeconds != b.billableSeconds || a.amount != b.amount || a.hourlyRateText != b.hourlyRateText
+                || a.discountPercent != b.discountPercent:
                 return LineChange(kind: .changed, instanceId: k.instance, rateEffectiveFrom: k.from, discountId: discount, old: a, new: b)
             default: return nil
             }
@@ -196,7 +199,8 @@ public struct LineChange: Hashable, Sendable {
 extension InvoiceLine {
     public var stored: StoredLine {
         StoredLine(instanceId: instanceId, rateEffectiveFrom: rate.effectiveFrom, hourlyRateText: rate.hourlyRateText,
-                   billableSeconds: billableSeconds, amount: amount, discountId: discount?.id, discountPercent: discount?.percentText)
+                   billableSeconds: billableSeconds, amount: amount, discountId: discount?.id, discountPercent: discount?.percentText,
+                   typeName: typeName)
     }
 }
 

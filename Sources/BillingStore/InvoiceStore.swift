@@ -180,13 +180,14 @@ public struct InvoiceStore {
         try db.execute(
             """
             SELECT instance_id, \(SourceReader.micros("rate_effective_from")), hourly_rate::text, billable_seconds::text, amount::text, line_no,
-                   discount_id, discount_percent::text
+                   discount_id, discount_percent::text, type_name
             FROM invoice_lines WHERE invoice_id = $1 ORDER BY line_no
             """, [String(invoiceId)], context: "reading invoice lines"
         ).checkedRows(table: "invoice_lines", keyColumn: 5).map { row in
             StoredLine(instanceId: try row.text(0, "instance_id"), rateEffectiveFrom: Instant(microseconds: try row.int64(1, "rate_effective_from")),
                        hourlyRateText: try row.text(2, "hourly_rate"), billableSeconds: try row.int64(3, "billable_seconds"),
-                       amount: try Self.minor(row, 4, "amount", currency), discountId: row.optional(6), discountPercent: row.optional(7))
+                       amount: try Self.minor(row, 4, "amount", currency), discountId: row.optional(6), discountPercent: row.optional(7),
+                       typeName: row.optional(8))
         }
     }
 
