@@ -310,9 +310,9 @@ public struct BillingJob {
         for id in Set(old.keys).union(new.keys).sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
             switch (old[id], new[id]) {
             case (nil, let d?):
-                reasons.append("discount added: \(id) \(d.percent) % (\(d.scope), \(range(d)))")
+                reasons.append("discount changed: \(id) added, \(d.percent) % (\(d.scope), \(range(d)))")
             case (let d?, nil):
-                reasons.append("discount removed: \(id) \(d.percent) % (\(d.scope), \(range(d)))")
+                reasons.append("discount changed: \(id) removed, was \(d.percent) % (\(d.scope), \(range(d)))")
             case (let a?, let b?) where a != b:
                 var what: [String] = []
                 if a.percent != b.percent { what.append("\(a.percent) % -> \(b.percent) %") }
@@ -327,8 +327,8 @@ public struct BillingJob {
         let newCaps = Dictionary(now.caps.filter { types.contains($0.typeName) }.map { ($0.typeName, $0) }, uniquingKeysWith: { a, _ in a })
         for type in Set(oldCaps.keys).union(newCaps.keys).sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
             switch (oldCaps[type], newCaps[type]) {
-            case (nil, let c?): reasons.append("cap added: \(type) \(c.hoursText) h")
-            case (let c?, nil): reasons.append("cap removed: \(type) \(c.hoursText) h")
+            case (nil, let c?): reasons.append("cap changed: \(type) none -> \(c.hoursText) h")
+            case (let c?, nil): reasons.append("cap changed: \(type) \(c.hoursText) h -> none")
             case (let a?, let b?) where !a.sameHours(as: b): reasons.append("cap changed: \(type) \(a.hoursText) h -> \(b.hoursText) h")
             default: break
             }

@@ -41,6 +41,24 @@ enum ShardPlan {
         text += "states\n"
         for s in catalog.billableStates.entries { text += "\(s.state)|\(s.billable)\n" }
         for c in catalog.billableStates.conflicts { text += "conflict|\(c)\n" }
+        // Discounts and caps split and cap the lines the shards meter (credits do not: they
+        // are taken when the run stores its invoices), and an account's discounts follow
+        // its projects.
+        let byId: (Discount, Discount) -> Bool = { $0.id.utf8.lexicographicallyPrecedes($1.id.utf8) }
+        text += "discounts\n"
+        for d in catalog.discounts.sorted(by: byId) {
+            text += "\(d.id)|\(d.projectId ?? "-")|\(d.billingAccountId ?? "-")|\(d.typeName ?? "-")|\(d.category ?? "-")|\(d.percent)|"
+                + "\(d.effectiveFrom.microseconds)|\(d.effectiveTo?.microseconds ?? -1)\n"
+        }
+        let accounts = Set(catalog.discounts.compactMap(\.billingAccountId))
+        for p in catalog.projects.values.sorted(by: { $0.id.utf8.lexicographicallyPrecedes($1.id.utf8) })
+        where p.billingAccountId.map(accounts.contains) ?? false {
+            text += "account|\(p.id)|\(p.billingAccountId!)\n"
+        }
+        text += "caps\n"
+        for c in catalog.caps.sorted(by: { ($0.typeName, $0.effectiveFrom) < ($1.typeName, $1.effectiveFrom) }) {
+            text += "\(c.typeName)|\(c.capHours)|\(c.effectiveFrom.microseconds)|\(c.effectiveTo?.microseconds ?? -1)\n"
+        }
         return SHA256.hex(of: Array(text.utf8))
     }
 
@@ -99,7 +117,7 @@ struct ShardWorker {
         let catalog = try catalog()
         guard ShardPlan.inputs(catalog) == claim.plan.inputs else {
             throw BMBillError.failure(
-                "the rates, instance types or billable states changed since the sharded run of \(period) was planned; "
+                "the rates, instance types, billable states, discounts or caps changed since the sharded run of \(period) was planned; "
                     + "this worker leaves shard \(shard + 1) of \(count) to the run, which will finish it")
         }
         let period = BillingPeriod(month: period, zone: settings.timeZone)
@@ -177,7 +195,7 @@ extension BillingJob {
         // what metering depends on must not have changed since the plan.
         let fresh = try SourceReader(db).loadCatalog()
         guard ShardPlan.inputs(fresh) == plan.inputs else {
-            throw BMBillError.failure("the rates, instance types or billable states changed during the sharded run of \(month); run it again")
+            throw BMBillError.failure("the rates, instance types, billable states, discounts or caps changed during the sharded run of \(month); run it again")
         }
         guard var merged = BillingEngine(period: engine.period, asOf: engine.asOf, settings: settings, catalog: fresh) else {
             throw BMBillError.failure("period \(month) starts after \(engine.asOf)")

@@ -143,9 +143,9 @@ struct PricingOutputTests {
         // The run that issued October was recorded before pricing existed: no discounts, no caps.
         try db.execute("UPDATE billing_runs SET pricing = NULL")
         let before = try t.run(["recompute"] + Self.ended + ["--out", out, "--dry-run"]).expectSuccess()
-        #expect(before.stdout.contains("why: cap added: r2a.baremetal 650 h"))
-        #expect(before.stdout.contains("why: discount added: d-beta-all 3.5000 % (prj-beta, all types, from 2020-01-01T00:00:00Z to open)"))
-        #expect(before.stdout.contains("why: discount added: d-acct1-gpu 15.0000 % (acct-1, category gpu, from 2026-10-20T00:00:00Z to open)"))
+        #expect(before.stdout.contains("why: cap changed: r2a.baremetal none -> 650 h"))
+        #expect(before.stdout.contains("why: discount changed: d-beta-all added, 3.5000 % (prj-beta, all types, from 2020-01-01T00:00:00Z to open)"))
+        #expect(before.stdout.contains("why: discount changed: d-acct1-gpu added, 15.0000 % (acct-1, category gpu, from 2026-10-20T00:00:00Z to open)"))
 
         let r = try t.run(["recompute"] + Self.ended + ["--out", out]).expectSuccess()
         #expect(r.stdout.contains("-> correcting revision 1, BM-00000003") && r.stdout.contains("-> correcting revision 1, BM-00000004"))

@@ -148,4 +148,31 @@ struct ShardTests {
         #expect(again.stdout.contains("late data:"), "\(again.stdout)")
         #expect(try db.execute("SELECT status FROM billing_runs ORDER BY run_id DESC LIMIT 1").scalar == "needs_recompute")
     }
+
+    @Test("pricing: shards on the pricing example give its October invoices, lines and credits (discounts split and caps count the same in every shard)")
+    func pricingExampleSharded() throws {
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.loadPricingExample(db)
+        try t.run(["run", "--period", "2026-10", "--as-of", "2026-12-01T00:00:00Z", "--out", tempDir(), "--shards", "3", "--workers", "0"]).expectSuccess()
+        #expect(try db.execute("SELECT string_agg(project_id || '=' || list_subtotal || '/' || subtotal || '/' || credits_applied || '/' || total, ',' ORDER BY project_id) FROM current_invoices").scalar
+            == "prj-alpha=25395194/23180362/23180362/0,prj-beta=5930175/5722619/3319638/2643279")
+        #expect(try db.execute("SELECT sum(capped_seconds) = 462600 FROM invoice_lines").scalar == "t")
+        #expect(try db.execute("SELECT count(*) FROM invoice_lines").scalar == "7")
+    }
+
+    @Test("pricing: a discount changed while the shards are read stops the run with exit 1 and issues nothing")
+    func discountChangedDuringShardedRead() throws {
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.loadPricingExample(db)
+        let args = ["run", "--period", "2026-10", "--as-of", "2026-12-01T00:00:00Z", "--out", tempDir(), "--shards", "2", "--workers", "1"]
+        let run = try PausedRun(t, args, pauseAt: "shard", seconds: 2)
+        try db.execute("UPDATE discounts SET percent = 50 WHERE discount_id = 'd-beta-all'")
+        let (status, stderr) = run.wait()
+        #expect(status == 1, "\(stderr)")
+        #expect(stderr.contains("discounts or caps changed"), "\(stderr)")
+        #expect(try db.execute("SELECT count(*) FROM invoices WHERE status = 'issued'").scalar == "0")
+        #expect(try db.execute("SELECT count(*) FROM credit_applications").scalar == "0")
+    }
 }
