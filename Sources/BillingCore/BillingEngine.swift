@@ -99,17 +99,18 @@ public struct BillingResult: Sendable {
 /// Time of one instance in one state under one rate version (and, split by day, on one
 /// day): a usage row in compact form.
 struct UsageCell: Hashable, Sendable, Codable {
+    // Laid out largest first: 40 bytes a cell (a large month holds millions).
     var state: String
-    var billable: Bool
+    var micros: Int64
     /// Index into the run's rate versions (`RateCard.all`); -1 where no version is in force.
     var rate: Int32
-    /// Index into the window's days; -1 when usage is not split by day.
-    var day: Int16
     /// Index into the run's discounts (`PriceAgreements.discounts`); -1 for none.
     var discount: Int32 = -1
+    /// Index into the window's days; -1 when usage is not split by day.
+    var day: Int16
+    var billable: Bool
     /// Time after the instance's monthly cap was reached.
     var capped = false
-    var micros: Int64
 }
 
 /// The billed time of one instance at one rate version under one discount: an invoice
@@ -477,7 +478,7 @@ public struct BillingEngine: Sendable {
                 walk.cells[k].micros += micros
                 return
             }
-            walk.cells.append(UsageCell(state: state, billable: billable, rate: rate, day: day, discount: discount, capped: capped, micros: micros))
+            walk.cells.append(UsageCell(state: state, micros: micros, rate: rate, discount: discount, day: day, billable: billable, capped: capped))
         }
         /// One piece of one interval: one state, rate version and discount, capped or not.
         func record(_ state: String, _ isBilled: Bool, _ eventId: Int64, _ from: Instant, _ to: Instant, _ rate: Int32, _ discount: Int32,

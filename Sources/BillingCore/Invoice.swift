@@ -131,10 +131,10 @@ public struct InvoiceContent: Hashable, Sendable {
     /// The sum of the lines' list amounts.
     public let listSubtotal: Int128
     /// What credits pay, before tax: never more than `subtotal`.
-    public let credits: [CreditTake]
+    public private(set) var credits: [CreditTake]
     /// VAT on the tax base, `subtotal - creditsApplied`.
-    public let tax: Int128
-    public let total: Int128
+    public private(set) var tax: Int128
+    public private(set) var total: Int128
     private let vatRate: ExactDecimal
     private let rounding: RoundingMode
 
@@ -157,9 +157,15 @@ public struct InvoiceContent: Hashable, Sendable {
                                                                         tax: taxBeforeCredits, total: subtotal + taxBeforeCredits, lines: lines).utf8))
     }
 
-    /// The same invoice paying `credits` (replacing any it had).
+    /// The same invoice paying `credits` (replacing any it had): the tax and total change,
+    /// the lines and the fingerprint do not.
     public func applying(credits: [CreditTake]) -> InvoiceContent {
-        InvoiceContent(project: project, currency: currency, lines: lines, vatRate: vatRate, rounding: rounding, credits: credits)
+        if credits.isEmpty && self.credits.isEmpty { return self }
+        var c = self
+        c.credits = credits
+        c.tax = Pricing.tax(onSubtotal: c.taxBase, vatRate: vatRate, rounding: rounding)
+        c.total = c.taxBase + c.tax
+        return c
     }
 
     /// `listSubtotal - subtotal`.

@@ -1,7 +1,10 @@
 /// A negotiated discount (pricing.md section 1): `percent` off the list price of billable
 /// time, for one project or every project of one billing account, on one instance type,
 /// one category or all, over `[effectiveFrom, effectiveTo)`.
-public struct Discount: Hashable, Sendable {
+///
+/// A class, immutable: every invoice line it prices refers to the one instance (a line
+/// holding the row by value would carry 150 bytes more, and a month has 100,000s of lines).
+public final class Discount: Hashable, Sendable {
     public let id: String
     public let projectId: String?
     public let billingAccountId: String?
@@ -25,6 +28,19 @@ public struct Discount: Hashable, Sendable {
         self.effectiveFrom = effectiveFrom
         self.effectiveTo = effectiveTo
         self.description = description
+    }
+
+    public static func == (a: Discount, b: Discount) -> Bool {
+        if a === b { return true }
+        return a.id == b.id && a.projectId == b.projectId && a.billingAccountId == b.billingAccountId && a.typeName == b.typeName
+            && a.category == b.category && a.percent == b.percent && a.effectiveFrom == b.effectiveFrom && a.effectiveTo == b.effectiveTo
+            && a.description == b.description
+    }
+
+    public func hash(into h: inout Hasher) {
+        h.combine(id)
+        h.combine(percent)
+        h.combine(effectiveFrom)
     }
 
     /// The percent in ten-thousandths (`15.0000` -> 150000), the scale of `numeric(7,4)`.
