@@ -43,7 +43,10 @@ enum RunSummary {
                 out += "the invoices and the period's files were left unchanged.\n    See why: bmbill recompute --period \(r.period.month) --dry-run\n"
                 out += "    Correct:  bmbill recompute --period \(r.period.month)   (or bmbill run --period \(r.period.month) --adjust)\n"
             }
-            if let dir = run.directory { out += "  files: \(dir)/ (usage.csv, invoice_lines.csv, anomalies.csv, invoices/, manifest.json)\n" }
+            if let dir = run.directory {
+                let credits = (r.credits?.isEmpty ?? true) ? "" : " credits.csv,"
+                out += "  files: \(dir)/ (usage.csv, invoice_lines.csv, summary.csv, anomalies.csv,\(credits) invoices/, manifest.json)\n"
+            }
             out += "\n"
         }
         return out

@@ -646,7 +646,7 @@ public struct BillingEngine: Sendable {
             invoices: invoices, anomalies: Self.withoutRepeats(runAnomalies + anomalies).sorted(by: Anomaly.reportOrder), inputWatermark: watermark, counts: counts,
             ratesInForce: rateCard.versionsInForce(from: window.start, to: window.end), billableStates: catalog.billableStates, days: days,
             discountsInForce: agreements.discounts,
-            capsInForce: catalog.caps.filter { agreements.caps[$0.typeName] != nil && $0.inForce(at: period.start) }
+            capsInForce: catalog.caps.filter { agreements.caps[$0.typeName] != nil && $0.microseconds != nil && $0.inForce(at: period.start) }
                 .sorted { $0.typeName.utf8.lexicographicallyPrecedes($1.typeName.utf8) },
             creditRows: catalog.credits)
     }

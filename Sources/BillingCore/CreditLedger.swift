@@ -7,9 +7,10 @@ public struct CreditLedger: Sendable {
     public let period: BillingPeriod
     /// The credits usable in the period, in the run's currency and valid, in take order.
     public let credits: [Credit]
-    /// Balance per credit id before the run, in minor units: its amount less what issued
-    /// invoices in force took.
-    public let opening: [String: Int128]
+    /// Balance per credit id before the run's invoices of the period took, in minor units:
+    /// its amount less what issued invoices in force took, this period's kept ones apart
+    /// (`keep`), so that re-running an issued period tells the same story.
+    public private(set) var opening: [String: Int128]
     /// Balance per credit id counting only what issued invoices take: what is left after the run.
     public private(set) var closing: [String: Int128]
     /// Balances drafts take from too: a draft shows what it would take after the invoices
@@ -61,6 +62,15 @@ public struct CreditLedger: Sendable {
     public static func problems(of credits: [Credit], currency: Currency, period: BillingPeriod) -> [Anomaly] {
         credits.filter { $0.isIn(currency) && $0.isUsable(in: period) }.sorted { $0.id.utf8.lexicographicallyPrecedes($1.id.utf8) }.compactMap { c in
             c.problem(currency).map { Anomaly(.error, .invalidCredit, projectId: c.projectId, detail: "credit \(c.id) (\(c.billingAccountId)) \($0); it is not used") }
+        }
+    }
+
+    /// Records what an issued invoice the run keeps as it is took: shown as taken by it, as
+    /// when it was issued (the balances already count it).
+    public mutating func keep(_ takes: [CreditTake], projectId: String) {
+        for t in takes where t.amount != 0 && opening[t.creditId] != nil {
+            opening[t.creditId]! += t.amount
+            entries.append(Entry(creditId: t.creditId, projectId: projectId, kind: .taken, amount: t.amount, invoiceNumber: nil))
         }
     }
 
@@ -140,6 +150,7 @@ extension InvoicePlanner {
                 actions[i] = .correct(s, credited)
                 final[c.project.id] = credited
             case .keep(let s) where s.isIssued:
+                ledger.keep(s.credits, projectId: s.record.projectId)
                 if let c = computed[s.record.projectId] { final[c.project.id] = c.applying(credits: s.credits) }
             case .keep(let s):
                 guard let c = computed[s.record.projectId] else { break }
@@ -149,6 +160,20 @@ extension InvoicePlanner {
             case .removeDraft, .differs:
                 break
             }
+        }
+        // An issued invoice today's data changes, left as it is (no --adjust): shown with what
+        // a correction would take now, from the balances the run leaves (nothing is taken).
+        var preview = ledger
+        for i in order {
+            guard case .differs(let s, let c) = actions[i] else { continue }
+            if let s { preview.giveBack(s.credits, projectId: s.record.projectId, invoiceNumber: s.record.invoiceNumber) }
+            let credited = preview.take(for: c, issuing: false)
+            actions[i] = .differs(s, credited)
+            final[c.project.id] = credited
+        }
+        // Projects a recompute limited to others leaves alone: as stored, with their credits.
+        for (id, c) in computed where final[id] == nil {
+            if let s = stored[id], s.record.fingerprint == c.fingerprint { final[id] = c.applying(credits: s.credits) }
         }
         var credited = result
         credited.invoices = result.invoices.map { final[$0.project.id] ?? $0 }

@@ -57,7 +57,8 @@ public final class Discount: Hashable, Sendable {
     /// Why the row cannot be used (`invalid discount`), or nil.
     public var problem: String? {
         if (projectId == nil) == (billingAccountId == nil) {
-            return "has \(projectId == nil ? "neither" : "both") project_id and billing_account_id; it needs exactly one"
+            return projectId == nil ? "has neither a project_id nor a billing_account_id; it needs exactly one"
+                : "has both a project_id and a billing_account_id; it needs exactly one"
         }
         if typeName != nil && category != nil { return "has both type_name and category; it may have one, or neither for all types" }
         guard let units = percent.rescaled(to: Discount.percentScale), units > 0, units <= 100 * pow10(Discount.percentScale) else {
@@ -219,10 +220,16 @@ struct PriceAgreements: Sendable {
         }
         var caps: [String: Int64] = [:]
         var inForce: [String: [MonthlyCap]] = [:]
-        for c in capRows where c.inForce(at: period.start) { inForce[c.typeName, default: []].append(c) }
         for c in capRows {
-            if let to = c.effectiveTo, to <= c.effectiveFrom, to < period.end, c.effectiveFrom > period.start {
+            // A row concerns the run when its range, read either way round, reaches the window.
+            let lo = min(c.effectiveFrom, c.effectiveTo ?? c.effectiveFrom), hi = c.effectiveTo.map { max($0, c.effectiveFrom) }
+            guard lo < window.end, hi.map({ $0 > window.start }) ?? true else { continue }
+            if let to = c.effectiveTo, to <= c.effectiveFrom {
                 problems.append(Anomaly(.error, .invalidCap, detail: "cap of \(c.typeName) from \(c.effectiveFrom) ends at \(to), before it starts; it is not used"))
+            } else if c.microseconds == nil {
+                problems.append(Anomaly(.error, .invalidCap, detail: "cap of \(c.typeName) from \(c.effectiveFrom) is \(c.capHours) h: it must be above 0 with at most four decimals; it is not used"))
+            } else if c.inForce(at: period.start) {
+                inForce[c.typeName, default: []].append(c)
             }
         }
         for type in inForce.keys.sorted() {
@@ -232,11 +239,7 @@ struct PriceAgreements: Sendable {
                 problems.append(Anomaly(.error, .invalidCap, detail: "\(list.count) caps of \(type) are in force at the period start \(period.start) (\(froms)); none is applied"))
                 continue
             }
-            guard let micros = list[0].microseconds else {
-                problems.append(Anomaly(.error, .invalidCap, detail: "cap of \(type) from \(list[0].effectiveFrom) is \(list[0].capHours) h: it must be above 0 with at most four decimals; it is not applied"))
-                continue
-            }
-            caps[type] = micros
+            caps[type] = list[0].microseconds
         }
         self.caps = caps
     }

@@ -280,11 +280,13 @@ struct PriceAgreementRulesTests {
         #expect(l.cappedMicroseconds == max(0, billed - 30 * 3_600_000_000))
     }
 
-    @Test("pricing 2. A cap of 0 or less, two caps in force at one period start, or a cap ending before it starts is an error; none is applied")
+    @Test("pricing 2. A cap of 0 or less (in force at the period start or later in it), two caps in force at one period start, or a cap ending before it starts is an error; none is applied")
     func invalidCaps() {
         for caps in [[cap("r2a.baremetal", "0")], [cap("r2a.baremetal", "-1")],
                      [cap("r2a.baremetal", "600"), cap("r2a.baremetal", "700", from: "2026-06-01T00:00:00Z")],
-                     [cap("r2a.baremetal", "600", from: "2026-10-20T00:00:00Z", to: "2026-10-10T00:00:00Z")]] {
+                     [cap("r2a.baremetal", "600", from: "2026-10-20T00:00:00Z", to: "2026-10-10T00:00:00Z")],
+                     [cap("r2a.baremetal", "0", from: "2026-10-05T00:00:00Z", to: "2026-10-20T00:00:00Z")],  // not in force at the start: still an error
+                     [cap("p2a.baremetal", "-1", from: "2026-10-05T00:00:00Z")]] {
             var w = Self.activeAllMonth()
             w.caps = caps
             let r = w.bill()
@@ -445,7 +447,10 @@ struct PriceAgreementRulesTests {
         w.credits.append(credit("c-new", "5000000"))
         let (actions, result, ledger) = Self.issue(w, applied: ["c": 1_000_000], stored: ["prj-a": Self.stored(first)], correct: true)
         guard case .keep = actions[0] else { Issue.record("not kept: \(actions)"); return }
-        #expect(ledger.entries.isEmpty)
+        // Nothing is taken again: the balances stay; what the kept invoice took is shown as taken by it.
+        #expect(ledger.entries.map(\.kind) == [.taken])
+        #expect(ledger.closing["c"] == 0)
+        #expect(ledger.opening["c"] == 1_000_000)
         #expect(ledger.closing["c-new"] == 5_000_000)
         #expect(result.invoice("prj-a")!.creditsApplied == 1_000_000)  // the files show what it took
     }

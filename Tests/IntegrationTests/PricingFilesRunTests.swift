@@ -168,9 +168,11 @@ struct PricingFilesRunTests {
         #expect(credits.map { [$0["credit_id"]!, $0["balance_before"]!, $0["movement"]!, $0["invoice_project_id"]!, $0["invoice_number"]!,
                                $0["invoice_status"]!, $0["movement_amount"]!, $0["balance_after"]!] } == [
             ["c-gamma", "200000", "none", "", "", "", "0", "200000"],
-            ["c-sla-beta", "0", "none", "", "", "", "0", "0"],
-            ["c-welcome", "0", "returned", "prj-alpha", "BM-00000001", "superseded", "23180362", "0"],
-            ["c-welcome", "0", "taken", "prj-alpha", "BM-00000003", "issued", "23180362", "0"],
+            // prj-beta's invoice is kept: what it took is shown as when it was issued (before: with its take).
+            ["c-sla-beta", "500000", "taken", "prj-beta", "BM-00000002", "issued", "500000", "0"],
+            ["c-welcome", "2819638", "returned", "prj-alpha", "BM-00000001", "superseded", "23180362", "0"],
+            ["c-welcome", "2819638", "taken", "prj-alpha", "BM-00000003", "issued", "23180362", "0"],
+            ["c-welcome", "2819638", "taken", "prj-beta", "BM-00000002", "issued", "2819638", "0"],
         ])
         let lines = csvDicts(read(out + "/2026-10/invoice_lines.csv")).filter { $0["instance_id"] == "i-a1" }
         #expect(lines.map { [$0["invoice_number"]!, $0["billable_seconds"]!, $0["capped_seconds"]!] } == [["BM-00000003", "2160000", "237600"]])

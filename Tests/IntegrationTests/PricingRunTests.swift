@@ -225,4 +225,36 @@ struct PricingRunTests {
             #expect(throws: PostgresError.self, "\(sql)") { try asJob.execute(sql) }
         }
     }
+
+    @Test("pricing 4. Re-running an issued period writes the same files, credits.csv and the manifest's credits included")
+    func rerunSameFiles() throws {
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.loadPricingExample(db)
+        let first = tempDir(), second = tempDir()
+        try run(t, Self.runs[1], out: first).expectSuccess()
+        try run(t, Self.runs[1], out: second).expectSuccess()
+        let a = try snapshot(first), b = try snapshot(second)
+        #expect(a.keys.sorted() == b.keys.sorted())
+        for (path, bytes) in a where b[path] != bytes { Issue.record("\(path) differs on the re-run") }
+        let credits = read(second + "/2026-10/credits.csv")
+        #expect(credits.contains("c-welcome") && credits.contains("23180362") && credits.contains("2819638"), "\(credits)")
+    }
+
+    @Test("pricing 3. An issued invoice today's data changes (run without --adjust) is reported with what a correction would take from credits")
+    func differsShowsCredits() throws {
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.loadPricingExample(db)
+        try run(t, Self.runs[1]).expectSuccess()
+        try db.execute("UPDATE discounts SET percent = 4 WHERE discount_id = 'd-beta-all'")
+        let r = try t.run(["run", "--period", "2026-10", "--as-of", "2026-12-01T00:00:00Z", "--out", tempDir()])
+        #expect(r.status == 0, "\(r.stderr)")
+        // Beta at 4 %: 4,249 x 0.96 -> 4,079; 5,925,926 x 0.96 -> 5,688,889; subtotal 5,692,968. A correction gives back
+        // 3,319,638 and takes it again: tax base 2,373,330, VAT 237,333, total 2,610,663 (issued 2,643,279: -32,616).
+        #expect(r.stdout.contains("2,610,663"), "\(r.stdout)")
+        #expect(r.stdout.contains("-32,616"), "\(r.stdout)")
+        #expect(try db.execute("SELECT count(*) FROM invoices").scalar == "2")
+        #expect(try balances(db)["c-welcome"] == "0")
+    }
 }
