@@ -19,7 +19,9 @@ public enum Allocation {
         var remainders: [(Int128, Int)] = []
         parts.reserveCapacity(weights.count)
         for (i, w) in weights.enumerated() {
-            let (q, r) = (magnitude * w).quotientAndRemainder(dividingBy: sum)
+            // magnitude × w may pass Int128 (a month of the largest rates in a three-digit
+            // currency): multiplied full width; the share itself, at most magnitude, fits.
+            let (q, r) = sum.dividingFullWidth(magnitude.multipliedFullWidth(by: w))
             parts.append(q)
             remainders.append((r, i))
         }

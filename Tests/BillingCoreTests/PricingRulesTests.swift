@@ -183,6 +183,17 @@ struct DailySplitTests {
         #expect(Allocation.proportional(100, weights: [1, 2, 7] as [Int64]) == [10, 20, 70])
     }
 
+    @Test("A split whose amount times a weight passes Int128 (the largest rates, a three-digit currency) is exact, not a crash")
+    func allocationBeyondInt128() {
+        // VAT of a month at the largest numeric(20,6) rate in BHD, split by daily charges of that size.
+        let tax: Int128 = 7_450_000_000_000_000_000_000_000
+        let weights: [Int128] = [240_000_000_000_000_000_000_000, 240_000_000_000_000_000_000_001, 10_000_000_000_000_000_000_000]
+        let parts = Allocation.proportional(tax, weights: weights)
+        #expect(parts.reduce(0, +) == tax)
+        #expect(parts == [3_648_979_591_836_734_693_877_543, 3_648_979_591_836_734_693_877_559, 152_040_816_326_530_612_244_898])  // rounded down, the 2 units left to the largest remainders
+        #expect(Allocation.proportional(-tax, weights: weights) == parts.map { -$0 })
+    }
+
     @Test("A line's days add up to its metered time and its amount; VAT's days to the VAT")
     func dailyLines() {
         var w = World()
