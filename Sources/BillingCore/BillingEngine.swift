@@ -456,21 +456,38 @@ public struct BillingEngine: Sendable {
         var unpriced: (micros: Int64, events: [Int64], from: Instant?, to: Instant?) = (0, [], nil, nil)
     }
 
-    /// Meters every clipped interval: split at rate changes (`RateCard.forEachSegment`), at
-    /// discount changes (`discounts`, pieces covering the window) and where the instance's
-    /// billed time reaches `cap` (microseconds, counted in time order), into usage cells and,
-    /// for billed time, into lines by day. An instance has a handful of states, rate
-    /// versions and discounts, so its cells are kept in small arrays searched in place.
-    private func meterIntervals(_ clipped: [StateTimeline.Interval], typeName: String, discounts pieces: [PriceAgreements.Piece],
-                                cap: Int64?) -> IntervalWalk {
+    /// Walks one instance's intervals in time order into an `IntervalWalk`. A struct with
+    /// mutating methods (not closures over local variables, which Swift checks for
+    /// exclusive access at run time on every call). An instance has a handful of states,
+    /// rate versions and discounts, so its cells are kept in small arrays searched in place.
+    struct IntervalWalker {
+        let days: [BillingDay]
+        let byDay: Bool
+        let pieces: [PriceAgreements.Piece]
+        let cap: Int64?
         var walk = IntervalWalk()
-        var versionCursor = rateCard.indexRange(of: typeName).lowerBound
         var dayCursor = 0
         var pieceCursor = 0
         var billedSoFar: Int64 = 0
-        let byDay = splitUsageByDay
-        let dayCount = days.count
-        func addCell(_ state: String, _ billable: Bool, _ rate: Int32, _ discount: Int32, _ capped: Bool, _ day: Int16, _ micros: Int64) {
+
+        init(days: [BillingDay], byDay: Bool, pieces: [PriceAgreements.Piece], cap: Int64?) {
+            self.days = days
+            self.byDay = byDay
+            self.pieces = pieces
+            self.cap = cap
+        }
+
+        mutating func noteUnknown(_ interval: StateTimeline.Interval) {
+            let micros = interval.from.microseconds(until: interval.to!)
+            if let k = walk.unknownStates.firstIndex(where: { $0.state == interval.state }) {
+                walk.unknownStates[k].micros += micros
+                walk.unknownStates[k].events.append(interval.eventId)
+            } else {
+                walk.unknownStates.append((interval.state, micros, [interval.eventId]))
+            }
+        }
+
+        mutating func addCell(_ state: String, _ billable: Bool, _ rate: Int32, _ discount: Int32, _ capped: Bool, _ day: Int16, _ micros: Int64) {
             for k in walk.cells.indices
             where walk.cells[k].rate == rate && walk.cells[k].day == day && walk.cells[k].discount == discount && walk.cells[k].capped == capped
                 && walk.cells[k].state == state && walk.cells[k].billable == billable
@@ -480,19 +497,23 @@ public struct BillingEngine: Sendable {
             }
             walk.cells.append(UsageCell(state: state, micros: micros, rate: rate, discount: discount, day: day, billable: billable, capped: capped))
         }
+
         /// One piece of one interval: one state, rate version and discount, capped or not.
-        func record(_ state: String, _ isBilled: Bool, _ eventId: Int64, _ from: Instant, _ to: Instant, _ rate: Int32, _ discount: Int32,
-                    _ capped: Bool) {
+        mutating func record(_ state: String, _ isBilled: Bool, _ eventId: Int64, _ from: Instant, _ to: Instant, _ rate: Int32, _ discount: Int32,
+                             _ capped: Bool) {
             let micros = from.microseconds(until: to)
+            let dayCount = days.count
             if byDay || isBilled && rate >= 0 {
                 // Pieces come in time order, so the day cursor only moves forward.
                 while dayCursor < dayCount, days[dayCursor].window.end <= from { dayCursor += 1 }
                 var line = -1
                 if isBilled && rate >= 0 {
-                    line = walk.lines.firstIndex { $0.rate == rate && $0.discount == discount } ?? {
+                    if let k = walk.lines.firstIndex(where: { $0.rate == rate && $0.discount == discount }) {
+                        line = k
+                    } else {
                         walk.lines.append(LineCell(rate: rate, discount: discount, daily: [Int64](repeating: 0, count: dayCount)))
-                        return walk.lines.count - 1
-                    }()
+                        line = walk.lines.count - 1
+                    }
                     if capped && walk.lines[line].cappedDaily.isEmpty { walk.lines[line].cappedDaily = [Int64](repeating: 0, count: dayCount) }
                 }
                 var d = dayCursor
@@ -515,8 +536,9 @@ public struct BillingEngine: Sendable {
                 walk.unpriced.to = to
             }
         }
+
         /// Billed time of one rate segment: split where the discount changes and where the cap is reached.
-        func recordBilled(_ state: String, _ eventId: Int64, _ from: Instant, _ to: Instant, _ rate: Int32) {
+        mutating func recordBilled(_ state: String, _ eventId: Int64, _ from: Instant, _ to: Instant, _ rate: Int32) {
             var at = from
             while at < to {
                 var end = to, discount: Int32 = -1
@@ -545,6 +567,17 @@ public struct BillingEngine: Sendable {
                 at = end
             }
         }
+    }
+
+    /// Meters every clipped interval: split at rate changes (`RateCard.forEachSegment`), at
+    /// discount changes (`discounts`, pieces covering the window) and where the instance's
+    /// billed time reaches `cap` (microseconds, counted in time order), into usage cells and,
+    /// for billed time, into lines by day (`IntervalWalker`).
+    private func meterIntervals(_ clipped: [StateTimeline.Interval], typeName: String, discounts pieces: [PriceAgreements.Piece],
+                                cap: Int64?) -> IntervalWalk {
+        var walker = IntervalWalker(days: days, byDay: splitUsageByDay, pieces: pieces, cap: cap)
+        var versionCursor = rateCard.indexRange(of: typeName).lowerBound
+        let simple = pieces.isEmpty && cap == nil
         // Each state is looked up once (the strings are shared by the reader, so the
         // comparison is cheap).
         var known: [(state: String, billable: Bool?)] = []
@@ -556,26 +589,17 @@ public struct BillingEngine: Sendable {
                 billable = catalog.billableStates.isBillable(interval.state)
                 known.append((interval.state, billable))
             }
-            if billable == nil {
-                let micros = interval.from.microseconds(until: interval.to!)
-                if let k = walk.unknownStates.firstIndex(where: { $0.state == interval.state }) {
-                    walk.unknownStates[k].micros += micros
-                    walk.unknownStates[k].events.append(interval.eventId)
-                } else {
-                    walk.unknownStates.append((interval.state, micros, [interval.eventId]))
-                }
-            }
+            if billable == nil { walker.noteUnknown(interval) }
             let isBilled = billable == true
-            let simple = pieces.isEmpty && cap == nil
             rateCard.forEachSegment(of: typeName, from: interval.from, to: interval.to!, cursor: &versionCursor) { from, to, rate in
                 if isBilled && !simple {
-                    recordBilled(interval.state, interval.eventId, from, to, rate)
+                    walker.recordBilled(interval.state, interval.eventId, from, to, rate)
                 } else {
-                    record(interval.state, isBilled, interval.eventId, from, to, rate, -1, false)
+                    walker.record(interval.state, isBilled, interval.eventId, from, to, rate, -1, false)
                 }
             }
         }
-        return walk
+        return walker.walk
     }
 
     /// Prices the metered lines and assembles the result.
