@@ -64,7 +64,7 @@ demo: build db-up ## demo database, demo data, billing run; prints where the inv
 	  last=$$(TZ=Asia/Seoul date -d "$$(TZ=Asia/Seoul date +%Y-%m-01) -1 month" +%Y-%m) && \
 	  $(RELEASE_BIN) export --period $$last --format focus --out $(OUT) && \
 	  $(RELEASE_BIN) export --period $$last --format pdf --out $(OUT)
-	@echo "Invoices and reports: $(OUT)/<period>/ (usage.csv, invoice_lines.csv, summary.csv, anomalies.csv, invoices/*.json, manifest.json;"
+	@echo "Invoices and reports: $(OUT)/<period>/ (usage.csv, invoice_lines.csv, summary.csv, anomalies.csv, credits.csv when credits apply, invoices/*.json, manifest.json;"
 	@echo "  for the last ended month also focus.csv and invoices/*.html and *.pdf)"
 	@echo "Database: eval \"\$$(make -s db-env)\"; psql -c 'select * from current_invoices'"
 	@echo "Stop the server with: make db-down"
