@@ -83,7 +83,8 @@ struct ExportCommand: ParsableCommand {
             written.append(dir + "/focus.csv")
         case .summary:
             let current = currentDocuments(documents)
-            try OutputFolder.atomicWrite(PeriodFiles.summaryCSV(period: month, invoices: current.map { ($0.content, $0.record) }), to: dir + "/summary.csv")
+            try OutputFolder.atomicWrite(PeriodFiles.summaryCSV(period: month, invoices: current.map { ($0.content, $0.record) }, pricing: current.hasPricing),
+                                         to: dir + "/summary.csv")
             written.append(dir + "/summary.csv")
         case .html, .pdf:
             var html = InvoiceHTML()
@@ -99,9 +100,10 @@ struct ExportCommand: ParsableCommand {
                 }
             }
         case .invoices:
+            let pricing = documents.hasPricing
             for doc in documents {
                 let path = dir + "/invoices/" + SafeFileName.of(doc.record.projectId) + ".r\(doc.record.revision).json"
-                try OutputFolder.atomicWrite(PeriodFiles.documentJSON(doc).pretty, to: path)
+                try OutputFolder.atomicWrite(PeriodFiles.documentJSON(doc, pricing: pricing).pretty, to: path)
                 written.append(path)
             }
         }

@@ -24,7 +24,7 @@ enum RunSummary {
                 rows.append(["all projects", "", "", grouped(c.plain(r.invoices.reduce(0) { $0 + $1.subtotal })),
                              grouped(c.plain(r.invoices.reduce(0) { $0 + $1.tax })), grouped(c.plain(r.invoices.reduce(0) { $0 + $1.total }))])
                 out += table(rows, rightAligned: [3, 4, 5])
-                if hasPricing(r) { out += pricingTable(r, dryRun: run.mode.dryRun) }
+                if r.hasPricing { out += pricingTable(r, dryRun: run.mode.dryRun) }
             }
             if r.anomalies.isEmpty {
                 out += "  anomalies: none\n"
@@ -50,14 +50,6 @@ enum RunSummary {
             out += "\n"
         }
         return out
-    }
-
-    /// True when discounts, monthly caps or credits play a part in the period: only then does
-    /// the summary show list prices, discounts and credits (a run without pricing prints as
-    /// it always did).
-    static func hasPricing(_ r: BillingResult) -> Bool {
-        !r.discountsInForce.isEmpty || !r.capsInForce.isEmpty || !(r.credits?.isEmpty ?? true)
-            || r.invoices.contains { $0.discount != 0 || $0.creditsApplied != 0 }
     }
 
     /// Per project, how list price becomes the tax base: list, discount, subtotal (charged),
@@ -130,12 +122,19 @@ enum RunSummary {
         return out
     }
 
+    /// Pricing's keys (the run's `pricing`; per invoice its list subtotal, discount, credits
+    /// and tax base; `totalsJSON`'s sums) only when pricing plays a part in the period
+    /// (`BillingResult.hasPricing`): a run without pricing prints the JSON it always did.
     static func json(_ runs: [PeriodRun]) -> JSON {
         [
             "periods": .array(runs.map { run in
                 let r = run.result
                 let records = run.records
-                return [
+                let pricing = r.hasPricing
+                // A line change names its discount when pricing plays a part now or played one
+                // in the issued revision (a discount since removed).
+                let changesPricing = pricing || run.changes.contains { $0.lines.contains { $0.discountId != nil } }
+                let period: JSON = [
                     "period": .string(r.period.month.description),
                     "run_id": run.outcome.map { .int($0.runId) } ?? .null,
                     "kind": .string(run.mode.kind),
@@ -151,7 +150,7 @@ enum RunSummary {
                     "anomalies": r.anomaliesJSON,
                     "invoices": .array(r.invoices.map { inv in
                         let rec = records[inv.project.id]
-                        return [
+                        let invoice: JSON = [
                             "project_id": .string(inv.project.id), "invoice_id": rec.map { .int($0.invoiceId) } ?? .null,
                             "invoice_number": .optional(rec?.invoiceNumber), "status": .optional(rec?.status.rawValue),
                             "revision": rec.map { .int(Int64($0.revision)) } ?? .null,
@@ -163,6 +162,7 @@ enum RunSummary {
                             "tax_base": .string(inv.currency.plain(inv.taxBase)), "tax": .string(inv.currency.plain(inv.tax)),
                             "total": .string(inv.currency.plain(inv.total)),
                         ]
+                        return pricing ? invoice : invoice.removing(RunSummary.pricingInvoiceKeys)
                     }),
                     "late_changes": run.late.map { l in
                         [
@@ -178,7 +178,7 @@ enum RunSummary {
                             "issued_total": .string(c.plain(ch.issued?.total ?? 0)),
                             "new_total": .string(c.plain(ch.newTotal)), "difference": .string(c.plain(ch.difference)),
                             "lines": .array(ch.lines.map { l in
-                                [
+                                let line: JSON = [
                                     "change": .string(l.kind.rawValue), "instance_id": .string(l.instanceId),
                                     "rate_effective_from": .string(l.rateEffectiveFrom.iso8601), "discount_id": .optional(l.discountId),
                                     "old_billable_seconds": l.old.map { .string(String($0.billableSeconds)) } ?? .null,
@@ -186,6 +186,7 @@ enum RunSummary {
                                     "old_amount": l.old.map { .string(c.plain($0.amount)) } ?? .null,
                                     "new_amount": l.new.map { .string(c.plain($0.amount)) } ?? .null,
                                 ]
+                                return changesPricing ? line : line.removing(["discount_id"])
                             }),
                             "reasons": .array(ch.reasons.map { .string($0) }),
                         ]
@@ -193,9 +194,13 @@ enum RunSummary {
                     "differ_from_issued": .array(run.differFromIssued.map { .string($0) }),
                     "directory": .optional(run.directory),
                 ]
+                return pricing ? period : period.removing(["pricing"])
             })
         ]
     }
+
+    /// The keys pricing adds to an invoice of the JSON summary.
+    static let pricingInvoiceKeys: Set<String> = ["list_subtotal", "discount", "credits_applied", "credits", "tax_base"]
 
     static func signed(_ plain: String) -> String { plain.hasPrefix("-") ? grouped(plain) : "+" + grouped(plain) }
 

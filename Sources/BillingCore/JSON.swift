@@ -124,6 +124,11 @@ extension JSON {
     public var members: [(String, JSON)]? { if case .object(let m) = self { return m } else { return nil } }
     /// The value of member `key` of an object.
     public subscript(key: String) -> JSON? { members?.first { $0.0 == key }?.1 }
+    /// The object without the members named in `keys` (the others in order); anything else as it is.
+    public func removing(_ keys: Set<String>) -> JSON {
+        guard case .object(let m) = self else { return self }
+        return .object(m.filter { !keys.contains($0.0) })
+    }
     public var stringValue: String? { if case .string(let s) = self { return s } else { return nil } }
     public var boolValue: Bool? { if case .bool(let b) = self { return b } else { return nil } }
     public var arrayValue: [JSON]? { if case .array(let a) = self { return a } else { return nil } }

@@ -22,10 +22,11 @@ extension BillingResult {
         ]
     }
 
-    /// Sums over all invoices, in minor units, as exact decimal strings.
+    /// Sums over all invoices, in minor units, as exact decimal strings: `list_subtotal`,
+    /// `discount` and `credits_applied` only when pricing plays a part (`hasPricing`).
     public var totalsJSON: JSON {
         let c = settings.currency
-        return [
+        let totals: JSON = [
             "currency": .string(c.code),
             "list_subtotal": .string(c.plain(invoices.reduce(0) { $0 + $1.listSubtotal })),
             "discount": .string(c.plain(invoices.reduce(0) { $0 + $1.discount })),
@@ -34,7 +35,11 @@ extension BillingResult {
             "tax": .string(c.plain(invoices.reduce(0) { $0 + $1.tax })),
             "total": .string(c.plain(invoices.reduce(0) { $0 + $1.total })),
         ]
+        return hasPricing ? totals : totals.removing(BillingResult.pricingTotalsKeys)
     }
+
+    /// The keys of `totalsJSON` that pricing adds.
+    public static let pricingTotalsKeys: Set<String> = ["list_subtotal", "discount", "credits_applied"]
 
     /// Anomaly counts by kind, errors and warnings apart.
     public var anomaliesJSON: JSON {

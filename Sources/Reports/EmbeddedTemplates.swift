@@ -31,10 +31,12 @@ enum EmbeddedTemplates {
   table.states { border-collapse: collapse; }
   table.states td, table.states th { padding: 1px 8px 1px 0; text-align: left; }
   .note { font-size: 7.5pt; }
+{{#priced}}
   .small { font-size: 7pt; color: #5b6274; }
   .nowrap { white-space: nowrap; }
   table.totals.priced td.num { text-align: right; white-space: nowrap; padding-left: 16px; }
   table.totals tr.credit td:first-child { padding-left: 14px; }
+{{/priced}}
 </style>
 </head>
 <body>
@@ -61,15 +63,23 @@ enum EmbeddedTemplates {
 
 <table class="lines">
   <thead>
-    {{^pricedLines}}<tr><th>#</th><th>Instance</th><th>Type</th><th>Image</th><th class="num">Billable hours</th><th class="num">Rate / h</th><th class="num">Amount</th></tr>{{/pricedLines}}
-    {{#pricedLines}}<tr><th>#</th><th>Instance</th><th class="nowrap">Type, image</th><th class="num">Billable hours</th>{{#showCapped}}<th class="num">Capped hours</th>{{/showCapped}}<th class="num">{{#showDiscounts}}List rate / h{{/showDiscounts}}{{^showDiscounts}}Rate / h{{/showDiscounts}}</th>{{#showDiscounts}}<th class="num">List amount</th><th class="num">Discount</th>{{/showDiscounts}}<th class="num">Amount</th></tr>{{/pricedLines}}
+    {{^pricedLines}}
+    <tr><th>#</th><th>Instance</th><th>Type</th><th>Image</th><th class="num">Billable hours</th><th class="num">Rate / h</th><th class="num">Amount</th></tr>
+    {{/pricedLines}}
+    {{#pricedLines}}
+    <tr><th>#</th><th>Instance</th><th class="nowrap">Type, image</th><th class="num">Billable hours</th>{{#showCapped}}<th class="num">Capped hours</th>{{/showCapped}}<th class="num">{{#showDiscounts}}List rate / h{{/showDiscounts}}{{^showDiscounts}}Rate / h{{/showDiscounts}}</th>{{#showDiscounts}}<th class="num">List amount</th><th class="num">Discount</th>{{/showDiscounts}}<th class="num">Amount</th></tr>
+    {{/pricedLines}}
   </thead>
   <tbody>
   {{#categories}}
     <tr class="category"><td colspan="{{columns}}">{{title}}</td></tr>
     {{#lines}}
-    {{^pricedLines}}<tr><td>{{lineNo}}</td><td>{{instanceName}} <span class="muted">{{instanceId}}</span></td><td>{{type}}</td><td>{{image}}</td><td class="num">{{hours}}</td><td class="num">{{rate}}</td><td class="num">{{amount}}</td></tr>{{/pricedLines}}
-    {{#pricedLines}}<tr><td>{{lineNo}}</td><td class="nowrap">{{instanceName}}<div class="small">{{instanceId}}</div></td><td class="nowrap">{{type}}<div class="small">{{image}}</div></td><td class="num">{{hours}}<div class="small">{{seconds}} s</div></td>{{#showCapped}}<td class="num">{{#lineCapped}}{{cappedHours}}<div class="small">{{cappedSeconds}} s</div>{{/lineCapped}}</td>{{/showCapped}}<td class="num">{{rate}}</td>{{#showDiscounts}}<td class="num">{{listAmount}}</td><td class="num">{{#lineDiscount}}{{discountAmount}}<div class="small">{{discountId}} · {{discountPercent}}</div>{{/lineDiscount}}</td>{{/showDiscounts}}<td class="num">{{amount}}</td></tr>{{/pricedLines}}
+    {{^pricedLines}}
+    <tr><td>{{lineNo}}</td><td>{{instanceName}} <span class="muted">{{instanceId}}</span></td><td>{{type}}</td><td>{{image}}</td><td class="num">{{hours}}</td><td class="num">{{rate}}</td><td class="num">{{amount}}</td></tr>
+    {{/pricedLines}}
+    {{#pricedLines}}
+    <tr><td>{{lineNo}}</td><td class="nowrap">{{instanceName}}<div class="small">{{instanceId}}</div></td><td class="nowrap">{{type}}<div class="small">{{image}}</div></td><td class="num">{{hours}}<div class="small">{{seconds}} s</div></td>{{#showCapped}}<td class="num">{{#lineCapped}}{{cappedHours}}<div class="small">{{cappedSeconds}} s</div>{{/lineCapped}}</td>{{/showCapped}}<td class="num">{{rate}}</td>{{#showDiscounts}}<td class="num">{{listAmount}}</td><td class="num">{{#lineDiscount}}{{discountAmount}}<div class="small">{{discountId}} · {{discountPercent}}</div>{{/lineDiscount}}</td>{{/showDiscounts}}<td class="num">{{amount}}</td></tr>
+    {{/pricedLines}}
     {{/lines}}
     <tr class="catsum"><td colspan="{{columnsBeforeAmount}}">{{title}} subtotal{{#showDiscounts}} <span class="muted">(list {{listSubtotal}})</span>{{/showDiscounts}}</td><td class="num">{{subtotal}}</td></tr>
   {{/categories}}
@@ -95,8 +105,8 @@ enum EmbeddedTemplates {
 <p class="note muted" style="text-align:right">Credits pay the subtotal before VAT; VAT is charged on the tax base (subtotal less credits).</p>
 {{#draft}}<p class="note draft" style="text-align:right">Draft: the credits shown are what this invoice would take from today's balances; nothing is taken until it is issued.</p>{{/draft}}
 {{/showCredits}}
-
 {{#showDiscounts}}
+
 <section>
   <h2>Discounts</h2>
   <table class="states">

@@ -29,12 +29,18 @@ public struct FocusExport {
         "PublisherName", "ResourceId", "ResourceName", "ResourceType", "ServiceCategory", "ServiceName", "ServiceSubcategory",
         "SkuId", "SkuMeter", "SkuPriceId", "SubAccountId", "SubAccountName",
         "x_InstanceType", "x_Category", "x_Image", "x_InvoiceStatus", "x_InvoiceRevision", "x_LineNumber", "x_BillableSeconds",
-        "x_DiscountId", "x_DiscountPercent", "x_CappedHours", "x_CreditId",
     ]
+    /// bmbill's pricing columns, after `columns`, only when some exported document has a
+    /// discounted or capped line or credits (`hasPricing`): an export without pricing has
+    /// the columns it had before pricing existed.
+    public static let pricingColumns = ["x_DiscountId", "x_DiscountPercent", "x_CappedHours", "x_CreditId"]
 
     /// The CSV for `documents` (all revisions of a period; drafts are left out).
     public func csv(_ documents: [InvoiceDocument]) -> String {
-        var w = CSVWriter(header: FocusExport.columns)
+        let exported = documents.filter { $0.record.status != .draft }
+        let columns = FocusExport.columns + (exported.hasPricing ? FocusExport.pricingColumns : [])
+        var w = CSVWriter(header: columns)
+        func emit(_ f: [String: CSVWriter.Field]) { w.appendRecord(columns.map { f[$0] ?? .plain("") }) }
         let byId = Dictionary(documents.map { ($0.record.invoiceId, $0) }, uniquingKeysWith: { a, _ in a })
         for doc in documents where doc.record.status != .draft {
             let now = DailyFigures(doc)
@@ -52,13 +58,13 @@ public struct FocusExport {
                     for (d, day) in days.enumerated() {
                         let charged = l.charged[d] - (was?.charged[d] ?? 0), list = l.list[d] - (was?.list[d] ?? 0)
                         guard charged != 0 || list != 0 else { continue }
-                        w.appendRecord(usageRow(doc, l.line, day, charged: charged, list: list, micros: l.line.dailyMicroseconds[d],
-                                                capped: l.line.capped(on: d), correction: true))
+                        emit(usageRow(doc, l.line, day, charged: charged, list: list, micros: l.line.dailyMicroseconds[d],
+                                      capped: l.line.capped(on: d), correction: true))
                     }
                 }
                 for l in before.lines where !seen.contains(key(l.line)) {
                     for (d, day) in days.enumerated() where l.charged[d] != 0 || l.list[d] != 0 {
-                        w.appendRecord(usageRow(doc, l.line, day, charged: -l.charged[d], list: -l.list[d], micros: 0, capped: 0, correction: true))
+                        emit(usageRow(doc, l.line, day, charged: -l.charged[d], list: -l.list[d], micros: 0, capped: 0, correction: true))
                     }
                 }
                 var oldCredits: [String: [Int128]] = [:]
@@ -68,31 +74,31 @@ public struct FocusExport {
                     creditIds.insert(c.take.creditId)
                     let was = oldCredits[c.take.creditId] ?? zeros
                     for (d, day) in days.enumerated() where c.daily[d] != was[d] {
-                        w.appendRecord(creditRow(doc, c.take, day, taken: c.daily[d] - was[d], correction: true))
+                        emit(creditRow(doc, c.take, day, taken: c.daily[d] - was[d], correction: true))
                     }
                 }
                 for c in before.credits where !creditIds.contains(c.take.creditId) {
                     for (d, day) in days.enumerated() where c.daily[d] != 0 {
-                        w.appendRecord(creditRow(doc, c.take, day, taken: -c.daily[d], correction: true))
+                        emit(creditRow(doc, c.take, day, taken: -c.daily[d], correction: true))
                     }
                 }
                 for (d, day) in days.enumerated() where now.tax[d] != before.tax[d] {
-                    w.appendRecord(taxRow(doc, day, cost: now.tax[d] - before.tax[d], correction: true))
+                    emit(taxRow(doc, day, cost: now.tax[d] - before.tax[d], correction: true))
                 }
             } else {
                 for l in now.lines {
                     for (d, day) in days.enumerated() where l.line.dailyMicroseconds[d] > 0 || l.line.capped(on: d) > 0 {
-                        w.appendRecord(usageRow(doc, l.line, day, charged: l.charged[d], list: l.list[d], micros: l.line.dailyMicroseconds[d],
-                                                capped: l.line.capped(on: d), correction: false))
+                        emit(usageRow(doc, l.line, day, charged: l.charged[d], list: l.list[d], micros: l.line.dailyMicroseconds[d],
+                                      capped: l.line.capped(on: d), correction: false))
                     }
                 }
                 for c in now.credits {
                     for (d, day) in days.enumerated() where c.daily[d] != 0 {
-                        w.appendRecord(creditRow(doc, c.take, day, taken: c.daily[d], correction: false))
+                        emit(creditRow(doc, c.take, day, taken: c.daily[d], correction: false))
                     }
                 }
                 for (d, day) in days.enumerated() where now.tax[d] != 0 {
-                    w.appendRecord(taxRow(doc, day, cost: now.tax[d], correction: false))
+                    emit(taxRow(doc, day, cost: now.tax[d], correction: false))
                 }
             }
         }
@@ -183,7 +189,7 @@ public struct FocusExport {
     /// One line's day: `charged` and `list` in minor units, `micros` the charged time and
     /// `capped` the time after the monthly cap.
     private func usageRow(_ doc: InvoiceDocument, _ l: InvoiceLine, _ day: BillingDay, charged: Int128, list: Int128, micros: Int64,
-                          capped: Int64, correction: Bool) -> [CSVWriter.Field] {
+                          capped: Int64, correction: Bool) -> [String: CSVWriter.Field] {
         let c = doc.content.currency
         var f = common(doc, day)
         let cost = money(charged, c)
@@ -221,14 +227,14 @@ public struct FocusExport {
         f["x_DiscountId"] = .text(l.discount?.id ?? "")
         f["x_DiscountPercent"] = .plain(l.discount?.percentText ?? "")
         f["x_CappedHours"] = .plain(capped > 0 ? hours(capped) : "")
-        return FocusExport.columns.map { f[$0] ?? .plain("") }
+        return f
     }
 
     /// What one credit pays on one day: `taken` in minor units (positive when it pays), so
     /// the row's cost is its negative. A credit relates to no other charge's price: every
     /// cost column is the billed cost (FOCUS EffectiveCost-C-010-C, ListCost-C-008-C,
     /// ContractedCost-C-008-C).
-    private func creditRow(_ doc: InvoiceDocument, _ take: CreditTake, _ day: BillingDay, taken: Int128, correction: Bool) -> [CSVWriter.Field] {
+    private func creditRow(_ doc: InvoiceDocument, _ take: CreditTake, _ day: BillingDay, taken: Int128, correction: Bool) -> [String: CSVWriter.Field] {
         let c = doc.content.currency
         var f = common(doc, day)
         let cost = money(-taken, c)
@@ -242,10 +248,10 @@ public struct FocusExport {
             + " on invoice \(doc.record.invoiceNumber ?? "")" + (correction ? " (correction)" : ""))
         f["ChargeFrequency"] = .plain("One-Time")
         f["x_CreditId"] = .text(take.creditId)
-        return FocusExport.columns.map { f[$0] ?? .plain("") }
+        return f
     }
 
-    private func taxRow(_ doc: InvoiceDocument, _ day: BillingDay, cost: Int128, correction: Bool) -> [CSVWriter.Field] {
+    private func taxRow(_ doc: InvoiceDocument, _ day: BillingDay, cost: Int128, correction: Bool) -> [String: CSVWriter.Field] {
         let c = doc.content.currency
         var f = common(doc, day)
         let cost = money(cost, c)
@@ -262,7 +268,7 @@ public struct FocusExport {
         f["ChargeDescription"] = .plain(description + (correction ? " (correction)" : ""))
         f["ChargeFrequency"] = .plain("Usage-Based")
         f["PricingCategory"] = .plain("")
-        return FocusExport.columns.map { f[$0] ?? .plain("") }
+        return f
     }
 }
 

@@ -28,8 +28,12 @@ public struct InvoiceHTML {
     static let categoryTitles = ["memory_optimized": "Memory optimized", "gpu": "GPU (accelerated computing)", "general_purpose": "General purpose"]
 
     public func render(_ doc: InvoiceDocument) throws -> String {
-        let template = try MustacheTemplate(string: EmbeddedTemplates.all["invoice.html"]!)
-        return template.render(context(doc))
+        try InvoiceHTML.render(template: EmbeddedTemplates.all["invoice.html"]!, context(doc))
+    }
+
+    /// `text`, a Mustache template, rendered with `context`.
+    static func render(template text: String, _ context: [String: Any]) throws -> String {
+        try MustacheTemplate(string: text).render(context)
     }
 
     func context(_ doc: InvoiceDocument) -> [String: Any] {
@@ -73,8 +77,9 @@ public struct InvoiceHTML {
                 ["state": s.key, "hours": InvoiceHTML.hours(s.value), "meaning": InvoiceHTML.meanings[s.key] ?? ""]
             },
         ]
-        // Pricing (pricing.md section 4): the columns and rows appear only on invoices that
-        // have a discount, a capped line or a credit, so others look as they always did.
+        // Pricing (pricing.md section 4): the columns, rows and styles appear only on invoices
+        // that have a discount, a capped line or a credit, so others are, byte for byte, the
+        // HTML they were before pricing existed.
         let discounted = c.lines.contains { $0.discount != nil || $0.listAmount != $0.amount }
         let capped = c.lines.contains { $0.cappedMicroseconds != 0 }
         let draft = doc.record.status == .draft
@@ -83,7 +88,7 @@ public struct InvoiceHTML {
         ctx["pricedLines"] = discounted || capped
         ctx["showCredits"] = !c.credits.isEmpty
         ctx["draft"] = draft
-        ctx["priced"] = discounted || capped || !c.credits.isEmpty
+        ctx["priced"] = c.hasPricing  // = discounted || capped || credits
         // Priced lines: the image goes under the type, the discount's id under its amount.
         let columns = discounted || capped ? 6 + (capped ? 1 : 0) + (discounted ? 2 : 0) : 7
         ctx["columns"] = String(columns)

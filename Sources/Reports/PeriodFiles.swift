@@ -4,6 +4,10 @@ import BillingCore
 /// identity of its invoices into a staging folder. Rendering is deterministic: the same
 /// result and invoices always give the same bytes.
 ///
+/// Pricing's columns, fields and keys (pricing.md section 4) are written only when pricing
+/// plays a part in the period (`BillingResult.hasPricing`): without it, every file is byte
+/// for byte the one bmbill wrote before pricing existed.
+///
 /// Each file is written to the staging folder as soon as it is rendered and only its
 /// checksum is kept, so memory does not hold the folder (a large month has a thousand
 /// invoice files and a usage report of hundreds of megabytes). `usage.csv` is written
@@ -20,24 +24,26 @@ public struct PeriodFiles {
         let staging = String(usage.path.dropLast("/usage.csv".count))
         precondition(staging + "/usage.csv" == usage.path, "usage.csv must be staged as <staging>/usage.csv")
         var files: [(String, String)] = [("usage.csv", usage.digest)]
+        let pricing = result.hasPricing
         func stage(_ path: String, _ contents: String) throws {
             files.append((path, try StagedFile.write(contents, to: staging + "/" + path).digest))
         }
         let lines = try StagedFile.write(to: staging + "/invoice_lines.csv") { emit in
-            try PeriodFiles.invoiceLinesCSV(result, records: records) { chunk in try chunk.withUnsafeBufferPointer { try emit($0) } }
+            try PeriodFiles.invoiceLinesCSV(result, records: records, pricing: pricing) { chunk in try chunk.withUnsafeBufferPointer { try emit($0) } }
         }
         files.append(("invoice_lines.csv", lines.digest))
         try stage("anomalies.csv", PeriodFiles.anomaliesCSV(result))
-        try stage("summary.csv", PeriodFiles.summaryCSV(result, credits: credits, records: records))
+        try stage("summary.csv", PeriodFiles.summaryCSV(result, credits: credits, records: records, pricing: pricing))
         if let ledger = result.credits, !ledger.isEmpty {
             try stage("credits.csv", PeriodFiles.creditsCSV(ledger, records: records))
         }
         for invoice in (result.invoices + credits).sorted(by: { $0.project.id < $1.project.id }) {
             try stage("invoices/" + SafeFileName.of(invoice.project.id) + ".json",
-                      PeriodFiles.invoiceJSON(invoice, record: records[invoice.project.id], result: result).pretty)
+                      PeriodFiles.invoiceJSON(invoice, record: records[invoice.project.id], result: result, pricing: pricing).pretty)
         }
         let checksums = files.map { ($0.0, JSON.string($0.1)) }
-        try stage("manifest.json", PeriodFiles.manifest(result, invoices: result.invoices + credits, records: records, checksums: checksums).pretty)
+        try stage("manifest.json", PeriodFiles.manifest(result, invoices: result.invoices + credits, records: records, checksums: checksums,
+                                                        pricing: pricing).pretty)
         self.staging = staging
         self.files = files
     }
@@ -69,25 +75,31 @@ public struct PeriodFiles {
     public static let invoiceLineColumns = [
         "period", "project_id", "invoice_id", "invoice_number", "status", "line_no", "instance_id", "instance_name",
         "instance_type", "category", "image", "rate_effective_from", "hourly_rate", "currency", "metered_seconds",
-        "billable_seconds", "amount", "discount_id", "discount_percent", "list_amount", "capped_seconds",
+        "billable_seconds", "amount",
     ]
+    /// pricing.md's columns, after `invoiceLineColumns`, only when pricing plays a part in the period.
+    public static let invoiceLinePricingColumns = ["discount_id", "discount_percent", "list_amount", "capped_seconds"]
 
-    /// Renders the lines in chunks of about `chunk` bytes (a large month has hundreds of thousands).
-    static func invoiceLinesCSV(_ r: BillingResult, records: [String: InvoiceRecord], chunk: Int = 1 << 20,
+    /// Renders the lines in chunks of about `chunk` bytes (a large month has hundreds of
+    /// thousands); with `pricing` (`BillingResult.hasPricing`), each line's pricing columns.
+    static func invoiceLinesCSV(_ r: BillingResult, records: [String: InvoiceRecord], pricing: Bool, chunk: Int = 1 << 20,
                                 _ sink: ([UInt8]) throws -> Void) rethrows {
-        var csv = CSVWriter(header: invoiceLineColumns)
+        var csv = CSVWriter(header: invoiceLineColumns + (pricing ? invoiceLinePricingColumns : []))
         for invoice in r.invoices {
             let record = records[invoice.project.id]
             for l in invoice.lines {
-                csv.appendRecord([
+                var fields: [CSVWriter.Field] = [
                     .plain(r.period.month.description), .text(invoice.project.id), .plain(record.map { String($0.invoiceId) } ?? ""),
                     .plain(record?.invoiceNumber ?? ""), .plain(record?.status.rawValue ?? ""), .plain(String(l.lineNumber)),
                     .text(l.instanceId), .text(l.instanceName ?? ""), .text(l.typeName), .text(l.category), .text(l.image),
                     .plain(l.rate.effectiveFrom.iso8601), .plain(l.rate.hourlyRateText), .plain(invoice.currency.code),
                     .plain(formatSeconds(l.meteredMicroseconds)), .plain(String(l.billableSeconds)), .plain(invoice.currency.plain(l.amount)),
-                    .text(l.discount?.id ?? ""), .plain(l.discount?.percentText ?? ""), .plain(invoice.currency.plain(l.listAmount)),
-                    .plain(formatSeconds(l.cappedMicroseconds)),
-                ])
+                ]
+                if pricing {
+                    fields += [.text(l.discount?.id ?? ""), .plain(l.discount?.percentText ?? ""), .plain(invoice.currency.plain(l.listAmount)),
+                               .plain(formatSeconds(l.cappedMicroseconds))]
+                }
+                csv.appendRecord(fields)
                 if csv.bytes.count >= chunk {
                     try sink(csv.bytes)
                     csv.clear()
@@ -101,15 +113,17 @@ public struct PeriodFiles {
 
     public static let summaryColumns = [
         "period", "billing_account_id", "project_id", "project_name", "category", "currency", "subtotal", "vat", "total",
-        "invoice_number", "invoice_status", "revision", "list_subtotal", "discount", "credits_applied",
+        "invoice_number", "invoice_status", "revision",
     ]
+    /// pricing.md's columns, after `summaryColumns`, only when pricing plays a part.
+    public static let summaryPricingColumns = ["list_subtotal", "discount", "credits_applied"]
 
     /// One row per project and category; the credits and the VAT of an invoice are split
     /// over its categories exactly (`Allocation.proportional`): the credits in proportion to
     /// the categories' subtotals, the VAT to what is left of them (their tax bases), so each
     /// project's rows add up to its invoice: `total = subtotal - credits_applied + vat`.
-    static func summaryCSV(_ r: BillingResult, credits: [InvoiceContent], records: [String: InvoiceRecord]) -> String {
-        summaryCSV(period: r.period.month, invoices: (r.invoices + credits).map { ($0, records[$0.project.id]) })
+    static func summaryCSV(_ r: BillingResult, credits: [InvoiceContent], records: [String: InvoiceRecord], pricing: Bool) -> String {
+        summaryCSV(period: r.period.month, invoices: (r.invoices + credits).map { ($0, records[$0.project.id]) }, pricing: pricing)
     }
 
     /// One summary row: a category of an invoice (all of it, `category` empty, for an invoice without lines).
@@ -139,18 +153,21 @@ public struct PeriodFiles {
         }
     }
 
-    public static func summaryCSV(period: YearMonth, invoices: [(InvoiceContent, InvoiceRecord?)]) -> String {
-        var csv = CSVWriter(header: summaryColumns)
+    /// `pricing`: pricing plays a part (`BillingResult.hasPricing` for a run's file, the
+    /// documents' `hasPricing` for an export): the pricing columns are written.
+    public static func summaryCSV(period: YearMonth, invoices: [(InvoiceContent, InvoiceRecord?)], pricing: Bool) -> String {
+        var csv = CSVWriter(header: summaryColumns + (pricing ? summaryPricingColumns : []))
         for (invoice, record) in invoices.sorted(by: { ($0.0.project.billingAccountId ?? "", $0.0.project.id) < ($1.0.project.billingAccountId ?? "", $1.0.project.id) }) {
             let cur = invoice.currency
             for row in summaryRows(invoice) {
-                csv.appendRecord([
+                var fields: [CSVWriter.Field] = [
                     .plain(period.description), .text(invoice.project.billingAccountId ?? ""), .text(invoice.project.id),
                     .text(invoice.project.name), .text(row.category), .plain(cur.code), .plain(cur.plain(row.subtotal)), .plain(cur.plain(row.vat)),
                     .plain(cur.plain(row.total)), .plain(record?.invoiceNumber ?? ""), .plain(record?.status.rawValue ?? ""),
-                    .plain(record.map { String($0.revision) } ?? ""), .plain(cur.plain(row.listSubtotal)), .plain(cur.plain(row.discount)),
-                    .plain(cur.plain(row.creditsApplied)),
-                ])
+                    .plain(record.map { String($0.revision) } ?? ""),
+                ]
+                if pricing { fields += [.plain(cur.plain(row.listSubtotal)), .plain(cur.plain(row.discount)), .plain(cur.plain(row.creditsApplied))] }
+                csv.appendRecord(fields)
             }
         }
         return csv.text
@@ -229,21 +246,30 @@ public struct PeriodFiles {
 
     // MARK: invoices/<project>.json
 
-    static func invoiceJSON(_ c: InvoiceContent, record: InvoiceRecord?, result r: BillingResult) -> JSON {
-        invoiceJSON(c, record: record, period: r.period, billedThrough: r.window.end, vatRate: r.settings.vatRate, settings: r.settingsJSON)
+    static func invoiceJSON(_ c: InvoiceContent, record: InvoiceRecord?, result r: BillingResult, pricing: Bool) -> JSON {
+        invoiceJSON(c, record: record, period: r.period, billedThrough: r.window.end, vatRate: r.settings.vatRate, settings: r.settingsJSON,
+                    pricing: pricing)
     }
 
     /// A stored invoice revision as JSON (`bmbill export --format invoices`): the same
-    /// document as the run's invoice file, from what the database holds.
-    public static func documentJSON(_ doc: InvoiceDocument) -> JSON {
-        invoiceJSON(doc.content, record: doc.record, period: doc.period, billedThrough: doc.windowEnd, vatRate: doc.vatRate, settings: nil)
+    /// document as the run's invoice file, from what the database holds. `pricing`: the
+    /// export's documents' `hasPricing`.
+    public static func documentJSON(_ doc: InvoiceDocument, pricing: Bool) -> JSON {
+        invoiceJSON(doc.content, record: doc.record, period: doc.period, billedThrough: doc.windowEnd, vatRate: doc.vatRate, settings: nil,
+                    pricing: pricing)
     }
+
+    /// The keys pricing adds to each line of an invoice document.
+    public static let pricingLineKeys: Set<String> = ["list_amount", "discount", "discount_amount", "capped_seconds", "capped_hours"]
+    /// The keys pricing adds to an invoice document.
+    public static let pricingInvoiceKeys: Set<String> = ["list_subtotal", "discount", "credits", "credits_applied", "tax_base"]
 
     /// The one invoice document: identity, period, project, lines by category, totals; the
     /// run's settings when known (the run's file has them; a stored revision keeps its VAT
-    /// rate only).
+    /// rate only). Pricing's fields (`pricingLineKeys`, `pricingInvoiceKeys`) only when
+    /// `pricing` (pricing plays a part in the period or the export).
     static func invoiceJSON(_ c: InvoiceContent, record: InvoiceRecord?, period: BillingPeriod, billedThrough: Instant, vatRate: ExactDecimal,
-                            settings: JSON?) -> JSON {
+                            settings: JSON?, pricing: Bool) -> JSON {
         let cur = c.currency
         var members: [(String, JSON)] = [
             ("invoice_id", record.map { .int($0.invoiceId) } ?? .null),
@@ -268,7 +294,7 @@ public struct PeriodFiles {
                     "category": .string(group.category),
                     "subtotal": .string(cur.plain(group.subtotal)),
                     "lines": .array(group.lines.map { l in
-                        [
+                        let line: JSON = [
                             "line_no": .int(Int64(l.lineNumber)), "instance_id": .string(l.instanceId),
                             "instance_name": .optional(l.instanceName), "instance_type": .string(l.typeName), "image": .string(l.image),
                             "rate_effective_from": .string(l.rate.effectiveFrom.iso8601),
@@ -284,6 +310,7 @@ public struct PeriodFiles {
                             "capped_seconds": .string(formatSeconds(l.cappedMicroseconds)),
                             "capped_hours": .string(DisplayFormat.hours(microseconds: l.cappedMicroseconds, decimals: 2)),
                         ]
+                        return pricing ? line : line.removing(pricingLineKeys)
                     }),
                 ]
             })),
@@ -300,6 +327,7 @@ public struct PeriodFiles {
             ("tax", .string(cur.plain(c.tax))),
             ("total", .string(cur.plain(c.total))),
         ]
+        if !pricing { members.removeAll { pricingInvoiceKeys.contains($0.0) } }
         if let settings { members.append(("settings", settings)) }
         members.append(("fingerprint", .string(c.fingerprint)))
         return .object(members)
@@ -307,9 +335,12 @@ public struct PeriodFiles {
 
     // MARK: manifest.json
 
-    static func manifest(_ r: BillingResult, invoices: [InvoiceContent], records: [String: InvoiceRecord], checksums: [(String, JSON)]) -> JSON {
+    /// `pricing` (`BillingResult.hasPricing`): the run's `pricing` is listed, and `totals`
+    /// (`totalsJSON`) has pricing's sums.
+    static func manifest(_ r: BillingResult, invoices: [InvoiceContent], records: [String: InvoiceRecord], checksums: [(String, JSON)],
+                         pricing: Bool) -> JSON {
         let statuses = Set(records.values.map(\.status.rawValue))
-        return [
+        let manifest: JSON = [
             "manifest_version": .int(1),
             "period": .string(r.period.month.description),
             "timezone": .string(r.settings.timeZone.identifier),
@@ -334,5 +365,6 @@ public struct PeriodFiles {
             }),
             "files": .object(checksums),
         ]
+        return pricing ? manifest : manifest.removing(["pricing"])
     }
 }

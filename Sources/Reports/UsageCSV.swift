@@ -36,17 +36,20 @@ public struct StagedFile: Sendable, Equatable {
 }
 
 /// `usage.csv`: one row per project, instance, state, rate version, discount and capped or
-/// not (and day, with `--by day`); `discount_id` and `capped` come last, after the columns
-/// the data contract fixes. `amount` is informative: the row's time at the list rate,
-/// before its discount, capped time included; the invoice lines hold what is charged.
+/// not (and day, with `--by day`). When pricing plays a part in the period
+/// (`BillingResult.hasPricing`), `discount_id` and `capped` come last, after the columns
+/// the data contract fixes; otherwise the file is the one bmbill wrote before pricing
+/// existed. `amount` is informative: the row's time at the list rate, before its discount,
+/// capped time included; the invoice lines hold what is charged.
 /// It is the one file that grows with the fleet, so it is rendered in chunks straight to
 /// disk, never whole in memory.
 public enum UsageCSV {
     public static let columns = [
         "period", "project_id", "project_name", "instance_id", "instance_name", "instance_type", "category", "image", "state",
         "billable", "rate_effective_from", "hourly_rate", "currency", "seconds", "amount", "invoice_line", "usage_date",
-        "discount_id", "capped",
     ]
+    /// pricing.md's columns, after `columns`, only when pricing plays a part in the period.
+    public static let pricingColumns = ["discount_id", "capped"]
 
     /// Renders the rows, handing over text in chunks of about `chunk` bytes.
     public static func render(_ r: BillingResult, chunk: Int = 1 << 20, _ sink: (String) throws -> Void) rethrows {
@@ -55,7 +58,8 @@ public enum UsageCSV {
 
     /// Renders the rows as UTF-8, handing over chunks of about `chunk` bytes.
     public static func renderBytes(_ r: BillingResult, chunk: Int = 1 << 20, _ sink: ([UInt8]) throws -> Void) rethrows {
-        var csv = CSVWriter(header: columns)
+        let pricing = r.hasPricing
+        var csv = CSVWriter(header: columns + (pricing ? pricingColumns : []))
         let period = r.period.month.description, currency = r.settings.currency.code
         // Each rate version's columns, formatted once.
         let rates = r.usageTable.rates.map { (from: $0.effectiveFrom.iso8601, rate: $0.hourlyRateText) }
@@ -67,13 +71,15 @@ public enum UsageCSV {
                 amount = "0"
             }
             let rate = row.rateIndex >= 0 ? rates[row.rateIndex] : (from: "", rate: "")
-            csv.appendRecord([
+            var fields: [CSVWriter.Field] = [
                 .plain(period), .text(row.projectId), .text(row.projectName),
                 .text(row.instanceId), .text(row.instanceName ?? ""), .text(row.typeName), .text(row.category), .text(row.image),
                 .text(row.state), .plain(row.billable ? "true" : "false"), .plain(rate.from), .plain(rate.rate), .plain(currency),
                 .plain(formatSeconds(row.microseconds)), .plain(amount), .plain(row.lineNumber.map(String.init) ?? ""),
-                .plain(row.day?.isoDate ?? ""), .text(row.discount?.id ?? ""), .plain(row.capped ? "true" : "false"),
-            ])
+                .plain(row.day?.isoDate ?? ""),
+            ]
+            if pricing { fields += [.text(row.discount?.id ?? ""), .plain(row.capped ? "true" : "false")] }
+            csv.appendRecord(fields)
             if csv.bytes.count >= chunk {
                 try sink(csv.bytes)
                 csv.clear()

@@ -1,6 +1,7 @@
 import BillingCore
 import Foundation
 import PostgresClient
+import Reports
 import Testing
 
 /// pricing.md section 4 end to end: the worked example (Tests/Fixtures/pricing-october-2026)
@@ -130,6 +131,76 @@ struct PricingFilesRunTests {
         }
         try t.run(["export", "--period", "2026-10", "--format", "summary", "--out", out + "/export"]).expectSuccess()
         #expect(read(out + "/export/2026-10/summary.csv") == read(dir + "/summary.csv"))
+    }
+
+    @Test("pricing: a period with no pricing rows writes the files it wrote before pricing existed")
+    func filesWithoutPricing() throws {
+        // The headers and keys of 6885443, before pricing existed.
+        let usage = ["period", "project_id", "project_name", "instance_id", "instance_name", "instance_type", "category", "image", "state",
+                     "billable", "rate_effective_from", "hourly_rate", "currency", "seconds", "amount", "invoice_line", "usage_date"]
+        let lines = ["period", "project_id", "invoice_id", "invoice_number", "status", "line_no", "instance_id", "instance_name",
+                     "instance_type", "category", "image", "rate_effective_from", "hourly_rate", "currency", "metered_seconds",
+                     "billable_seconds", "amount"]
+        let summary = ["period", "billing_account_id", "project_id", "project_name", "category", "currency", "subtotal", "vat", "total",
+                       "invoice_number", "invoice_status", "revision"]
+        let invoice = ["invoice_id", "invoice_number", "status", "revision", "corrects_invoice_id", "difference", "issued_at", "run_id", "period",
+                       "timezone", "period_utc", "billed_through", "project", "currency", "categories", "subtotal", "vat_rate", "tax", "total",
+                       "settings", "fingerprint"]
+        let line = ["line_no", "instance_id", "instance_name", "instance_type", "image", "rate_effective_from", "rate_effective_to", "hourly_rate",
+                    "metered_seconds", "billable_seconds", "amount"]
+        let manifest = ["manifest_version", "period", "timezone", "period_utc", "billed_through", "usage_by", "status", "input_watermark",
+                        "settings", "counts", "totals", "anomalies", "rates_in_force", "invoices", "files"]
+        func header(_ path: String) -> [String] { CSVReader.records(read(path)).first ?? [] }
+        func keys(_ json: JSON?) -> [String] { json?.members?.map(\.0) ?? [] }
+
+        for pricing in [false, true] {
+            let t = try TestDatabase()
+            let db = try t.connect()
+            if pricing { try t.loadPricingExample(db) } else { try t.loadExample(db) }
+            let out = tempDir()
+            try t.run(Self.issued + ["--out", out]).expectSuccess()
+            let dir = out + "/2026-10"
+            let what = pricing ? "the pricing example" : "october-2026 without pricing rows"
+            #expect(header(dir + "/usage.csv") == usage + (pricing ? ["discount_id", "capped"] : []), "\(what)")
+            #expect(header(dir + "/invoice_lines.csv") == lines + (pricing ? ["discount_id", "discount_percent", "list_amount", "capped_seconds"] : []), "\(what)")
+            #expect(header(dir + "/summary.csv") == summary + (pricing ? ["list_subtotal", "discount", "credits_applied"] : []), "\(what)")
+            #expect(FileManager.default.fileExists(atPath: dir + "/credits.csv") == pricing, "\(what)")
+            for project in ["prj-alpha", "prj-beta"] {
+                let json = JSON.parse(read(dir + "/invoices/\(project).json"))
+                var want = invoice
+                if pricing {
+                    want.insert(contentsOf: ["list_subtotal", "discount"], at: want.firstIndex(of: "subtotal")!)
+                    want.insert(contentsOf: ["credits", "credits_applied", "tax_base"], at: want.firstIndex(of: "vat_rate")!)
+                }
+                #expect(keys(json) == want, "\(what): \(project).json")
+                let all = json?["categories"]?.arrayValue?.flatMap { $0["lines"]?.arrayValue ?? [] } ?? []
+                #expect(!all.isEmpty && all.allSatisfy {
+                    keys($0) == line + (pricing ? ["list_amount", "discount", "discount_amount", "capped_seconds", "capped_hours"] : [])
+                }, "\(what): \(project).json lines")
+            }
+            let m = JSON.parse(read(dir + "/manifest.json"))
+            var want = manifest
+            if pricing { want.insert("pricing", at: want.firstIndex(of: "invoices")!) }
+            #expect(keys(m) == want, "\(what): manifest.json")
+            #expect(keys(m?["totals"]) == (pricing ? ["currency", "list_subtotal", "discount", "subtotal", "credits_applied", "tax", "total"]
+                                                   : ["currency", "subtotal", "tax", "total"]), "\(what): manifest totals")
+            // billing_runs.totals as before too; billing_runs.pricing is kept (recompute reads it).
+            #expect(try db.execute("SELECT (SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(totals) k)::text FROM billing_runs ORDER BY run_id DESC LIMIT 1").scalar
+                == (pricing ? "{credits_applied,currency,discount,list_subtotal,subtotal,tax,total}" : "{currency,subtotal,tax,total}"), "\(what)")
+            // The exports made from the stored invoices.
+            try t.run(["export", "--period", "2026-10", "--format", "focus", "--out", out]).expectSuccess()
+            let focus = header(dir + "/focus.csv")
+            #expect(focus.count == 44 + (pricing ? 4 : 0) && focus.contains("x_DiscountId") == pricing && focus.last == (pricing ? "x_CreditId" : "x_BillableSeconds"),
+                    "\(what): focus.csv")
+            try t.run(["export", "--period", "2026-10", "--format", "summary", "--out", out + "/export"]).expectSuccess()
+            #expect(read(out + "/export/2026-10/summary.csv") == read(dir + "/summary.csv"), "\(what)")
+            try t.run(["export", "--period", "2026-10", "--format", "invoices", "--out", out]).expectSuccess()
+            for project in ["prj-alpha", "prj-beta"] {
+                let exported = JSON.parse(read(dir + "/invoices/\(project).r0.json"))?.members ?? []
+                let written = (JSON.parse(read(dir + "/invoices/\(project).json"))?.members ?? []).filter { $0.0 != "settings" }
+                #expect(!exported.isEmpty && JSON.object(exported) == JSON.object(written), "\(what): \(project)")
+            }
+        }
     }
 
     @Test("pricing 4. The example's October draft: credits.csv shows what each draft would take and balances untouched; the draft JSON lists those credits")

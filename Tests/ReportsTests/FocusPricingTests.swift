@@ -214,14 +214,17 @@ struct FocusPricingTests {
         }
     }
 
-    @Test("pricing 4. FOCUS: an invoice without pricing exports as before (no Credit rows, list = contracted = billed)")
+    @Test("pricing 4. FOCUS: an invoice without pricing exports as before (no Credit rows, list = contracted = billed, no pricing columns)")
     func noPricingAsBefore() {
         let plain = Self.document(7, "prj-plain", [Self.line(1, "i-p", Self.r2a, charged: [4: 2 * Self.hour], amount: 7_200)])
         let rows = rows([plain])
         #expect(rows.map { $0["ChargeCategory"]! } == ["Usage", "Tax"])
         #expect(rows[0]["ListCost"] == "7200.00" && rows[0]["ContractedCost"] == "7200.00" && rows[0]["ContractedUnitPrice"] == "3600.000000")
         #expect(rows[1]["BilledCost"] == "720.00" && rows[1]["ChargeDescription"] == "VAT 0.10 on invoice BM-7")
-        #expect(rows[0]["x_DiscountId"] == "" && rows[0]["x_CappedHours"] == "" && rows[0]["x_CreditId"] == "")
+        #expect(CSVReader.records(FocusExport().csv([plain]))[0] == FocusExport.columns)
+        // Beside an invoice with pricing, the same invoice has the pricing columns, empty.
+        let mixed = self.rows([plain, Self.discounted])
+        #expect(mixed.filter { $0["InvoiceId"] == "BM-7" }.allSatisfy { $0["x_DiscountId"] == "" && $0["x_CappedHours"] == "" && $0["x_CreditId"] == "" })
     }
 }
 

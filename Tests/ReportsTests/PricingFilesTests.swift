@@ -72,7 +72,7 @@ struct PricingFilesTests {
 
     @Test("pricing 4. Invoice JSON: per line list amount, discount (id, percent, description), discount amount, exact capped seconds and capped hours; per invoice list subtotal, discount, subtotal, credits by id and reason, tax base, VAT, total")
     func invoiceJSON() throws {
-        let json = try JSONSerialization.jsonObject(with: Data(PeriodFiles.documentJSON(Self.document(Self.content())).pretty.utf8)) as! [String: Any]
+        let json = try JSONSerialization.jsonObject(with: Data(PeriodFiles.documentJSON(Self.document(Self.content()), pricing: true).pretty.utf8)) as! [String: Any]
         let categories = json["categories"] as! [[String: Any]]
         let lines = categories.flatMap { $0["lines"] as! [[String: Any]] }
         #expect(lines.count == 3)
@@ -103,10 +103,10 @@ struct PricingFilesTests {
         #expect(lines.reduce(0) { $0 + Int($1["list_amount"] as! String)! } == 16_017_533)
     }
 
-    @Test("pricing 4. Invoice JSON without pricing: list amount = amount, no discount, nothing capped, no credits, tax base = subtotal")
+    @Test("pricing 4. Invoice JSON of an invoice without pricing in a period with pricing: list amount = amount, no discount, nothing capped, no credits, tax base = subtotal")
     func invoiceJSONWithoutPricing() throws {
         let c = Self.content(credits: false, pricing: false)
-        let json = try JSONSerialization.jsonObject(with: Data(PeriodFiles.documentJSON(Self.document(c)).pretty.utf8)) as! [String: Any]
+        let json = try JSONSerialization.jsonObject(with: Data(PeriodFiles.documentJSON(Self.document(c), pricing: true).pretty.utf8)) as! [String: Any]
         let lines = (json["categories"] as! [[String: Any]]).flatMap { $0["lines"] as! [[String: Any]] }
         #expect(lines.allSatisfy { $0["list_amount"] as? String == $0["amount"] as? String && $0["discount"] is NSNull && $0["capped_seconds"] as? String == "0" })
         #expect((json["credits"] as! [Any]).isEmpty && json["credits_applied"] as? String == "0" && json["discount"] as? String == "0")
@@ -117,7 +117,7 @@ struct PricingFilesTests {
     func summaryWithCredits() {
         let c = Self.content()
         let record = Self.document(c).record
-        let rows = CSVReader.dictionaries(PeriodFiles.summaryCSV(period: Self.period.month, invoices: [(c, record)]))
+        let rows = CSVReader.dictionaries(PeriodFiles.summaryCSV(period: Self.period.month, invoices: [(c, record)], pricing: true))
         #expect(rows.count == 2)
         func sum(_ column: String) -> Int { rows.reduce(0) { $0 + Int($1[column]!)! } }
         #expect(sum("list_subtotal") == 16_017_533 && sum("discount") == 1_513_103 && sum("subtotal") == 14_504_430)
@@ -143,10 +143,10 @@ struct PricingFilesTests {
     @Test("pricing 4. summary.csv without credits splits the VAT over the subtotals as it always did; credits_applied 0")
     func summaryWithoutCredits() {
         let c = Self.content(credits: false)
-        let rows = CSVReader.dictionaries(PeriodFiles.summaryCSV(period: Self.period.month, invoices: [(c, nil)]))
+        let rows = CSVReader.dictionaries(PeriodFiles.summaryCSV(period: Self.period.month, invoices: [(c, nil)], pricing: c.hasPricing))
         #expect(rows.map { $0["vat"]! } == Allocation.proportional(c.tax, weights: c.categories.map(\.subtotal)).map { String($0) })
         #expect(rows.allSatisfy { $0["credits_applied"] == "0" && Int($0["total"]!)! == Int($0["subtotal"]!)! + Int($0["vat"]!)! })
-        #expect(CSVReader.records(PeriodFiles.summaryCSV(period: Self.period.month, invoices: []))[0].suffix(3) == ["list_subtotal", "discount", "credits_applied"])
+        #expect(CSVReader.records(PeriodFiles.summaryCSV(period: Self.period.month, invoices: [], pricing: true))[0].suffix(3) == ["list_subtotal", "discount", "credits_applied"])
     }
 
     @Test("pricing 4. HTML invoice: list rate and amount, discount id, percent and amount, capped hours per line; list price, discounts, subtotal, each credit with its reason, credits applied, tax base, VAT, total")
@@ -288,7 +288,8 @@ struct PricingFilesTests {
         #expect(usage.filter { $0["billable"] == "false" }.allSatisfy { $0["discount_id"] == "" && $0["capped"] == "false" })
 
         var text = ""
-        PeriodFiles.invoiceLinesCSV(r, records: [:]) { text += String(decoding: $0, as: UTF8.self) }
+        #expect(r.hasPricing)
+        PeriodFiles.invoiceLinesCSV(r, records: [:], pricing: r.hasPricing) { text += String(decoding: $0, as: UTF8.self) }
         let lines = CSVReader.dictionaries(text)
         #expect(CSVReader.records(text)[0].suffix(4) == ["discount_id", "discount_percent", "list_amount", "capped_seconds"])
         #expect(lines.count == 1)

@@ -67,8 +67,7 @@ struct ReportsTests {
             if path != "manifest.json" { #expect(manifest.contains("\"\(path)\": \"\(digest)\"")) }
         }
         #expect(usage.hasPrefix(PeriodFiles.usageColumns.joined(separator: ",") + "\r\n"))
-        // ... invoice_line, usage_date, then pricing.md's discount_id and capped (none here).
-        #expect(usage.contains(",active,true,2020-01-01T00:00:00Z,3600.000000,KRW,5400.5,5400.500000,1,,,false\r\n"))
+        #expect(usage.contains(",active,true,2020-01-01T00:00:00Z,3600.000000,KRW,5400.5,5400.500000,1,\r\n"))
     }
 
     func sampleResult() -> BillingResult {
