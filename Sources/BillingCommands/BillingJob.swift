@@ -160,7 +160,7 @@ public struct BillingJob {
         let stored = try store.current(period: month, currency: settings.currency)
         let ledger = CreditLedger(credits: result.creditRows, applied: try store.creditsApplied(currency: settings.currency),
                                   currency: settings.currency, period: period)
-        let (actions, result, _) = InvoicePlanner.plan(result, stored: stored, correctIssued: mode.corrects, projects: mode.projects, credits: ledger)
+        let (actions, result) = InvoicePlanner.plan(result, stored: stored, correctIssued: mode.corrects, projects: mode.projects, credits: ledger)
         let late = try RunHistory(db).lateChanges(period)
         let changes = try explain(actions, periodIssued: stored.values.contains { $0.isIssued }, result: result, store: store)
         if mode.dryRun {

@@ -221,8 +221,11 @@ public struct BillingEngine: Sendable {
     private let rateCard: RateCard
     private let agreements: PriceAgreements
     /// Each (project, type)'s discount pieces, made once: its instances share them.
-    private var discountTimelines: [String: [PriceAgreements.Piece]] = [:]
-    private var discountOverlaps: [String: Anomaly] = [:]
+    private var discountTimelines: [ProjectType: [PriceAgreements.Piece]] = [:]
+    private struct ProjectType: Hashable {
+        let project: String
+        let type: String
+    }
     private let days: [BillingDay]
     /// Usage rows per day as well as per state and rate (`usage.csv --by day`).
     public var splitUsageByDay = false
@@ -436,14 +439,11 @@ public struct BillingEngine: Sendable {
     /// per project and type; overlaps found on the way are reported once each.
     private mutating func discountPieces(for instance: Instance) -> [PriceAgreements.Piece] {
         if agreements.hasNoDiscounts { return [] }
-        let key = instance.projectId + "\u{0}" + instance.typeName
+        let key = ProjectType(project: instance.projectId, type: instance.typeName)
         if let pieces = discountTimelines[key] { return pieces }
         let (pieces, overlaps) = agreements.timeline(projectId: instance.projectId, billingAccountId: catalog.projects[instance.projectId]?.billingAccountId,
                                                      typeName: instance.typeName, category: catalog.types[instance.typeName]?.category)
-        for o in overlaps where discountOverlaps[o.detail] == nil {
-            discountOverlaps[o.detail] = o
-            anomalies.append(o)
-        }
+        anomalies += overlaps  // each (project, type) finds the pairs it sees; `finish` keeps one of each
         discountTimelines[key] = pieces
         return pieces
     }

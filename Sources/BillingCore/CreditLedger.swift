@@ -125,9 +125,9 @@ extension InvoicePlanner {
     /// corrects took. A stored draft whose figures are unchanged but whose credits would
     /// differ is written again. Returns the actions and the result whose invoices carry their
     /// credits (kept issued invoices: the credits they took), with `credit expired unused`
-    /// warnings when the period is issuable.
+    /// warnings when the period is issuable, and its `credits` the ledger after the run.
     public static func plan(_ result: BillingResult, stored: [String: StoredInvoice], correctIssued: Bool, projects: Set<String>? = nil,
-                            credits ledger: CreditLedger) -> (actions: [InvoiceAction], result: BillingResult, ledger: CreditLedger) {
+                            credits ledger: CreditLedger) -> (actions: [InvoiceAction], result: BillingResult) {
         var ledger = ledger
         var actions = plan(result, stored: stored, correctIssued: correctIssued, projects: projects)
         var computed: [String: InvoiceContent] = [:]
@@ -179,6 +179,6 @@ extension InvoicePlanner {
         credited.invoices = result.invoices.map { final[$0.project.id] ?? $0 }
         if result.isIssuable { credited.anomalies = (result.anomalies + ledger.expiredUnused).sorted(by: Anomaly.reportOrder) }
         credited.credits = ledger
-        return (actions, credited, ledger)
+        return (actions, credited)
     }
 }

@@ -115,7 +115,8 @@ public struct CreditTake: Hashable, Sendable {
 
     /// True when two lists take the same amounts from the same credits.
     public static func same(_ a: [CreditTake], _ b: [CreditTake]) -> Bool {
-        a.map { "\($0.creditId)=\($0.amount)" }.sorted() == b.map { "\($0.creditId)=\($0.amount)" }.sorted()
+        func byCredit(_ takes: [CreditTake]) -> [String: Int128] { Dictionary(takes.map { ($0.creditId, $0.amount) }, uniquingKeysWith: +) }
+        return byCredit(a) == byCredit(b)
     }
 }
 

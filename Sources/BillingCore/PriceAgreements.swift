@@ -136,7 +136,7 @@ public struct Credit: Hashable, Sendable {
     }
 
     /// True when the credit is in `currency` (other currencies play no part in a run).
-    public func isIn(_ currency: Currency) -> Bool { self.currency.trimmingSpaces.uppercased() == currency.code }
+    public func isIn(_ currency: Currency) -> Bool { self.currency.uppercased() == currency.code }
 
     /// True when it can pay an invoice of `period`: valid at some instant of it.
     public func isUsable(in period: BillingPeriod) -> Bool { validFrom < period.end && (expiresAt.map { $0 > period.start } ?? true) }
@@ -168,15 +168,6 @@ public struct Credit: Hashable, Sendable {
         }
         if a.validFrom != b.validFrom { return a.validFrom < b.validFrom }
         return a.id.utf8.lexicographicallyPrecedes(b.id.utf8)
-    }
-}
-
-extension String {
-    var trimmingSpaces: Substring {
-        var s = self[...]
-        while s.first == " " { s = s.dropFirst() }
-        while s.last == " " { s = s.dropLast() }
-        return s
     }
 }
 

@@ -113,8 +113,9 @@ public struct InvoiceStore {
                 subtotal: try Self.minor(row, 13, "subtotal", currency), tax: try Self.minor(row, 14, "tax", currency),
                 total: try Self.minor(row, 15, "total", currency))
         }
+        let projectOf = Dictionary(stored.map { ($0.value.record.invoiceId, $0.key) }, uniquingKeysWith: { a, _ in a })
         for (invoiceId, takes) in try creditTakes(period: period, currency: currency, currentOnly: true) {
-            if let k = stored.first(where: { $0.value.record.invoiceId == invoiceId })?.key { stored[k]!.credits = takes }
+            if let project = projectOf[invoiceId] { stored[project]!.credits = takes }
         }
         return stored
     }

@@ -194,10 +194,7 @@ public struct FocusExport {
         var f = common(doc, day)
         let cost = money(charged, c)
         let rate = l.rate.hourlyRateText
-        f["BilledCost"] = .plain(cost)
-        f["EffectiveCost"] = .plain(cost)
-        f["ContractedCost"] = .plain(cost)
-        f["ListCost"] = .plain(money(list, c))
+        setCosts(&f, cost, list: money(list, c))
         f["ChargeCategory"] = .plain(correction ? "Adjustment" : "Usage")
         f["ChargeClass"] = .plain(correction ? "Correction" : "")
         var description = "\(l.typeName) bare-metal server \(l.instanceName ?? l.instanceId) at \(rate) \(c.code)/h"
@@ -238,10 +235,7 @@ public struct FocusExport {
         let c = doc.content.currency
         var f = common(doc, day)
         let cost = money(-taken, c)
-        f["BilledCost"] = .plain(cost)
-        f["EffectiveCost"] = .plain(cost)
-        f["ListCost"] = .plain(cost)
-        f["ContractedCost"] = .plain(cost)
+        setCosts(&f, cost)
         f["ChargeCategory"] = .plain("Credit")
         f["ChargeClass"] = .plain(correction ? "Correction" : "")
         f["ChargeDescription"] = .text("Credit \(take.creditId)" + (take.reason.map { " (\($0))" } ?? "")
@@ -251,14 +245,21 @@ public struct FocusExport {
         return f
     }
 
+    /// The four cost columns of a row: billed, effective and contracted cost are what is
+    /// charged; list cost is `list` (usage at list price), else the same (credits and tax have
+    /// no list price: FOCUS ListCost-C-008-C).
+    private func setCosts(_ f: inout [String: CSVWriter.Field], _ cost: String, list: String? = nil) {
+        f["BilledCost"] = .plain(cost)
+        f["EffectiveCost"] = .plain(cost)
+        f["ContractedCost"] = .plain(cost)
+        f["ListCost"] = .plain(list ?? cost)
+    }
+
     private func taxRow(_ doc: InvoiceDocument, _ day: BillingDay, cost: Int128, correction: Bool) -> [String: CSVWriter.Field] {
         let c = doc.content.currency
         var f = common(doc, day)
         let cost = money(cost, c)
-        f["BilledCost"] = .plain(cost)
-        f["EffectiveCost"] = .plain(cost)
-        f["ListCost"] = .plain(cost)
-        f["ContractedCost"] = .plain(cost)
+        setCosts(&f, cost)
         f["ChargeCategory"] = .plain("Tax")
         f["ChargeClass"] = .plain(correction ? "Correction" : "")
         var description = "VAT \(doc.vatRate) on invoice \(doc.record.invoiceNumber ?? "")"

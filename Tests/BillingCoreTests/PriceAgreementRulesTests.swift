@@ -273,11 +273,15 @@ struct PriceAgreementRulesTests {
         w.change("i-1", "deleted", at: "2026-10-03T15:00:00Z")
         w.caps = [cap("r2a.baremetal", "30")]
         let r = w.bill()
-        let billed = r.billableMicros("i-1")
+        // 24 h active, 24 h in error (not billed, not counted), 24 h active: the cap of 30 h is
+        // reached 6 h into the second active day, Oct 2 21:00Z.
         let l = r.invoice("prj-a")!.lines[0]
+        let billed: Int64 = 48 * 3_600_000_000, capped: Int64 = 18 * 3_600_000_000
+        #expect(r.billableMicros("i-1") == billed)
         #expect(l.meteredMicroseconds == billed)
-        #expect(l.billableSeconds == min(Int64(30 * 3600), billed / 1_000_000))
-        #expect(l.cappedMicroseconds == max(0, billed - 30 * 3_600_000_000))
+        #expect(l.billableSeconds == 30 * 3600)
+        #expect(l.cappedMicroseconds == capped)
+        #expect(r.usage.filter { $0.capped }.map(\.state) == ["active"])
     }
 
     @Test("pricing 2. A cap of 0 or less (in force at the period start or later in it), two caps in force at one period start, or a cap ending before it starts is an error; none is applied")
@@ -302,7 +306,9 @@ struct PriceAgreementRulesTests {
     static func issue(_ w: World, applied: [String: Int128] = [:], stored: [String: StoredInvoice] = [:], correct: Bool = false,
                       asOf: String = "2026-12-01T00:00:00Z") -> (actions: [InvoiceAction], result: BillingResult, ledger: CreditLedger) {
         let r = w.bill(asOf: asOf)
-        return InvoicePlanner.plan(r, stored: stored, correctIssued: correct, credits: CreditLedger(credits: w.credits, applied: applied, currency: .krw, period: october))
+        let (actions, result) = InvoicePlanner.plan(r, stored: stored, correctIssued: correct,
+                                                    credits: CreditLedger(credits: w.credits, applied: applied, currency: .krw, period: october))
+        return (actions, result, result.credits!)
     }
 
     @Test("pricing 3. Credits pay before tax and never more than the subtotal: tax on the tax base, total = subtotal - credits + tax")
@@ -542,7 +548,8 @@ struct PricingPropertyTests {
         await propertyCheck(count: 120, input: MeteringPropertyTests.stepGen, Gen.int(in: 0...1_000_000).array(of: 60...60)) { steps, numbers in
             let w = Self.world(steps, numbers)
             let ledger = CreditLedger(credits: w.credits, applied: [:], currency: .krw, period: october)
-            let (_, r, after) = InvoicePlanner.plan(w.bill(), stored: [:], correctIssued: false, credits: ledger)
+            let (_, r) = InvoicePlanner.plan(w.bill(), stored: [:], correctIssued: false, credits: ledger)
+            let after = r.credits!
             for inv in r.invoices {
                 #expect(inv.subtotal <= inv.listSubtotal)
                 #expect(inv.lines.allSatisfy { $0.amount >= 0 && $0.amount <= $0.listAmount })

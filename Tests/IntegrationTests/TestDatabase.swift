@@ -154,3 +154,19 @@ func tempDir() -> String {
 }
 
 func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+
+/// Runs the FinOps FOCUS validator (`BMBILL_FOCUS_VALIDATE`, set by `make test`) on a
+/// focus.csv and expects it clean: exit 0 and no mandatory failure.
+func expectFocusValid(_ path: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: ProcessInfo.processInfo.environment["BMBILL_FOCUS_VALIDATE"]!)
+    p.arguments = [path]
+    let log = tempDir() + "/validator.log"
+    FileManager.default.createFile(atPath: log, contents: nil)
+    p.standardOutput = FileHandle(forWritingAtPath: log)
+    p.standardError = p.standardOutput
+    try p.run()
+    p.waitUntilExit()
+    #expect(p.terminationStatus == 0, "\(read(log))", sourceLocation: sourceLocation)
+    #expect(read(log).contains("mandatory failures: 0, errors: 0"), sourceLocation: sourceLocation)
+}
