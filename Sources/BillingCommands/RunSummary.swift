@@ -1,5 +1,6 @@
 import BillingCore
 import BillingStore
+import Reports
 
 /// The summary a run prints: a short table for people, JSON for machines.
 enum RunSummary {
@@ -25,6 +26,7 @@ enum RunSummary {
                              grouped(c.plain(r.invoices.reduce(0) { $0 + $1.tax })), grouped(c.plain(r.invoices.reduce(0) { $0 + $1.total }))])
                 out += table(rows, rightAligned: [3, 4, 5])
                 if r.hasPricing { out += pricingTable(r, dryRun: run.mode.dryRun) }
+                out += forecastTable(r)
             }
             if r.anomalies.isEmpty {
                 out += "  anomalies: none\n"
@@ -72,6 +74,22 @@ enum RunSummary {
             out += wrapped("  credits: \(inv.project.id) \(verb) ", takes, indent: "    ")
         }
         return out
+    }
+
+    /// For a month to date: where each draft ends if nothing changes (`InvoiceForecast`).
+    static func forecastTable(_ r: BillingResult) -> String {
+        let forecasts = r.invoices.compactMap { inv in inv.forecast.map { (inv.project.id, $0) } }
+        guard let through = forecasts.first?.1.through else { return "" }
+        let c = r.settings.currency, credits = r.hasPricing
+        func sum(_ f: (InvoiceForecast) -> Int128) -> String { grouped(c.plain(forecasts.reduce(0) { $0 + f($1.1) })) }
+        var out = "  if nothing changes after \(r.asOf.iso8601), \(r.period.month) ends (to \(through.iso8601)) at:\n"
+        var rows = [["forecast", "subtotal"] + (credits ? ["credits"] : []) + ["vat", "total " + c.code]]
+        for (project, f) in forecasts {
+            rows.append([project, grouped(c.plain(f.subtotal))] + (credits ? [grouped(c.plain(f.creditsApplied))] : [])
+                + [grouped(c.plain(f.tax)), grouped(c.plain(f.total))])
+        }
+        rows.append(["all projects", sum(\.subtotal)] + (credits ? [sum(\.creditsApplied)] : []) + [sum(\.tax), sum(\.total)])
+        return out + table(rows, rightAligned: Set(1..<rows[0].count))
     }
 
     /// `head` and `items` joined by ", ", broken before an item that would pass column 80,
@@ -162,7 +180,8 @@ enum RunSummary {
                             "tax_base": .string(inv.currency.plain(inv.taxBase)), "tax": .string(inv.currency.plain(inv.tax)),
                             "total": .string(inv.currency.plain(inv.total)),
                         ]
-                        return pricing ? invoice : invoice.removing(RunSummary.pricingInvoiceKeys)
+                        let shown = pricing ? invoice : invoice.removing(RunSummary.pricingInvoiceKeys)
+                        return inv.forecast.map { shown.adding("forecast", PeriodFiles.forecastJSON($0, inv.currency)) } ?? shown
                     }),
                     "late_changes": run.late.map { l in
                         [
@@ -194,9 +213,19 @@ enum RunSummary {
                     "differ_from_issued": .array(run.differFromIssued.map { .string($0) }),
                     "directory": .optional(run.directory),
                 ]
-                return pricing ? period : period.removing(["pricing"])
+                let shown = pricing ? period : period.removing(["pricing"])
+                return forecastTotals(r).map { shown.adding("forecast_totals", $0) } ?? shown
             })
         ]
+    }
+
+    /// The sums of a month to date's forecasts (nil once the period has ended).
+    static func forecastTotals(_ r: BillingResult) -> JSON? {
+        let forecasts = r.invoices.compactMap(\.forecast)
+        guard r.forecastsMonthEnd, let through = forecasts.first?.through else { return nil }
+        return PeriodFiles.forecastJSON(
+            InvoiceForecast(through: through, subtotal: forecasts.reduce(0) { $0 + $1.subtotal }, creditsApplied: forecasts.reduce(0) { $0 + $1.creditsApplied },
+                            tax: forecasts.reduce(0) { $0 + $1.tax }, total: forecasts.reduce(0) { $0 + $1.total }), r.settings.currency)
     }
 
     /// The keys pricing adds to an invoice of the JSON summary.

@@ -33,6 +33,8 @@ public struct Anomaly: Hashable, Sendable, Codable {
         case windowsImageOnType = "windows image on type"
         case invalidCreatedAt = "invalid created_at"
         case creditExpiredUnused = "credit expired unused"
+        case forecastUnpriced = "forecast without rate"
+        case invalidBudget = "invalid budget"
 
         public var severity: Severity {
             switch self {
@@ -41,7 +43,7 @@ public struct Anomaly: Hashable, Sendable, Codable {
                 .invalidCredit:
                 return .error
             case .duplicateInstant, .changeAfterDeleted, .changeAfterAsOf, .changeBeforeCreated, .windowsImageOnType, .invalidCreatedAt,
-                .creditExpiredUnused:
+                .creditExpiredUnused, .forecastUnpriced, .invalidBudget:
                 return .warning
             }
         }
@@ -70,6 +72,8 @@ public struct Anomaly: Hashable, Sendable, Codable {
             case .invalidCap: return "correct monthly_caps: cap_hours above 0, and one cap per type in force at any instant"
             case .invalidCredit: return "correct the credits row: an amount above 0 in whole minor units of its currency, expires_at after valid_from"
             case .creditExpiredUnused: return "none needed: finance may extend the credit (a later expires_at) or let it lapse"
+            case .forecastUnpriced: return "add a rate for the type and currency covering the rest of the month (until then the forecast is low)"
+            case .invalidBudget: return "correct the budgets row: exactly one of project_id and billing_account_id, monthly_amount above 0, thresholds in (0, 1000], the run's currency, one version in force at a time"
             }
         }
 

@@ -81,6 +81,14 @@ public struct BillingResult: Sendable {
     public let capsInForce: [MonthlyCap]
     /// Every credits row, as read (the ledger keeps those that play a part).
     public let creditRows: [Credit]
+    /// For a month not ended as of `asOf`: per project with time to bill by the period's
+    /// end, sorted by project id, the invoice of the whole month if nothing changes after
+    /// `asOf` (`BillingEngine.Forecasting`), before credits. Empty once the period has ended.
+    /// Each project here has an invoice in `invoices` (of zero when nothing is billed yet),
+    /// which carries the forecast once planned (`InvoiceContent.forecast`).
+    public let forecasts: [InvoiceContent]
+    /// True when the run forecasts the month's end: the period has not ended as of `asOf`.
+    public var forecastsMonthEnd: Bool { !period.hasEnded(asOf: asOf) }
 
     /// Every usage row, made at once (for tests and small periods; files use `usageTable`).
     public var usage: [UsageRow] { usageTable.rows }
@@ -133,6 +141,9 @@ struct MeteredInstance: Sendable, Codable {
     var instanceId: String
     var usage: [UsageCell]
     var lines: [LineCell]
+    /// The lines of the month's forecast (`BillingEngine.Forecasting`): one "day", the
+    /// whole period; empty when the period has ended or nothing is forecast.
+    var forecast: [LineCell] = []
 
     /// The billed time at rate version `rate` per state, by state name: a line's reasons.
     static func states(of usage: [UsageCell], rate: Int32, discount: Int32) -> [StateTime] {
@@ -229,6 +240,20 @@ public struct BillingEngine: Sendable {
     private let days: [BillingDay]
     /// Usage rows per day as well as per state and rate (`usage.csv --by day`).
     public var splitUsageByDay = false
+    /// How the month ends if nothing changes; nil once the period has ended.
+    private let forecasting: Forecasting?
+    private var forecastDiscountTimelines: [ProjectType: [PriceAgreements.Piece]] = [:]
+
+    /// The forecast of a month that has not ended as of `asOf` (the spend forecast): the
+    /// same billing as a run of the whole month after its end, on the changes known at
+    /// `asOf`, each instance staying in the state it is in at `asOf` until the period's end.
+    /// Rates, discounts and caps are those of the whole month (effective dates are known
+    /// ahead). Its lines need only their total time, so the whole period is one "day".
+    struct Forecasting: Sendable {
+        let window: BillingWindow
+        let days: [BillingDay]
+        let agreements: PriceAgreements
+    }
 
     private var metered: [MeteredInstance] = []
     /// Problems of the whole run (the price list, the state table, timestamps that hold
@@ -256,6 +281,13 @@ public struct BillingEngine: Sendable {
         self.agreements = PriceAgreements(discounts: catalog.discounts, caps: catalog.caps, period: period, window: window)
         self.days = period.days.filter { $0.window.start < window.end }.map {
             BillingDay(date: $0.date, window: BillingWindow(start: $0.window.start, end: min($0.window.end, window.end)))
+        }
+        if period.hasEnded(asOf: asOf) {
+            forecasting = nil
+        } else {
+            let whole = BillingWindow(start: period.start, end: period.end)
+            forecasting = Forecasting(window: whole, days: [BillingDay(date: period.month.firstDay, window: whole)],
+                                      agreements: PriceAgreements(discounts: catalog.discounts, caps: catalog.caps, period: period, window: whole))
         }
         self.runAnomalies = catalog.problems + rateCard.problems(touching: window) + catalog.billableStates.conflicts.map {
             Anomaly(.error, .conflictingStates, detail: "billable_states holds '\($0)' more than once, billed and not billed")
@@ -327,20 +359,23 @@ public struct BillingEngine: Sendable {
             reportOrphan(instanceId, changes: changes, inPeriod: inPeriod, clipped: clipped, &report)
             return
         }
-        guard !clipped.isEmpty else { return }
-        reportCatalogProblems(instance, clipped: clipped, &report)
-
-        var walk = meterIntervals(clipped, typeName: instance.typeName, discounts: discountPieces(for: instance), cap: agreements.caps[instance.typeName])
-        for u in walk.unknownStates.sorted(by: { $0.state < $1.state }) {
-            report.add(.unknownState, u.events, micros: u.micros, "state '\(u.state)' is not in billable_states: \(formatSeconds(u.micros)) s not billed")
+        var walk = IntervalWalk()
+        if !clipped.isEmpty {
+            reportCatalogProblems(instance, clipped: clipped, &report)
+            walk = meterIntervals(clipped, typeName: instance.typeName, discounts: discountPieces(for: instance, forecast: false),
+                                  cap: agreements.caps[instance.typeName], days: days, byDay: splitUsageByDay, keepsCells: true)
+            for u in walk.unknownStates.sorted(by: { $0.state < $1.state }) {
+                report.add(.unknownState, u.events, micros: u.micros, "state '\(u.state)' is not in billable_states: \(formatSeconds(u.micros)) s not billed")
+            }
+            if walk.unpriced.micros > 0 {
+                report.add(.missingRate, walk.unpriced.events, micros: walk.unpriced.micros,
+                           "\(formatSeconds(walk.unpriced.micros)) s of billable time between \(walk.unpriced.from!) and \(walk.unpriced.to!) has no "
+                               + "\(settings.currency.code) rate for \(instance.typeName)")
+            }
         }
-        if walk.unpriced.micros > 0 {
-            report.add(.missingRate, walk.unpriced.events, micros: walk.unpriced.micros,
-                       "\(formatSeconds(walk.unpriced.micros)) s of billable time between \(walk.unpriced.from!) and \(walk.unpriced.to!) has no "
-                           + "\(settings.currency.code) rate for \(instance.typeName)")
-        }
+        let forecast = forecastLines(instance, changes: changes, timeline: timeline, unpricedSoFar: walk.unpriced.micros, &report)
         if !walk.lines.isEmpty { counts.instancesBilled += 1 }
-        if walk.cells.isEmpty && walk.lines.isEmpty { return }
+        if walk.cells.isEmpty && walk.lines.isEmpty && forecast.isEmpty { return }
         // Report order within the instance: rate version, state, day.
         let all = rateCard.all
         walk.cells.sort { a, b in
@@ -357,7 +392,29 @@ public struct BillingEngine: Sendable {
             let fa = all[Int(a.element.rate)].effectiveFrom, fb = all[Int(b.element.rate)].effectiveFrom
             return fa != fb ? fa < fb : a.offset < b.offset
         }.map(\.element)
-        metered.append(MeteredInstance(instanceId: instanceId, usage: walk.cells, lines: walk.lines))
+        metered.append(MeteredInstance(instanceId: instanceId, usage: walk.cells, lines: walk.lines, forecast: forecast))
+    }
+
+    /// The instance's lines in the month's forecast (`Forecasting`): its changes known at
+    /// `asOf` (a change at `asOf` itself is the state it is in then), the last state held
+    /// to the period's end, metered by the same rules over the whole period. Billable time
+    /// the forecast cannot price beyond what the run so far could not (`unpricedSoFar`) is
+    /// a warning: the forecast leaves it out.
+    private mutating func forecastLines(_ instance: Instance, changes: [StateChange], timeline: StateTimeline, unpricedSoFar: Int64,
+                                        _ report: inout InstanceReport) -> [LineCell] {
+        guard let f = forecasting else { return [] }
+        let known = changes.contains { $0.changedAt > asOf } ? StateTimeline(changes: changes.filter { $0.changedAt <= asOf }) : timeline
+        let clipped = known.clipped(to: f.window)
+        guard !clipped.isEmpty else { return [] }
+        let walk = meterIntervals(clipped, typeName: instance.typeName, discounts: discountPieces(for: instance, forecast: true),
+                                  cap: f.agreements.caps[instance.typeName], days: f.days, byDay: false, keepsCells: false)
+        let unpriced = walk.unpriced.micros - unpricedSoFar
+        if unpriced > 0 {
+            report.add(.forecastUnpriced, [], micros: unpriced,
+                       "the forecast to the period's end \(period.end) has \(formatSeconds(unpriced)) s of billable time with no "
+                           + "\(settings.currency.code) rate for \(instance.typeName); it is left out of the forecast")
+        }
+        return walk.lines
     }
 
     /// The anomalies of one instance, each listing at most `eventIdsPerAnomaly` events.
@@ -437,14 +494,16 @@ public struct BillingEngine: Sendable {
 
     /// The discount pieces of `instance`'s time (empty: list price throughout), made once
     /// per project and type; overlaps found on the way are reported once each.
-    private mutating func discountPieces(for instance: Instance) -> [PriceAgreements.Piece] {
-        if agreements.hasNoDiscounts { return [] }
+    /// With `forecast`, the pieces of the forecast's whole period (`Forecasting`); its
+    /// overlaps are reported too: they will stand in the way of the month's invoices.
+    private mutating func discountPieces(for instance: Instance, forecast: Bool) -> [PriceAgreements.Piece] {
+        guard let agreements = forecast ? forecasting?.agreements : agreements, !agreements.hasNoDiscounts else { return [] }
         let key = ProjectType(project: instance.projectId, type: instance.typeName)
-        if let pieces = discountTimelines[key] { return pieces }
+        if let pieces = forecast ? forecastDiscountTimelines[key] : discountTimelines[key] { return pieces }
         let (pieces, overlaps) = agreements.timeline(projectId: instance.projectId, billingAccountId: catalog.projects[instance.projectId]?.billingAccountId,
                                                      typeName: instance.typeName, category: catalog.types[instance.typeName]?.category)
         anomalies += overlaps  // each (project, type) finds the pairs it sees; `finish` keeps one of each
-        discountTimelines[key] = pieces
+        if forecast { forecastDiscountTimelines[key] = pieces } else { discountTimelines[key] = pieces }
         return pieces
     }
 
@@ -465,16 +524,19 @@ public struct BillingEngine: Sendable {
         let byDay: Bool
         let pieces: [PriceAgreements.Piece]
         let cap: Int64?
+        /// False for a forecast: only its lines are needed.
+        let keepsCells: Bool
         var walk = IntervalWalk()
         var dayCursor = 0
         var pieceCursor = 0
         var billedSoFar: Int64 = 0
 
-        init(days: [BillingDay], byDay: Bool, pieces: [PriceAgreements.Piece], cap: Int64?) {
+        init(days: [BillingDay], byDay: Bool, pieces: [PriceAgreements.Piece], cap: Int64?, keepsCells: Bool = true) {
             self.days = days
             self.byDay = byDay
             self.pieces = pieces
             self.cap = cap
+            self.keepsCells = keepsCells
         }
 
         mutating func noteUnknown(_ interval: StateTimeline.Interval) {
@@ -528,7 +590,7 @@ public struct BillingEngine: Sendable {
                     d += 1
                 }
             }
-            if !byDay { addCell(state, isBilled, rate, discount, capped, -1, micros) }
+            if !byDay && keepsCells { addCell(state, isBilled, rate, discount, capped, -1, micros) }
             if isBilled && rate < 0 {
                 walk.unpriced.micros += micros
                 if walk.unpriced.events.last != eventId { walk.unpriced.events.append(eventId) }
@@ -574,8 +636,8 @@ public struct BillingEngine: Sendable {
     /// billed time reaches `cap` (microseconds, counted in time order), into usage cells and,
     /// for billed time, into lines by day (`IntervalWalker`).
     private func meterIntervals(_ clipped: [StateTimeline.Interval], typeName: String, discounts pieces: [PriceAgreements.Piece],
-                                cap: Int64?) -> IntervalWalk {
-        var walker = IntervalWalker(days: days, byDay: splitUsageByDay, pieces: pieces, cap: cap)
+                                cap: Int64?, days: [BillingDay], byDay: Bool, keepsCells: Bool) -> IntervalWalk {
+        var walker = IntervalWalker(days: days, byDay: byDay, pieces: pieces, cap: cap, keepsCells: keepsCells)
         var versionCursor = rateCard.indexRange(of: typeName).lowerBound
         let simple = pieces.isEmpty && cap == nil
         // Each state is looked up once (the strings are shared by the reader, so the
@@ -614,6 +676,7 @@ public struct BillingEngine: Sendable {
         var sorted = order.map { metered[$0] }
 
         var invoices: [InvoiceContent] = []
+        var forecasts: [InvoiceContent] = []
         var usageRows = 0
         var start = 0
         while start < sorted.count {
@@ -637,25 +700,30 @@ public struct BillingEngine: Sendable {
                 lines.reserveCapacity(keys.count)
                 for (n, key) in keys.enumerated() {
                     sorted[key.instance].lines[key.line].lineNumber = Int32(n + 1)
-                    let cell = sorted[key.instance].lines[key.line]
-                    let instance = catalog.instances[sorted[key.instance].instanceId]!
-                    let rate = all[Int(cell.rate)]
-                    let charged = cell.daily.reduce(0, +), capped = cell.cappedDaily.reduce(0, +)
-                    let seconds = settings.granularity.billableSeconds(ofMicroseconds: charged)
-                    let discount = cell.discount >= 0 ? agreements.discounts[Int(cell.discount)] : nil
-                    lines.append(
-                        InvoiceLine(
-                            lineNumber: n + 1, instanceId: instance.id, instanceName: instance.name, typeName: instance.typeName,
-                            category: key.category, image: instance.image, rate: rate, meteredMicroseconds: charged + capped,
-                            dailyMicroseconds: cell.daily, usage: sorted[key.instance].usage, rateIndex: cell.rate, discountIndex: cell.discount,
-                            billableSeconds: seconds,
-                            amounts: Pricing.lineAmounts(billableSeconds: seconds, rate: rate, discount: discount, currency: settings.currency,
-                                                         rounding: settings.rounding),
-                            discount: discount, cappedMicroseconds: capped, dailyCappedMicroseconds: cell.cappedDaily))
+                    lines.append(invoiceLine(sorted[key.instance].lines[key.line], number: n + 1, of: sorted[key.instance], category: key.category,
+                                             discounts: agreements.discounts))
                 }
-                let project = catalog.projects[projectId] ?? Project(id: projectId, name: projectId, billingAccountId: nil)
-                invoices.append(InvoiceContent(project: project, currency: settings.currency, lines: lines, vatRate: settings.vatRate,
+                invoices.append(InvoiceContent(project: project(projectId), currency: settings.currency, lines: lines, vatRate: settings.vatRate,
                                                rounding: settings.rounding))
+            }
+            if let f = forecasting {
+                var lines: [InvoiceLine] = []
+                for m in start..<end {
+                    let category = catalog.types[catalog.instances[sorted[m].instanceId]!.typeName]?.category ?? "unknown"
+                    for cell in sorted[m].forecast {
+                        lines.append(invoiceLine(cell, number: lines.count + 1, of: sorted[m], category: category, discounts: f.agreements.discounts))
+                    }
+                }
+                if !lines.isEmpty {
+                    let content = InvoiceContent(project: project(projectId), currency: settings.currency, lines: lines, vatRate: settings.vatRate,
+                                                 rounding: settings.rounding)
+                    forecasts.append(content)
+                    // A project with no billed time so far but some to come: a draft of zero carries its forecast.
+                    if invoices.last?.project.id != projectId {
+                        invoices.append(InvoiceContent(project: content.project, currency: settings.currency, lines: [], vatRate: settings.vatRate,
+                                                       rounding: settings.rounding))
+                    }
+                }
             }
             start = end
         }
@@ -672,11 +740,29 @@ public struct BillingEngine: Sendable {
             discountsInForce: agreements.discounts,
             capsInForce: catalog.caps.filter { agreements.caps[$0.typeName] != nil && $0.microseconds != nil && $0.inForce(at: period.start) }
                 .sorted { $0.typeName.utf8.lexicographicallyPrecedes($1.typeName.utf8) },
-            creditRows: catalog.credits)
+            creditRows: catalog.credits, forecasts: forecasts)
     }
 }
 
 extension BillingEngine {
+    /// The project as the catalog has it (its id alone when the row is missing).
+    private func project(_ id: String) -> Project { catalog.projects[id] ?? Project(id: id, name: id, billingAccountId: nil) }
+
+    /// A metered line, priced: its charged time rounded up once, its amounts (pricing.md section 1).
+    private func invoiceLine(_ cell: LineCell, number: Int, of m: MeteredInstance, category: String, discounts: [Discount]) -> InvoiceLine {
+        let instance = catalog.instances[m.instanceId]!
+        let rate = rateCard.all[Int(cell.rate)]
+        let charged = cell.daily.reduce(0, +), capped = cell.cappedDaily.reduce(0, +)
+        let seconds = settings.granularity.billableSeconds(ofMicroseconds: charged)
+        let discount = cell.discount >= 0 ? discounts[Int(cell.discount)] : nil
+        return InvoiceLine(
+            lineNumber: number, instanceId: instance.id, instanceName: instance.name, typeName: instance.typeName, category: category,
+            image: instance.image, rate: rate, meteredMicroseconds: charged + capped, dailyMicroseconds: cell.daily, usage: m.usage,
+            rateIndex: cell.rate, discountIndex: cell.discount, billableSeconds: seconds,
+            amounts: Pricing.lineAmounts(billableSeconds: seconds, rate: rate, discount: discount, currency: settings.currency, rounding: settings.rounding),
+            discount: discount, cappedMicroseconds: capped, dailyCappedMicroseconds: cell.cappedDaily)
+    }
+
     /// The anomalies with the run-wide ones that engines of one run may each find (an
     /// overlap of two discounts) kept once.
     static func withoutRepeats(_ list: [Anomaly]) -> [Anomaly] {

@@ -128,6 +128,7 @@ extension InvoicePlanner {
     /// warnings when the period is issuable, and its `credits` the ledger after the run.
     public static func plan(_ result: BillingResult, stored: [String: StoredInvoice], correctIssued: Bool, projects: Set<String>? = nil,
                             credits ledger: CreditLedger) -> (actions: [InvoiceAction], result: BillingResult) {
+        let forecasts = monthEnd(result, credits: ledger)
         var ledger = ledger
         var actions = plan(result, stored: stored, correctIssued: correctIssued, projects: projects)
         var computed: [String: InvoiceContent] = [:]
@@ -141,7 +142,7 @@ extension InvoicePlanner {
                 actions[i] = .issue(credited, replacing: replacing)
                 final[c.project.id] = credited
             case .draft(let c, let replacing):
-                let credited = ledger.take(for: c, issuing: false)
+                let credited = ledger.take(for: c, issuing: false).with(forecast: forecasts[c.project.id])
                 actions[i] = .draft(credited, replacing: replacing)
                 final[c.project.id] = credited
             case .correct(let s, let c):
@@ -154,8 +155,8 @@ extension InvoicePlanner {
                 if let c = computed[s.record.projectId] { final[c.project.id] = c.applying(credits: s.credits) }
             case .keep(let s):
                 guard let c = computed[s.record.projectId] else { break }
-                let credited = ledger.take(for: c, issuing: false)
-                if !CreditTake.same(credited.credits, s.credits) { actions[i] = .draft(credited, replacing: s) }
+                let credited = ledger.take(for: c, issuing: false).with(forecast: forecasts[c.project.id])
+                if !CreditTake.same(credited.credits, s.credits) || credited.forecast != s.forecast { actions[i] = .draft(credited, replacing: s) }
                 final[c.project.id] = credited
             case .removeDraft, .differs:
                 break
@@ -180,5 +181,22 @@ extension InvoicePlanner {
         if result.isIssuable { credited.anomalies = (result.anomalies + ledger.expiredUnused).sorted(by: Anomaly.reportOrder) }
         credited.credits = ledger
         return (actions, credited)
+    }
+
+    /// The forecast of each project's month-to-date draft (`BillingResult.forecasts`), with
+    /// the credits a draft of the whole month would take: in project order (byte order), from
+    /// the balances before the run (`ledger`), each after the forecasts before it, as drafts
+    /// take. Nothing is taken. Empty once the period has ended; a project with a draft and
+    /// nothing forecast (none in `forecasts`) is forecast at zero.
+    static func monthEnd(_ result: BillingResult, credits ledger: CreditLedger) -> [String: InvoiceForecast] {
+        guard result.forecastsMonthEnd else { return [:] }
+        var ledger = ledger
+        let through = result.period.end
+        var out: [String: InvoiceForecast] = [:]
+        for c in result.invoices { out[c.project.id] = .zero(through: through) }
+        for f in result.forecasts.sorted(by: { $0.project.id.utf8.lexicographicallyPrecedes($1.project.id.utf8) }) {
+            out[f.project.id] = InvoiceForecast(ledger.take(for: f, issuing: false), through: through)
+        }
+        return out
     }
 }

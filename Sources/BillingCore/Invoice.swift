@@ -212,6 +212,50 @@ public struct InvoiceContent: Hashable, Sendable {
 
     /// SHA-256 of `canonicalText`, in hex (computed once, when the content is made).
     public let fingerprint: String
+
+    /// On a month-to-date draft: where the month ends if nothing changes (set by
+    /// `InvoicePlanner`). Not part of the fingerprint: a forecast never makes an invoice differ.
+    public private(set) var forecast: InvoiceForecast?
+
+    /// The same invoice carrying `forecast`.
+    public func with(forecast: InvoiceForecast?) -> InvoiceContent {
+        var c = self
+        c.forecast = forecast
+        return c
+    }
+}
+
+/// Where a month-to-date invoice ends if every instance stays in the state it is in at the
+/// run's `as_of` until the month's end: the invoice a run of the whole month would give on
+/// today's data (`BillingResult.forecasts`), with the credits a draft of it would take from
+/// today's balances, and VAT. In minor units. A forecast never issues nor takes anything.
+public struct InvoiceForecast: Hashable, Sendable {
+    /// The instant the forecast runs to: the period's end.
+    public let through: Instant
+    /// The forecast's charged subtotal (after discounts).
+    public let subtotal: Int128
+    /// What credits would pay of it, before tax.
+    public let creditsApplied: Int128
+    public let tax: Int128
+    public let total: Int128
+
+    public init(through: Instant, subtotal: Int128, creditsApplied: Int128, tax: Int128, total: Int128) {
+        self.through = through
+        self.subtotal = subtotal
+        self.creditsApplied = creditsApplied
+        self.tax = tax
+        self.total = total
+    }
+
+    /// The forecast of a month's invoice, once credited.
+    public init(_ c: InvoiceContent, through: Instant) {
+        self.init(through: through, subtotal: c.subtotal, creditsApplied: c.creditsApplied, tax: c.tax, total: c.total)
+    }
+
+    /// The forecast of a project with nothing to bill by the month's end.
+    public static func zero(through: Instant) -> InvoiceForecast {
+        InvoiceForecast(through: through, subtotal: 0, creditsApplied: 0, tax: 0, total: 0)
+    }
 }
 
 /// One row of the usage report: the exact time an instance spent in one state under one

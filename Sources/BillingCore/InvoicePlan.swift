@@ -10,6 +10,8 @@ public struct StoredInvoice: Sendable {
     public let total: Int128
     /// What it took (or, a draft, would take) from credits.
     public var credits: [CreditTake] = []
+    /// A month-to-date draft's forecast, as stored (`InvoiceContent.forecast`).
+    public var forecast: InvoiceForecast?
 
     public init(record: InvoiceRecord, project: Project, currency: Currency, windowEnd: Instant, subtotal: Int128, tax: Int128, total: Int128) {
         self.record = record

@@ -129,6 +129,11 @@ extension JSON {
         guard case .object(let m) = self else { return self }
         return .object(m.filter { !keys.contains($0.0) })
     }
+    /// The object with `value` as its last member `key`; anything else as it is.
+    public func adding(_ key: String, _ value: JSON) -> JSON {
+        guard case .object(let m) = self else { return self }
+        return .object(m + [(key, value)])
+    }
     public var stringValue: String? { if case .string(let s) = self { return s } else { return nil } }
     public var boolValue: Bool? { if case .bool(let b) = self { return b } else { return nil } }
     public var arrayValue: [JSON]? { if case .array(let a) = self { return a } else { return nil } }

@@ -102,7 +102,7 @@ public struct InvoiceStore {
         for row in try db.execute(
             """
             SELECT \(Self.recordColumns), \(SourceReader.micros("window_end")), project_name, billing_account_id,
-                   subtotal::text, tax::text, total::text
+                   subtotal::text, tax::text, total::text, \(Self.forecastColumns)
             FROM current_invoices WHERE period = $1 AND currency = $2
             """, [period.description, currency.code], context: "reading the period's invoices"
         ).checkedRows(table: "invoices") {
@@ -112,6 +112,7 @@ public struct InvoiceStore {
                 currency: currency, windowEnd: Instant(microseconds: try row.int64(10, "window_end")),
                 subtotal: try Self.minor(row, 13, "subtotal", currency), tax: try Self.minor(row, 14, "tax", currency),
                 total: try Self.minor(row, 15, "total", currency))
+            stored[record.projectId]!.forecast = try Self.forecast(row, at: 16, currency: currency)
         }
         let projectOf = Dictionary(stored.map { ($0.value.record.invoiceId, $0.key) }, uniquingKeysWith: { a, _ in a })
         for (invoiceId, takes) in try creditTakes(period: period, currency: currency, currentOnly: true) {
@@ -161,6 +162,20 @@ public struct InvoiceStore {
         invoice_id, project_id, revision, status, invoice_number, run_id, \(SourceReader.micros("issued_at")), fingerprint,
         corrects_invoice_id, difference::text
         """
+
+    /// A draft's forecast (migration 013), in a query of `invoices` or `current_invoices`.
+    static let forecastColumns = """
+        forecast_subtotal::text, forecast_credits_applied::text, forecast_tax::text, forecast_total::text, \(SourceReader.micros("forecast_through"))
+        """
+
+    /// The forecast in `forecastColumns` starting at column `i`, or nil when the invoice has none.
+    static func forecast(_ row: CheckedRow, at i: Int, currency: Currency) throws -> InvoiceForecast? {
+        guard row.optional(i + 3) != nil else { return nil }
+        return InvoiceForecast(through: Instant(microseconds: try row.int64(i + 4, "forecast_through")),
+                               subtotal: try minor(row, i, "forecast_subtotal", currency),
+                               creditsApplied: try minor(row, i + 1, "forecast_credits_applied", currency),
+                               tax: try minor(row, i + 2, "forecast_tax", currency), total: try minor(row, i + 3, "forecast_total", currency))
+    }
 
     /// An invoice's identity from the first columns of `row` (`recordColumns`).
     static func record(_ row: CheckedRow, currency: Currency) throws -> InvoiceRecord {
@@ -247,7 +262,8 @@ public struct InvoiceStore {
         for row in try db.execute(
             """
             SELECT \(Self.recordColumns), project_name, billing_account_id, timezone, \(SourceReader.micros("window_end")),
-                   vat_rate::text, rounding, subtotal::text, tax::text, total::text, granularity, list_subtotal::text, credits_applied::text
+                   vat_rate::text, rounding, subtotal::text, tax::text, total::text, granularity, list_subtotal::text, credits_applied::text,
+                   \(Self.forecastColumns)
             FROM invoices WHERE period = $1 AND currency = $2 ORDER BY project_id, revision
             """, [month.description, currency.code], context: "reading invoices"
         ).checkedRows(table: "invoices") {
@@ -268,7 +284,7 @@ public struct InvoiceStore {
                 throw StoreError.badSourceRow(table: "invoices", key: record.invoiceNumber ?? String(record.invoiceId),
                                               problem: "its lines and credits do not add up to its stored totals")
             }
-            docs.append(InvoiceDocument(record: record, content: content, period: BillingPeriod(month: month, zone: zone),
+            docs.append(InvoiceDocument(record: record, content: content.with(forecast: try Self.forecast(row, at: 22, currency: currency)), period: BillingPeriod(month: month, zone: zone),
                                         windowEnd: Instant(microseconds: try row.int64(13, "window_end")), vatRate: vat,
                                         granularity: granularity, rounding: rounding))
         }
@@ -424,6 +440,10 @@ public struct InvoiceStore {
                 "subtotal": .string(cur.plain(c.subtotal)), "tax": .string(cur.plain(c.tax)), "total": .string(cur.plain(c.total)),
                 "list_subtotal": .string(cur.plain(c.listSubtotal)), "discount": .string(cur.plain(c.discount)),
                 "credits_applied": .string(cur.plain(c.creditsApplied)),
+                "forecast_subtotal": .optional(c.forecast.map { cur.plain($0.subtotal) }),
+                "forecast_credits_applied": .optional(c.forecast.map { cur.plain($0.creditsApplied) }),
+                "forecast_tax": .optional(c.forecast.map { cur.plain($0.tax) }), "forecast_total": .optional(c.forecast.map { cur.plain($0.total) }),
+                "forecast_through": .optional(c.forecast?.through.postgresText),
                 "project_name": .string(c.project.name), "billing_account_id": .optional(c.project.billingAccountId),
                 "fingerprint": .string(c.fingerprint), "revision": .int(Int64(n.corrects.map { $0.record.revision + 1 } ?? 0)),
                 "corrects_invoice_id": n.corrects.map { .int($0.record.invoiceId) } ?? .null,
@@ -438,13 +458,15 @@ public struct InvoiceStore {
             INSERT INTO invoices (project_id, period, status, invoice_number, currency, subtotal, tax, total, run_id,
                                   issued_at, project_name, billing_account_id, timezone, period_start, period_end, window_end,
                                   vat_rate, rounding, granularity, fingerprint, revision, corrects_invoice_id, difference_subtotal,
-                                  difference_tax, difference, list_subtotal, discount, credits_applied)
+                                  difference_tax, difference, list_subtotal, discount, credits_applied, forecast_subtotal,
+                                  forecast_credits_applied, forecast_tax, forecast_total, forecast_through)
             SELECT x->>'project_id', $2, x->>'status', x->>'invoice_number', $3, (x->>'subtotal')::numeric, (x->>'tax')::numeric,
                    (x->>'total')::numeric, $4::int8, CASE WHEN x->>'status' = 'issued' THEN clock_timestamp() END, x->>'project_name',
                    x->>'billing_account_id', $5, $6::timestamptz, $7::timestamptz, $8::timestamptz, $9::numeric, $10, $11,
                    x->>'fingerprint', (x->>'revision')::int, (x->>'corrects_invoice_id')::int8, (x->>'difference_subtotal')::numeric,
                    (x->>'difference_tax')::numeric, (x->>'difference')::numeric, (x->>'list_subtotal')::numeric, (x->>'discount')::numeric,
-                   (x->>'credits_applied')::numeric
+                   (x->>'credits_applied')::numeric, (x->>'forecast_subtotal')::numeric, (x->>'forecast_credits_applied')::numeric,
+                   (x->>'forecast_tax')::numeric, (x->>'forecast_total')::numeric, (x->>'forecast_through')::timestamptz
             FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(x, n)
             ORDER BY e.n
             RETURNING invoice_id, project_id, \(SourceReader.micros("issued_at"))

@@ -101,6 +101,15 @@ enum EmbeddedTemplates {
   <tr><td>VAT {{vatPercent}}</td><td class="num">{{tax}}</td></tr>
   <tr class="total"><td>Total</td><td class="num">{{total}}</td></tr>
 </table>
+{{#forecast}}
+<table class="totals forecast">
+  <tr class="total"><td>If nothing changes, this month ends at</td><td class="num">{{forecastTotal}}</td></tr>
+  <tr><td class="muted">Subtotal {{forecastSubtotal}}{{#forecastCredits}} · credits {{forecastCredits}}{{/forecastCredits}} · VAT {{forecastTax}}</td><td></td></tr>
+</table>
+<p class="note muted" style="text-align:right">Forecast to {{forecastThrough}}: every server stays in the state it is in at {{billedThrough}}
+until the month's end, billed by the same rules (rates, discounts and caps of the whole month{{#forecastCredits}}, credits from today's balances{{/forecastCredits}}).
+It is not an invoice: nothing is issued or taken.</p>
+{{/forecast}}
 {{#showCredits}}
 <p class="note muted" style="text-align:right">Credits pay the subtotal before VAT; VAT is charged on the tax base (subtotal less credits).</p>
 {{#draft}}<p class="note draft" style="text-align:right">Draft: the credits shown are what this invoice would take from today's balances; nothing is taken until it is issued.</p>{{/draft}}

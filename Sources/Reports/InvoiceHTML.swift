@@ -105,6 +105,15 @@ public struct InvoiceHTML {
         ctx["discounts"] = c.lines.compactMap(\.discount).filter { seen.insert($0.id).inserted }.map { d -> [String: Any] in
             ["id": d.id, "percent": InvoiceHTML.percent(d), "description": d.description ?? ""]
         }
+        // A month-to-date draft's forecast: where the month ends if nothing changes.
+        if let f = c.forecast {
+            ctx["forecast"] = true
+            ctx["forecastTotal"] = InvoiceHTML.money(f.total, cur)
+            ctx["forecastSubtotal"] = InvoiceHTML.money(f.subtotal, cur)
+            if f.creditsApplied != 0 { ctx["forecastCredits"] = InvoiceHTML.money(-f.creditsApplied, cur) }
+            ctx["forecastTax"] = InvoiceHTML.money(f.tax, cur)
+            ctx["forecastThrough"] = f.through.iso8601
+        }
         if let n = doc.record.invoiceNumber { ctx["number"] = n }
         if doc.record.revision > 0 { ctx["revision"] = String(doc.record.revision) }
         if let corrects = doc.record.correctsInvoiceId, let diff = doc.record.difference {

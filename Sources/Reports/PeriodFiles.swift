@@ -153,13 +153,24 @@ public struct PeriodFiles {
         }
     }
 
+    /// The forecast's columns, last, only when an invoice of the file carries a forecast (a
+    /// month to date). A forecast is per invoice: it is on the project's first row, empty on
+    /// its other rows, so each column adds up to the forecasts.
+    /// With pricing, `forecast_credits_applied` comes after `forecast_subtotal`
+    /// (`forecast_total = forecast_subtotal - forecast_credits_applied + forecast_tax`).
+    public static let summaryForecastColumns = ["forecast_subtotal", "forecast_tax", "forecast_total"]
+    static func summaryForecastColumns(pricing: Bool) -> [String] {
+        pricing ? ["forecast_subtotal", "forecast_credits_applied", "forecast_tax", "forecast_total"] : summaryForecastColumns
+    }
+
     /// `pricing`: pricing plays a part (`BillingResult.hasPricing` for a run's file, the
     /// documents' `hasPricing` for an export): the pricing columns are written.
     public static func summaryCSV(period: YearMonth, invoices: [(InvoiceContent, InvoiceRecord?)], pricing: Bool) -> String {
-        var csv = CSVWriter(header: summaryColumns + (pricing ? summaryPricingColumns : []))
+        let forecasts = invoices.contains { $0.0.forecast != nil }
+        var csv = CSVWriter(header: summaryColumns + (pricing ? summaryPricingColumns : []) + (forecasts ? summaryForecastColumns(pricing: pricing) : []))
         for (invoice, record) in invoices.sorted(by: { ($0.0.project.billingAccountId ?? "", $0.0.project.id) < ($1.0.project.billingAccountId ?? "", $1.0.project.id) }) {
             let cur = invoice.currency
-            for row in summaryRows(invoice) {
+            for (n, row) in summaryRows(invoice).enumerated() {
                 var fields: [CSVWriter.Field] = [
                     .plain(period.description), .text(invoice.project.billingAccountId ?? ""), .text(invoice.project.id),
                     .text(invoice.project.name), .text(row.category), .plain(cur.code), .plain(cur.plain(row.subtotal)), .plain(cur.plain(row.vat)),
@@ -167,6 +178,11 @@ public struct PeriodFiles {
                     .plain(record.map { String($0.revision) } ?? ""),
                 ]
                 if pricing { fields += [.plain(cur.plain(row.listSubtotal)), .plain(cur.plain(row.discount)), .plain(cur.plain(row.creditsApplied))] }
+                if forecasts {
+                    let f = n == 0 ? invoice.forecast : nil
+                    func figure(_ v: (InvoiceForecast) -> Int128) -> CSVWriter.Field { .plain(f.map { cur.plain(v($0)) } ?? "") }
+                    fields += [figure(\.subtotal)] + (pricing ? [figure(\.creditsApplied)] : []) + [figure(\.tax), figure(\.total)]
+                }
                 csv.appendRecord(fields)
             }
         }
@@ -328,9 +344,19 @@ public struct PeriodFiles {
             ("total", .string(cur.plain(c.total))),
         ]
         if !pricing { members.removeAll { pricingInvoiceKeys.contains($0.0) } }
+        // A month-to-date draft: where the month ends if nothing changes (never on other invoices).
+        if let f = c.forecast { members.append(("forecast", forecastJSON(f, cur))) }
         if let settings { members.append(("settings", settings)) }
         members.append(("fingerprint", .string(c.fingerprint)))
         return .object(members)
+    }
+
+    /// A draft's forecast (`InvoiceForecast`), as the invoice document and the run's JSON summary show it.
+    public static func forecastJSON(_ f: InvoiceForecast, _ cur: Currency) -> JSON {
+        [
+            "if_nothing_changes_through": .string(f.through.iso8601), "subtotal": .string(cur.plain(f.subtotal)),
+            "credits_applied": .string(cur.plain(f.creditsApplied)), "tax": .string(cur.plain(f.tax)), "total": .string(cur.plain(f.total)),
+        ]
     }
 
     // MARK: manifest.json
