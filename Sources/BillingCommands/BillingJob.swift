@@ -60,6 +60,8 @@ public struct PeriodRun {
     public let late: LateChanges?
     /// Where the files are, or nil when they were not written.
     public let directory: String?
+    /// The period's budgets after the run, and its alerts (on a dry run, those it would raise).
+    public var budgets: BudgetReport?
 
     /// The run's status, or `dry_run` when nothing was written.
     public var status: String { outcome?.status.rawValue ?? "dry_run" }
@@ -163,8 +165,18 @@ public struct BillingJob {
         let (actions, result) = InvoicePlanner.plan(result, stored: stored, correctIssued: mode.corrects, projects: mode.projects, credits: ledger)
         let late = try RunHistory(db).lateChanges(period)
         let changes = try explain(actions, periodIssued: stored.values.contains { $0.isIssued }, result: result, store: store)
+        // Budgets: each one's month after this run, against the alerts on record (read under the period's lock).
+        let standings = BudgetStanding.of(result.budgets, spend: ProjectSpend.afterRun(stored: stored, actions: actions), currency: settings.currency,
+                                          forecasting: result.forecastsMonthEnd)
+        let alerts = BudgetAlertStore(db)
+        let onRecord = try alerts.alerts(period: month)
+        func budgetReport(runId: Int64?) -> BudgetReport {
+            BudgetReport(standings: standings, onRecord: onRecord, period: month, runId: runId, asOf: result.asOf)
+        }
         if mode.dryRun {
-            return PeriodRun(result: result, mode: mode, actions: actions, outcome: nil, changes: changes, late: late, directory: nil)
+            var run = PeriodRun(result: result, mode: mode, actions: actions, outcome: nil, changes: changes, late: late, directory: nil)
+            run.budgets = budgetReport(runId: nil)
+            return run
         }
 
         // usage.csv depends on the computation alone: it is written to the staging folder
@@ -181,17 +193,23 @@ public struct BillingJob {
         }
         logger.debug("planned", metadata: ["ms": "\(ms())"])
         let zero = zeroInvoices(actions)
+        var report = budgetReport(runId: nil)
         let (outcome, files) = try db.transaction {
             // The files are rendered on another thread while the invoice lines are copied in.
             var rendering: Background<PeriodFiles?>?
             defer { _ = try? rendering?.wait() }  // never leave it writing into a folder being discarded
             let outcome = try store.record(result, actions: actions, kind: mode.kind, startedAt: startedAt, host: hostName(), pid: getpid()) {
-                records in
-                rendering = Background { try PeriodFiles.ifConsistent(result: result, records: records, zeroInvoices: zero, usage: try usage.wait()) }
+                runId, records in
+                report = budgetReport(runId: runId)
+                let budgets = report
+                rendering = Background {
+                    try PeriodFiles.ifConsistent(result: result, records: records, zeroInvoices: zero, budgets: budgets, usage: try usage.wait())
+                }
             }
+            try alerts.add(report.raised)
             logger.debug("stored", metadata: ["ms": "\(ms())"])
             let files = try rendering?.wait() ?? PeriodFiles.ifConsistent(result: result, records: outcome.invoices, zeroInvoices: zero,
-                                                                          usage: try usage.wait())
+                                                                          budgets: report, usage: try usage.wait())
             try store.finishRun(outcome.runId, outputChecksums: files?.checksumsJSON ?? [:])
             pause("transaction")
             return (outcome, files)
@@ -199,15 +217,19 @@ public struct BillingJob {
         guard let files else {
             logger.warning("the stored invoices differ from today's data; the period's files were left as they are",
                            metadata: ["period": "\(month)", "projects": "\(outcome.differFromIssued.joined(separator: ","))"])
-            return PeriodRun(result: result, mode: mode, actions: actions, outcome: outcome, changes: changes, late: late, directory: nil)
+            var run = PeriodRun(result: result, mode: mode, actions: actions, outcome: outcome, changes: changes, late: late, directory: nil)
+            run.budgets = report
+            return run
         }
         for warning in try folder.write(period: month.description, files: files, beforeSwap: { self.pause("files") }) {
             logger.warning("\(warning)", metadata: ["period": "\(month)"])
         }
         swapped = true
         logger.info("wrote files", metadata: ["dir": "\(folder.periodDirectory(month.description))", "run_id": "\(outcome.runId)", "record_ms": "\(ms())"])
-        return PeriodRun(result: result, mode: mode, actions: actions, outcome: outcome, changes: changes, late: late,
-                         directory: folder.periodDirectory(month.description))
+        var run = PeriodRun(result: result, mode: mode, actions: actions, outcome: outcome, changes: changes, late: late,
+                            directory: folder.periodDirectory(month.description))
+        run.budgets = report
+        return run
     }
 
     /// Invoices of zero with no usage behind them (full credits, issued now or before): they

@@ -87,7 +87,31 @@ struct MetricsFile {
         metric("invoiced_amount", "Sum of the invoice totals of the period, VAT included, in the currency's major unit.", "gauge", totals)
         metric("projects_needing_recompute", "Issued invoices that today's data changes and that were not corrected.", "gauge", differ)
         metric("late_changes", "Changes recorded after the previous run of the period that touch it.", "gauge", late)
+        // Budgets: an existing alertmanager pages on these (docs/forecast-and-budgets.md).
+        var used: [(String, String)] = [], forecast: [(String, String)] = [], raised: [(String, String)] = []
+        for run in runs {
+            guard let report = run.budgets, !report.isEmpty else { continue }
+            let p = "period=\"\(run.result.period.month)\""
+            for s in report.standings {
+                let b = s.budget
+                let labels = "budget_id=\"\(MetricsFile.escaped(b.id))\",\(p),currency=\"\(s.currency.code)\","
+                    + (b.projectId.map { "project_id=\"\(MetricsFile.escaped($0))\"" } ?? "billing_account_id=\"\(MetricsFile.escaped(b.billingAccountId ?? ""))\"")
+                used.append((labels, s.usedRatio))
+                if let ratio = s.forecastRatio { forecast.append((labels, ratio)) }
+            }
+            raised.append((p, String(run.mode.dryRun ? 0 : report.raised.count)))
+        }
+        if !used.isEmpty {
+            metric("budget_used_ratio", "Month-to-date total (VAT included, after discounts and credits) over the budget's monthly amount.", "gauge", used)
+            metric("budget_forecast_ratio", "Where the month ends if nothing changes, over the budget's monthly amount (months not ended).", "gauge", forecast)
+            metric("budget_alerts_raised", "Budget alerts the last run raised for the period (each is raised once).", "gauge", raised)
+        }
         try OutputFolder.atomicWrite(m, to: path)
+    }
+
+    /// A label value as the text format wants it: backslash, double quote and newline escaped.
+    static func escaped(_ value: String) -> String {
+        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
     }
 
     private func previousValue(_ series: String) -> String? {

@@ -34,6 +34,7 @@ enum RunSummary {
                 let kinds = r.anomalyCounts.map { "\($0.kind.rawValue) (\($0.kind.severity.rawValue)): \($0.count)" }
                 out += "  anomalies: " + kinds.joined(separator: "; ") + "\n"
             }
+            if let budgets = run.budgets, !budgets.isEmpty { out += budgetsText(budgets, run: run) }
             if let late = run.late {
                 out += "  late data: \(late.changes) change(s) of \(late.instances) instance(s) recorded after run \(late.sinceRunId) "
                 out += "(watermark \(late.watermark.iso8601)) touch \(r.period.month)"
@@ -90,6 +91,62 @@ enum RunSummary {
         }
         rows.append(["all projects", sum(\.subtotal)] + (credits ? [sum(\.creditsApplied)] : []) + [sum(\.tax), sum(\.total)])
         return out + table(rows, rightAligned: Set(1..<rows[0].count))
+    }
+
+    /// Each budget's month after the run, and the alerts it raised (a dry run: would raise).
+    static func budgetsText(_ report: BudgetReport, run: PeriodRun) -> String {
+        let c = run.result.settings.currency
+        var out = "  budgets (\(c.code), VAT included, after discounts and credits):\n"
+        for s in report.standings {
+            let b = s.budget
+            out += "    \(b.id) (\(b.holder)): \(grouped(c.plain(s.actual))) of \(grouped(b.monthlyAmount.description)) (\(percent(s.usedRatio)))"
+            if let f = s.forecast, let ratio = s.forecastRatio { out += "; forecast \(grouped(c.plain(f))) (\(percent(ratio)))" }
+            out += "\n"
+        }
+        let verb = run.mode.dryRun ? "would raise" : "raised"
+        for a in report.raised {
+            let what = a.kind == .actual ? "month to date" : "forecast"
+            out += "    ! alert \(verb): \(a.budgetId) \(what) reached \(a.threshold) % (\(grouped(a.amount.description)) of \(grouped(a.monthlyAmount.description)))\n"
+        }
+        let earlier = report.alerts.count - report.raised.count
+        out += "    alerts on record for \(run.result.period.month): \(report.alerts.count) (\(report.raised.count) \(run.mode.dryRun ? "would be " : "")new, \(earlier) earlier)\n"
+        return out
+    }
+
+    /// A ratio with 6 decimals (`1.220000`) as a percent with 2, rounded down (`122.00 %`).
+    static func percent(_ ratio: String) -> String {
+        guard let d = ExactDecimal(parsing: ratio), let units = d.rescaled(to: 6) else { return ratio }
+        var q = units / 100
+        if units < 0 && units % 100 != 0 { q -= 1 }
+        return formatScaled(q, scale: 2) + " %"
+    }
+
+    /// Budgets in the JSON summary: each one's standing, and the alerts the run raised (a dry
+    /// run: would raise) with the number on record.
+    static func budgetsJSON(_ report: BudgetReport, currency c: Currency) -> JSON {
+        [
+            "budgets": .array(report.standings.map { s in
+                [
+                    "budget_id": .string(s.budget.id), "project_id": .optional(s.budget.projectId),
+                    "billing_account_id": .optional(s.budget.billingAccountId), "currency": .string(c.code),
+                    "monthly_amount": .string(s.budget.monthlyAmount.description),
+                    "thresholds": .array((s.budget.thresholds ?? []).map { .string($0.description) }),
+                    "month_to_date": .string(c.plain(s.actual)), "used_ratio": .string(s.usedRatio),
+                    "forecast": .optional(s.forecast.map { c.plain($0) }), "forecast_ratio": .optional(s.forecastRatio),
+                ]
+            }),
+            "alerts_raised": .array(report.raised.map(alertJSON)),
+            "alerts_on_record": .int(Int64(report.alerts.count)),
+        ]
+    }
+
+    static func alertJSON(_ a: BudgetAlert) -> JSON {
+        [
+            "budget_id": .string(a.budgetId), "kind": .string(a.kind.rawValue), "threshold_percent": .string(a.threshold.description),
+            "project_id": .optional(a.projectId), "billing_account_id": .optional(a.billingAccountId), "currency": .string(a.currency),
+            "monthly_amount": .string(a.monthlyAmount.description), "amount": .string(a.amount.description),
+            "run_id": a.runId.map { .int($0) } ?? .null, "as_of": .string(a.asOf.iso8601),
+        ]
     }
 
     /// `head` and `items` joined by ", ", broken before an item that would pass column 80,
@@ -213,8 +270,10 @@ enum RunSummary {
                     "differ_from_issued": .array(run.differFromIssued.map { .string($0) }),
                     "directory": .optional(run.directory),
                 ]
-                let shown = pricing ? period : period.removing(["pricing"])
-                return forecastTotals(r).map { shown.adding("forecast_totals", $0) } ?? shown
+                var shown = pricing ? period : period.removing(["pricing"])
+                if let f = forecastTotals(r) { shown = shown.adding("forecast_totals", f) }
+                if let b = run.budgets, !b.isEmpty { shown = shown.adding("budgets", budgetsJSON(b, currency: r.settings.currency)) }
+                return shown
             })
         ]
     }

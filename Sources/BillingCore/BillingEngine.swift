@@ -12,12 +12,16 @@ public struct BillingCatalog: Sendable {
     public var discounts: [Discount]
     public var caps: [MonthlyCap]
     public var credits: [Credit]
+    /// Budgets (docs/forecast-and-budgets.md): every version, as read.
+    public var budgets: [Budget]
 
     public init(
         projects: [Project], types: [InstanceType], instances: [Instance], rates: [RateVersion],
-        billableStates: BillableStateTable, problems: [Anomaly] = [], discounts: [Discount] = [], caps: [MonthlyCap] = [], credits: [Credit] = []
+        billableStates: BillableStateTable, problems: [Anomaly] = [], discounts: [Discount] = [], caps: [MonthlyCap] = [], credits: [Credit] = [],
+        budgets: [Budget] = []
     ) {
         self.problems = problems
+        self.budgets = budgets
         self.discounts = discounts
         self.caps = caps
         self.credits = credits
@@ -87,6 +91,8 @@ public struct BillingResult: Sendable {
     /// Each project here has an invoice in `invoices` (of zero when nothing is billed yet),
     /// which carries the forecast once planned (`InvoiceContent.forecast`).
     public let forecasts: [InvoiceContent]
+    /// The budgets that apply to the period (`Budget.applicable`): compared after the run.
+    public let budgets: [Budget]
     /// True when the run forecasts the month's end: the period has not ended as of `asOf`.
     public var forecastsMonthEnd: Bool { !period.hasEnded(asOf: asOf) }
 
@@ -243,6 +249,8 @@ public struct BillingEngine: Sendable {
     /// How the month ends if nothing changes; nil once the period has ended.
     private let forecasting: Forecasting?
     private var forecastDiscountTimelines: [ProjectType: [PriceAgreements.Piece]] = [:]
+    /// The budgets that apply to the window; their problems are warnings of the run.
+    private let budgets: [Budget]
 
     /// The forecast of a month that has not ended as of `asOf` (the spend forecast): the
     /// same billing as a run of the whole month after its end, on the changes known at
@@ -289,9 +297,11 @@ public struct BillingEngine: Sendable {
             forecasting = Forecasting(window: whole, days: [BillingDay(date: period.month.firstDay, window: whole)],
                                       agreements: PriceAgreements(discounts: catalog.discounts, caps: catalog.caps, period: period, window: whole))
         }
+        let budgets = Budget.applicable(catalog.budgets, currency: settings.currency, window: window)
+        self.budgets = budgets.budgets
         self.runAnomalies = catalog.problems + rateCard.problems(touching: window) + catalog.billableStates.conflicts.map {
             Anomaly(.error, .conflictingStates, detail: "billable_states holds '\($0)' more than once, billed and not billed")
-        } + agreements.problems + CreditLedger.problems(of: catalog.credits, currency: settings.currency, period: period)
+        } + agreements.problems + CreditLedger.problems(of: catalog.credits, currency: settings.currency, period: period) + budgets.problems
     }
 
     /// Records a problem found outside the metering (for example by the reader).
@@ -740,7 +750,7 @@ public struct BillingEngine: Sendable {
             discountsInForce: agreements.discounts,
             capsInForce: catalog.caps.filter { agreements.caps[$0.typeName] != nil && $0.microseconds != nil && $0.inForce(at: period.start) }
                 .sorted { $0.typeName.utf8.lexicographicallyPrecedes($1.typeName.utf8) },
-            creditRows: catalog.credits, forecasts: forecasts)
+            creditRows: catalog.credits, forecasts: forecasts, budgets: budgets)
     }
 }
 

@@ -54,6 +54,28 @@ public struct ExactDecimal: Hashable, Sendable, CustomStringConvertible {
 
     public var isNegative: Bool { units < 0 }
 
+    /// The same number without trailing fractional zeros (`80.00` -> `80`): equal numbers
+    /// are then equal values.
+    public var normalized: ExactDecimal {
+        var d = self
+        while d.scale > 0 && d.units % 10 == 0 {
+            d.units /= 10
+            d.scale -= 1
+        }
+        return d
+    }
+
+    /// -1, 0 or 1 as `self` is below, equal to or above `other`, exactly, for any two values
+    /// (integer parts first, then the fractions at a common scale: nothing can overflow).
+    public func compare(_ other: ExactDecimal) -> Int {
+        let (qa, ra) = units.quotientAndRemainder(dividingBy: pow10(scale))
+        let (qb, rb) = other.units.quotientAndRemainder(dividingBy: pow10(other.scale))
+        if qa != qb { return qa < qb ? -1 : 1 }
+        let common = max(scale, other.scale)
+        let fa = ra * pow10(common - scale), fb = rb * pow10(common - other.scale)
+        return fa == fb ? 0 : (fa < fb ? -1 : 1)
+    }
+
     /// Plain decimal notation with `scale` fractional digits (`9876.543210`).
     public var description: String { formatScaled(units, scale: scale) }
 }

@@ -304,11 +304,11 @@ public struct InvoiceStore {
     /// removed, invoices issued with the next gapless numbers in project order, correcting
     /// revisions issued (the corrected revision becomes `superseded`, never changed otherwise).
     ///
-    /// `whenNumbered` is called with the invoice in force per project as soon as the
+    /// `whenNumbered` is called with the run's id and the invoice in force per project as soon as the
     /// invoices are stored, before their lines are copied in (the longest part), so that
     /// the files can be rendered meanwhile.
     public func record(_ result: BillingResult, actions: [InvoiceAction], kind: String, startedAt: Instant, host: String, pid: Int32,
-                       whenNumbered: ([String: InvoiceRecord]) -> Void = { _ in })
+                       whenNumbered: (_ runId: Int64, [String: InvoiceRecord]) -> Void = { _, _ in })
         throws -> RunOutcome
     {
         let runId = try insertRun(result, kind: kind, startedAt: startedAt, host: host, pid: pid)
@@ -345,7 +345,7 @@ public struct InvoiceStore {
                            ["{" + superseded.map(String.init).joined(separator: ",") + "}"], context: "superseding corrected invoices")
         }
         try insertCreditTakes(written)
-        whenNumbered(records)
+        whenNumbered(runId, records)
         try insertLines(written)
         let issuedIds = written.filter { $0.1.invoiceNumber != nil }.map { $0.1.invoiceId }
         if !issuedIds.isEmpty {

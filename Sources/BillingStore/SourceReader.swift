@@ -98,9 +98,10 @@ public struct SourceReader {
         for row in try db.execute("SELECT state, billable FROM billable_states", context: "reading billable_states").checkedRows(table: "billable_states") {
             states[try row.text(0, "state")] = try row.text(1, "billable") == "t"
         }
+        let budgets = try loadBudgets(&problems)
         return BillingCatalog(projects: projects, types: types, instances: instances, rates: rates,
                               billableStates: BillableStateTable(states), problems: problems, discounts: pricing.discounts,
-                              caps: pricing.caps, credits: pricing.credits)
+                              caps: pricing.caps, credits: pricing.credits, budgets: budgets)
     }
 
     /// A date range of a pricing row: `from` must be placeable (`-infinity`: an open start),
@@ -184,6 +185,43 @@ public struct SourceReader {
                                   validFrom: r.from, expiresAt: r.to, reason: row.optional(9)))
         }
         return (discounts, caps, credits)
+    }
+
+    /// Budgets (docs/forecast-and-budgets.md). A row with a date bmbill cannot place is a
+    /// warning naming it (budgets never block invoices); its other problems are found per run
+    /// (`Budget.applicable`). A NULL list of thresholds is the default (50, 80, 100 %); an
+    /// element that is NULL or not a number makes the list unusable.
+    private func loadBudgets(_ problems: inout [Anomaly]) throws -> [Budget] {
+        var budgets: [Budget] = []
+        for row in try db.execute(
+            """
+            SELECT budget_id, project_id, billing_account_id, btrim(currency), monthly_amount::text, thresholds IS NULL,
+                   array_to_string(thresholds, ',', 'NULL'), \(Self.placedMicros("effective_from")), effective_from::text,
+                   \(Self.placedMicros("effective_to")), effective_to::text, description
+            FROM budgets ORDER BY budget_id, effective_from
+            """, context: "reading budgets"
+        ).checkedRows(table: "budgets") {
+            let id = try row.text(0, "budget_id")
+            guard let text = row.optional(4), let amount = ExactDecimal(parsing: text) else {
+                problems.append(Anomaly(.warning, .invalidBudget, projectId: row.optional(1),
+                                        detail: "budget \(id): monthly_amount '\(row.optional(4) ?? "NULL")' is not a number; it is not compared"))
+                continue
+            }
+            let r = try range(row, from: (7, 8, "effective_from"), to: (9, 10, "effective_to"))
+            if let p = r.problem {
+                problems.append(Anomaly(.warning, .invalidBudget, projectId: row.optional(1), detail: "budget \(id): \(p); it is not compared"))
+                continue
+            }
+            var thresholds: [ExactDecimal]? = Budget.defaultThresholds
+            if row.optional(5) != "t" {
+                let items = (row.optional(6) ?? "").split(separator: ",", omittingEmptySubsequences: true).map { ExactDecimal(parsing: String($0)) }
+                thresholds = items.contains { $0 == nil } ? nil : items.map { $0! }
+            }
+            budgets.append(Budget(id: id, projectId: row.optional(1), billingAccountId: row.optional(2), currency: row.optional(3) ?? "",
+                                  monthlyAmount: amount, thresholds: thresholds, effectiveFrom: r.from, effectiveTo: r.to,
+                                  description: row.optional(11)))
+        }
+        return budgets
     }
 
     /// Tells `engine` about every change it cannot place in time (`changesWithUnplaceableTimestamps`).

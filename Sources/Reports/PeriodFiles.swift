@@ -20,7 +20,9 @@ public struct PeriodFiles {
 
     /// `records` holds the stored invoice of each project of `result.invoices`; `credits`
     /// are correcting revisions of projects with no usage left (an invoice of zero).
-    public init(result: BillingResult, records: [String: InvoiceRecord], credits: [InvoiceContent] = [], usage: StagedFile) throws {
+    /// `budgets`: the period's budget alerts (`alerts.csv`, written when budgets play a part).
+    public init(result: BillingResult, records: [String: InvoiceRecord], credits: [InvoiceContent] = [], budgets: BudgetReport? = nil,
+                usage: StagedFile) throws {
         let staging = String(usage.path.dropLast("/usage.csv".count))
         precondition(staging + "/usage.csv" == usage.path, "usage.csv must be staged as <staging>/usage.csv")
         var files: [(String, String)] = [("usage.csv", usage.digest)]
@@ -36,6 +38,9 @@ public struct PeriodFiles {
         try stage("summary.csv", PeriodFiles.summaryCSV(result, credits: credits, records: records, pricing: pricing))
         if let ledger = result.credits, !ledger.isEmpty {
             try stage("credits.csv", PeriodFiles.creditsCSV(ledger, records: records))
+        }
+        if let budgets, !budgets.isEmpty {
+            try stage("alerts.csv", PeriodFiles.alertsCSV(budgets.alerts))
         }
         for invoice in (result.invoices + credits).sorted(by: { $0.project.id < $1.project.id }) {
             try stage("invoices/" + SafeFileName.of(invoice.project.id) + ".json",
@@ -53,12 +58,12 @@ public struct PeriodFiles {
     /// Otherwise nil: the stored invoices and today's data disagree (late data not yet
     /// corrected, or a recompute limited to some projects), and writing would mix them.
     public static func ifConsistent(result: BillingResult, records: [String: InvoiceRecord], zeroInvoices: [InvoiceContent],
-                                    usage: StagedFile) throws -> PeriodFiles? {
+                                    budgets: BudgetReport? = nil, usage: StagedFile) throws -> PeriodFiles? {
         let contents = result.invoices + zeroInvoices.filter { z in !result.invoices.contains { $0.project.id == z.project.id } }
         guard contents.count == records.count,
             contents.allSatisfy({ records[$0.project.id]?.fingerprint == $0.fingerprint })
         else { return nil }
-        return try PeriodFiles(result: result, records: records, credits: zeroInvoices.filter { z in contents.contains { $0.project.id == z.project.id } && !result.invoices.contains { $0.project.id == z.project.id } }, usage: usage)
+        return try PeriodFiles(result: result, records: records, credits: zeroInvoices.filter { z in contents.contains { $0.project.id == z.project.id } && !result.invoices.contains { $0.project.id == z.project.id } }, budgets: budgets, usage: usage)
     }
 
     /// The checksums as stored with the run: every file's SHA-256, the manifest's included.
@@ -240,6 +245,29 @@ public struct PeriodFiles {
             csv.appendRecord([.plain(ledger.period.month.description), .text(e.creditId)] + Array(repeating: .plain(""), count: 8)
                 + [.plain(e.kind.rawValue), .text(e.projectId), .plain(e.invoiceNumber ?? ""),
                    .plain(e.kind == .returned ? InvoiceStatus.superseded.rawValue : ""), .plain(cur.plain(e.amount)), .plain("")])
+        }
+        return csv.text
+    }
+
+    // MARK: alerts.csv
+
+    public static let alertColumns = [
+        "period", "budget_id", "billing_account_id", "project_id", "kind", "threshold_percent", "currency", "monthly_amount", "amount",
+        "run_id", "as_of",
+    ]
+
+    /// Every budget alert on record for the period (this run's included), in report order:
+    /// budget, actual before forecast, threshold. `amount` is what crossed the threshold when
+    /// the alert was raised (the month-to-date total, or the forecast total), `run_id` the run
+    /// that first saw it.
+    static func alertsCSV(_ alerts: [BudgetAlert]) -> String {
+        var csv = CSVWriter(header: alertColumns)
+        for a in alerts {
+            csv.appendRecord([
+                .plain(a.period.description), .text(a.budgetId), .text(a.billingAccountId ?? ""), .text(a.projectId ?? ""), .plain(a.kind.rawValue),
+                .plain(a.threshold.description), .plain(a.currency), .plain(a.monthlyAmount.description), .plain(a.amount.description),
+                .plain(a.runId.map(String.init) ?? ""), .plain(a.asOf.iso8601),
+            ])
         }
         return csv.text
     }
