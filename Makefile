@@ -63,10 +63,12 @@ demo: build db-up ## demo database, demo data, billing run; prints where the inv
 	  $(RELEASE_BIN) run --out $(OUT) && \
 	  last=$$(TZ=Asia/Seoul date -d "$$(TZ=Asia/Seoul date +%Y-%m-01) -1 month" +%Y-%m) && \
 	  $(RELEASE_BIN) export --period $$last --format focus --out $(OUT) && \
-	  $(RELEASE_BIN) export --period $$last --format pdf --out $(OUT)
-	@echo "Invoices and reports: $(OUT)/<period>/ (usage.csv, invoice_lines.csv, summary.csv, anomalies.csv, credits.csv when credits apply, invoices/*.json, manifest.json;"
-	@echo "  for the last ended month also focus.csv and invoices/*.html and *.pdf)"
-	@echo "Database: eval \"\$$(make -s db-env)\"; psql -c 'select * from current_invoices'"
+	  $(RELEASE_BIN) export --period $$last --format pdf --out $(OUT) && \
+	  $(RELEASE_BIN) export --period $$(TZ=Asia/Seoul date +%Y-%m) --format html --out $(OUT)
+	@echo "Invoices and reports: $(OUT)/<period>/ (usage.csv, invoice_lines.csv, summary.csv, anomalies.csv, credits.csv when credits apply,"
+	@echo "  alerts.csv when budgets apply, invoices/*.json, manifest.json; for the last ended month also focus.csv and invoices/*.pdf; invoices/*.html for both)"
+	@echo "The month-to-date drafts carry the forecast (\"if nothing changes\" above, 'forecast' in invoices/*.json, the drafts' HTML)."
+	@echo "Database: eval \"\$$(make -s db-env)\"; psql -c 'select * from current_invoices'; psql -c 'select * from budget_alerts'"
 	@echo "Stop the server with: make db-down"
 
 focus-validator: ## install the FinOps FOCUS validator in .venv-focus (Python 3.12, PyPI)

@@ -19,6 +19,10 @@ struct DemoDataCommand: ParsableCommand {
             valid in the last ended month only). --no-pricing leaves them out: every invoice is \
             then at list price.
 
+            And two budgets: 25,000,000 KRW a month for prj-1001 (alerts at 50, 80 and 100%), \
+            60,000,000 KRW for prj-1002's billing account (75, 90, 100, 120%). --no-budgets \
+            leaves them out.
+
             Loads only into empty source tables, unless --replace empties them first together with \
             every bmbill output table: use --replace on demo databases only.
 
@@ -36,6 +40,7 @@ struct DemoDataCommand: ParsableCommand {
     var until: String?
     @Flag(help: "Empty the source and output tables first (demo databases only).") var replace = false
     @Flag(help: "Load no discounts, monthly caps or credits (invoices at list price).") var noPricing = false
+    @Flag(help: "Load no budgets (no budget alerts).") var noBudgets = false
     @Option(help: ArgumentHelp("IANA zone the months are counted in.", valueName: "zone"))
     var timezone: String = "Asia/Seoul"
     @OptionGroup var connection: ConnectionOptions
@@ -64,6 +69,7 @@ struct DemoDataCommand: ParsableCommand {
         demo.months = months
         demo.seed = seed
         demo.pricing = !noPricing
+        demo.budgets = !noBudgets
         let db = try PostgresConnection(conninfo: connection.conninfo ?? "")
         let counts = try demo.load(into: db, zone: zone, replace: replace)
         print("loaded demo data into \(db.displayName) (seed \(seed), until \(end.iso8601)): "

@@ -5,7 +5,8 @@ import PostgresClient
 /// end instant: projects (some sharing a billing account), the three bare-metal types
 /// with demo rates and one rate change, instance lifecycles over several months that
 /// pass through every state of the seed's table, and (unless `pricing` is off) a few
-/// discounts, a monthly cap and credits (`pricingRows`).
+/// discounts, a monthly cap and credits (`pricingRows`), and (unless `budgets` is off) two
+/// budgets (`budgetRows`).
 public struct DemoData {
     public var projects = 6
     public var instances = 40
@@ -13,6 +14,8 @@ public struct DemoData {
     public var seed: UInt64 = 42
     /// Load the pricing rows (discounts, monthly caps, credits); off: every invoice at list price.
     public var pricing = true
+    /// Load the budgets; off: no budget is compared and no alert raised.
+    public var budgets = true
     /// The last instant of the data: no change is later. Whole seconds.
     public var until: Instant
 
@@ -48,7 +51,7 @@ public struct DemoData {
 
     /// The tables `load` fills, in loading order (the column order of each is its table's).
     public static let tables = ["projects", "instance_types", "instances", "instance_state_changes", "rates",
-                                "discounts", "monthly_caps", "credits"]
+                                "discounts", "monthly_caps", "credits", "budgets"]
 
     /// The rows, as COPY text per table.
     public func generate(zone: BillingTimeZone) -> [String: [[String?]]] {
@@ -95,6 +98,7 @@ public struct DemoData {
         tables["discounts"] = priced.discounts
         tables["monthly_caps"] = priced.caps
         tables["credits"] = priced.credits
+        tables["budgets"] = budgets ? budgetRows() : []
         return tables
     }
 
@@ -143,6 +147,21 @@ public struct DemoData {
              "Promotional credit for \(lastEnded.month) only"],
         ]
         return (discounts, caps, credits)
+    }
+
+    /// Budgets (docs/forecast-and-budgets.md) a newcomer sees alerts from, in the column order
+    /// of `sql/013_forecast_and_budgets.sql`, all since 2020:
+    /// - prj-1001's own budget of 25,000,000 KRW a month at the default thresholds (50, 80,
+    ///   100 %): its GPU fleet passes it every month, and its forecast says so early;
+    /// - prj-1002's billing account: 60,000,000 KRW a month, alerts at 75, 90, 100 and 120 %.
+    public func budgetRows() -> [[String?]] {
+        let second = min(1, projects - 1)
+        return [
+            ["b-demo-aurora", DemoData.projectId(0), nil, "KRW", "25000000", nil, "2020-01-01T00:00:00Z", nil,
+             "Aurora Analytics: monthly spend limit agreed with finance"],
+            ["b-demo-account", nil, accountId(second) ?? "acct-1", "KRW", "60000000", "{75,90,100,120}", "2020-01-01T00:00:00Z", nil,
+             "Billing account budget"],
+        ]
     }
 
     /// One instance's changes from `created` until it is deleted or `until` comes.
@@ -203,7 +222,7 @@ public struct DemoData {
         var counts: [String: Int] = [:]
         try db.transaction {
             if replace {
-                try db.execute("TRUNCATE projects, instance_types, instances, instance_state_changes, rates, discounts, monthly_caps, credits, credit_applications, invoice_lines, invoices, billing_runs, invoice_number_series RESTART IDENTITY",
+                try db.execute("TRUNCATE projects, instance_types, instances, instance_state_changes, rates, discounts, monthly_caps, credits, budgets, credit_applications, budget_alerts, invoice_lines, invoices, billing_runs, invoice_number_series RESTART IDENTITY",
                                context: "emptying the demo database")
             } else {
                 for t in order {

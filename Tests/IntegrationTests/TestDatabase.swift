@@ -117,6 +117,7 @@ enum Fixtures {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
     static let october = root.appendingPathComponent("october-2026")
     static let pricing = root.appendingPathComponent("pricing-october-2026")
+    static let forecast = root.appendingPathComponent("forecast-october-2026")
 }
 
 /// The bmbill executable that `swift build` made (make test builds it before the tests).
