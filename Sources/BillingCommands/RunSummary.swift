@@ -48,7 +48,8 @@ enum RunSummary {
             }
             if let dir = run.directory {
                 let credits = (r.credits?.isEmpty ?? true) ? "" : " credits.csv,"
-                out += "  files: \(dir)/ (usage.csv, invoice_lines.csv, summary.csv, anomalies.csv,\(credits) invoices/, manifest.json)\n"
+                let alerts = (run.budgets?.isEmpty ?? true) ? "" : " alerts.csv,"
+                out += "  files: \(dir)/ (usage.csv, invoice_lines.csv, summary.csv, anomalies.csv,\(credits)\(alerts) invoices/, manifest.json)\n"
             }
             out += "\n"
         }

@@ -357,7 +357,7 @@ _bmbill_export() {
 
 _bmbill_demo-data() {
     repeating_flags=()
-    non_repeating_flags=(--replace --no-pricing --version -h --help)
+    non_repeating_flags=(--replace --no-pricing --no-budgets --version -h --help)
     repeating_options=()
     non_repeating_options=(--projects --instances --months --seed --until --timezone --db)
     __bmbill_offer_flags_options 0

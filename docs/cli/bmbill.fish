@@ -33,7 +33,7 @@ function __bmbill_parse_tokens -S
         case 'export'
             __bmbill_parse_subcommand 0 'period=' 'format=' 'out=' 'currency=' 'issuer=' 'db=' 'version' 'h/help'
         case 'demo-data'
-            __bmbill_parse_subcommand 0 'projects=' 'instances=' 'months=' 'seed=' 'until=' 'replace' 'no-pricing' 'timezone=' 'db=' 'version' 'h/help'
+            __bmbill_parse_subcommand 0 'projects=' 'instances=' 'months=' 'seed=' 'until=' 'replace' 'no-pricing' 'no-budgets' 'timezone=' 'db=' 'version' 'h/help'
         case 'help'
             __bmbill_parse_subcommand -r 1 'version'
         end
@@ -155,6 +155,7 @@ complete -c 'bmbill' -n '__bmbill_should_offer_completions_for_flags_or_options 
 complete -c 'bmbill' -n '__bmbill_should_offer_completions_for_flags_or_options "bmbill demo-data" until' -l 'until' -d 'Last instant of the data (ISO 8601); default now, to the hour.' -rfka ''
 complete -c 'bmbill' -n '__bmbill_should_offer_completions_for_flags_or_options "bmbill demo-data" replace' -l 'replace' -d 'Empty the source and output tables first (demo databases only).'
 complete -c 'bmbill' -n '__bmbill_should_offer_completions_for_flags_or_options "bmbill demo-data" no-pricing' -l 'no-pricing' -d 'Load no discounts, monthly caps or credits (invoices at list price).'
+complete -c 'bmbill' -n '__bmbill_should_offer_completions_for_flags_or_options "bmbill demo-data" no-budgets' -l 'no-budgets' -d 'Load no budgets (no budget alerts).'
 complete -c 'bmbill' -n '__bmbill_should_offer_completions_for_flags_or_options "bmbill demo-data" timezone' -l 'timezone' -d 'IANA zone the months are counted in.' -rfka ''
 complete -c 'bmbill' -n '__bmbill_should_offer_completions_for_flags_or_options "bmbill demo-data" db' -l 'db' -d 'libpq connection string or postgresql:// URI (env BMBILL_DB).' -rfka ''
 complete -c 'bmbill' -n '__bmbill_should_offer_completions_for_flags_or_options "bmbill demo-data" version' -l 'version' -d 'Show the version.'

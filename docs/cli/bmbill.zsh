@@ -180,6 +180,7 @@ _bmbill_demo-data() {
         '--until[Last instant of the data (ISO 8601); default now, to the hour.]:instant:'
         '--replace[Empty the source and output tables first (demo databases only).]'
         '--no-pricing[Load no discounts, monthly caps or credits (invoices at list price).]'
+        '--no-budgets[Load no budgets (no budget alerts).]'
         '--timezone[IANA zone the months are counted in.]:zone:'
         '--db[libpq connection string or postgresql\:// URI (env BMBILL_DB).]:conninfo:'
         '--version[Show the version.]'
