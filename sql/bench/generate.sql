@@ -1,6 +1,6 @@
 -- Deterministic benchmark data (make bench), first part: the small tables. psql variables
 -- :instances, :history_months, :month_start (first instant of the benchmark month, UTC).
-TRUNCATE projects, instance_types, instances, instance_state_changes, rates, discounts, monthly_caps, credits, credit_applications,
+TRUNCATE projects, instance_types, instances, instance_state_changes, rates, discounts, monthly_caps, credits, credit_applications, budgets, budget_alerts,
          invoice_lines, invoices, billing_runs, invoice_number_series RESTART IDENTITY;
 
 INSERT INTO projects SELECT 'prj-' || lpad(p::text, 4, '0'), 'Project ' || p, 'acct-' || (p % 200) FROM generate_series(0, 999) p;

@@ -2,7 +2,7 @@
 -- caps over the benchmark's 1,000 projects and 200 billing accounts, every row valid, so
 -- that the run bills the same month with pricing and its cost can be compared with (c).
 -- psql variable :month_start (first instant of the benchmark month, UTC).
-TRUNCATE discounts, monthly_caps, credits, credit_applications, invoice_lines, invoices, billing_runs, invoice_number_series RESTART IDENTITY;
+TRUNCATE discounts, monthly_caps, credits, credit_applications, budget_alerts, invoice_lines, invoices, billing_runs, invoice_number_series RESTART IDENTITY;
 
 -- 200 projects with their own discount on every type, all month.
 INSERT INTO discounts (discount_id, project_id, percent, effective_from, description)
