@@ -17,7 +17,10 @@ struct ParallelMetering {
     /// Meters every instance, one shard per reader, into copies of `engine`, and returns
     /// `engine` with their metering absorbed.
     func meter(_ engine: BillingEngine, catalog: BillingCatalog, progress: ProgressLine) throws -> BillingEngine {
-        let shards = (0..<readers).map { InstanceShard(index: $0, count: readers) }
+        // One more reader than asked for reads the orphans (changes of instances with no
+        // instances row) of every shard: the others skip them, so the period's index is
+        // scanned for them once.
+        let shards: [InstanceShard?] = (0..<readers).map { InstanceShard(index: $0, count: readers) } + [nil]
         let exported = try ReadSnapshot.export(from: db)
         defer { exported.end() }
         let snapshot = exported.id
@@ -32,13 +35,18 @@ struct ParallelMetering {
                 defer { done.leave() }
                 do {
                     let reader = try PostgresConnection(conninfo: conninfo)
-                    reader.setApplicationName("\(name) reader \(k + 1)")
+                    reader.setApplicationName(shard == nil ? "\(name) orphans" : "\(name) reader \(k + 1)")
                     try ReadSnapshot.join(reader, snapshot: snapshot)
                     var mine = engine
-                    try SourceReader(reader).forEachInstance(in: period, shard: shard, isKnown: { known[$0] != nil }) { id, changes in
+                    let each = { (id: String, changes: [StateChange]) throws in
                         if results.failed { throw CancellationError() }
                         mine.meter(instanceId: id, changes: changes)
                         progress.advance(by: changes.count)
+                    }
+                    if let shard {
+                        try SourceReader(reader).forEachInstance(in: period, shard: shard, isKnown: { known[$0] != nil }, orphans: false, each)
+                    } else {
+                        try SourceReader(reader).forEachOrphan(in: period, isKnown: { known[$0] != nil }, each)
                     }
                     try ReadSnapshot.leave(reader)
                     results.set(k, .success(mine.partial))

@@ -281,25 +281,45 @@ public struct SourceReader {
     /// period) and every change in `[period.start, period.end)`.
     ///
     /// The work grows with the period's changes and the number of instances, not with
-    /// history: the carried-in state is one index probe per instance
-    /// (`carriedIn`), the period's changes one range of the `changed_at` index, sorted by
-    /// instance (by byte order: any order that groups an instance's changes will do, and
-    /// `COLLATE "C"` sorts fastest). Both are read with `COPY` and parsed from libpq's buffer. The connection
-    /// is switched to `TimeZone = UTC` (it should be one opened for reading).
+    /// history, and does not depend on how the rows lie in the table: the carried-in state
+    /// is one index probe per instance (`carriedIn`), and so are the period's changes (one
+    /// range of `instance_state_changes_instance_time` per row of `instances`, in the
+    /// index's order: grouped by instance with no sort and nothing spilled to disk, however
+    /// the rows lie in the heap). The changes of instances with no `instances` row (orphans)
+    /// come after, found by `orphanIds` (an index-only scan of the period), unless `orphans`
+    /// is false (a caller that reads them once for all its readers, `forEachOrphan`). All is read
+    /// with `COPY` and parsed from libpq's buffer. The connection is switched to
+    /// `TimeZone = UTC` (it should be one opened for reading).
     ///
     /// `isKnown` tells the instances with an `instances` row; for any other (an orphan,
     /// reported by the engine) the carried-in state is looked up on its own. Memory holds
-    /// one instance's changes and the carried-in states of the shard.
+    /// one instance's changes and the carried-in states of the shard. Within an instance
+    /// the changes come in time order, those at one instant in any order (the engine
+    /// orders them by event id).
     public func forEachInstance(in period: BillingPeriod, shard: InstanceShard = .whole, isKnown: (String) -> Bool,
-                                _ body: (String, [StateChange]) throws -> Void) throws {
+                                orphans: Bool = true, _ body: (String, [StateChange]) throws -> Void) throws {
+        try read(period, shard: shard, instances: true, orphans: orphans, isKnown: isKnown, body)
+    }
+
+    /// `forEachInstance` for the orphans alone (changes of instances with no `instances`
+    /// row), every shard: a reader of its own beside readers that skip them (`orphans: false`).
+    public func forEachOrphan(in period: BillingPeriod, isKnown: (String) -> Bool, _ body: (String, [StateChange]) throws -> Void) throws {
+        try read(period, shard: .whole, instances: false, orphans: true, isKnown: isKnown, body)
+    }
+
+    private func read(_ period: BillingPeriod, shard: InstanceShard, instances: Bool, orphans: Bool, isKnown: (String) -> Bool,
+                      _ body: (String, [StateChange]) throws -> Void) throws {
         try db.executeScript(Self.readingSession + "; SET max_parallel_workers_per_gather = 0; SET jit = off", context: "setting up the reading session")
-        var carried = try carriedIn(before: period.start, from: "instances i", shard: shard)
+        var carried = instances ? try carriedIn(before: period.start, from: "instances i", shard: shard) : [:]
         let start = Self.literal(period.start), end = Self.literal(period.end)
+        let inPeriod = "c.changed_at >= \(start) AND c.changed_at < \(end) AND \(Self.placeable("c.recorded_at"))"
         let sql = """
-            COPY (SELECT instance_id, state, changed_at, event_id, recorded_at
-                  FROM instance_state_changes
-                  WHERE changed_at >= \(start) AND changed_at < \(end) AND \(Self.placeable("recorded_at"))\(shard.condition("instance_id", and: true))
-                  ORDER BY instance_id COLLATE "C", changed_at, event_id) TO STDOUT
+            COPY (SELECT i.instance_id, c.state, c.changed_at, c.event_id, c.recorded_at
+                  FROM instances i CROSS JOIN LATERAL (
+                      SELECT state, changed_at, event_id, recorded_at FROM instance_state_changes c
+                      WHERE c.instance_id = i.instance_id AND \(inPeriod)
+                      ORDER BY c.changed_at) c\(shard.condition("i.instance_id", and: false))
+                  ORDER BY i.instance_id) TO STDOUT
             """
         // An instance with no `instances` row (reported by the engine) is not among the
         // carried-in states read above: its own is looked up on a second connection, as
@@ -330,22 +350,49 @@ public struct SourceReader {
             }
             try body(id, changes)
         }
-        try db.copyOut(sql, context: "reading instance_state_changes for \(period)") { row in
-            let change = try parser.parse(row)
-            if change.instanceId != currentId {
-                try flush()
-                currentId = change.instanceId
-                changes.removeAll(keepingCapacity: true)
+        func stream(_ sql: String, _ what: String) throws {
+            try db.copyOut(sql, context: "reading \(what) for \(period)") { row in
+                let change = try parser.parse(row)
+                if change.instanceId != currentId {
+                    try flush()
+                    currentId = change.instanceId
+                    changes.removeAll(keepingCapacity: true)
+                }
+                changes.append(change)
             }
-            changes.append(change)
+            try flush()
         }
-        try flush()
+        if instances { try stream(sql, "instance_state_changes") }
+        let orphanIds = orphans ? try self.orphanIds(in: period, shard: shard) : []
+        if !orphanIds.isEmpty {
+            currentId = nil
+            try stream(
+                """
+                COPY (SELECT c.instance_id, c.state, c.changed_at, c.event_id, c.recorded_at FROM instance_state_changes c
+                      WHERE c.instance_id = ANY (ARRAY[\(orphanIds.map(Self.literal).joined(separator: ","))]::text[]) AND \(inPeriod)\(shard.condition("c.instance_id", and: true))
+                      ORDER BY c.instance_id, c.changed_at) TO STDOUT
+                """, "the changes of instances with no instances row")
+        }
         // Instances with no change in the period: the state they carry in holds all period.
         for id in carried.keys.sorted() {
             let first = carried[id]!
             if BillableStateTable.canonical(first.state) == BillableStateTable.deleted { continue }
             try body(id, [first])
         }
+    }
+
+    /// The instances with changes in `period` that have no `instances` row (orphans: their
+    /// time is an anomaly), in `shard`, sorted: an index-only scan of the period
+    /// (`instance_state_changes_changed_at_instance`, migration 014) against `instances`.
+    public func orphanIds(in period: BillingPeriod, shard: InstanceShard = .whole) throws -> [String] {
+        try db.execute(
+            """
+            SELECT DISTINCT o.instance_id FROM instance_state_changes o
+            WHERE o.changed_at >= \(Self.literal(period.start)) AND o.changed_at < \(Self.literal(period.end))
+              AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = o.instance_id)\(shard.condition("o.instance_id", and: true))
+            ORDER BY 1
+            """, context: "looking for changes of instances with no instances row"
+        ).rows.compactMap { $0[0] }
     }
 
     /// The state each instance of `from` (a table or VALUES list aliased `i`, with an
