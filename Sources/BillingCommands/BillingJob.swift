@@ -249,6 +249,7 @@ public struct BillingJob {
     /// changes and their causes.
     func explain(_ actions: [InvoiceAction], periodIssued: Bool, result: BillingResult, store: InvoiceStore) throws -> [ProjectChange] {
         var out: [ProjectChange] = []
+        var history = HistoryLookups(history: RunHistory(db))
         for action in actions {
             let issued: StoredInvoice?, content: InvoiceContent
             switch action {
@@ -269,7 +270,8 @@ public struct BillingJob {
             let priced = PricedLines(types: Set(old.compactMap(\.typeName) + content.lines.map(\.typeName)),
                                      discounts: Set(old.compactMap(\.discountId) + content.lines.compactMap(\.discount?.id)))
             out.append(ProjectChange(projectId: content.project.id, issued: issued, currency: content.currency, newTotal: content.total,
-                                     lines: lines, reasons: try reasons(issued: issued, project: content.project, priced: priced, lines: lines, result: result)))
+                                     lines: lines, reasons: try reasons(issued: issued, project: content.project, priced: priced, lines: lines, result: result,
+                                                                        history: &history)))
         }
         return out
     }
@@ -280,14 +282,34 @@ public struct BillingJob {
         var discounts: Set<String>
     }
 
-    private func reasons(issued: StoredInvoice?, project: Project, priced: PricedLines, lines: [LineChange], result: BillingResult) throws -> [String] {
+    /// What `reasons` looks up in the run history, each once however many invoices ask: the
+    /// issuing runs by id, and per watermark the late changes of every project.
+    struct HistoryLookups {
+        let history: RunHistory
+        var runs: [Int64?: IssuingRun?] = [:]
+        var late: [Instant: [String: Int]] = [:]
+
+        mutating func issuingRun(runId: Int64?, period: YearMonth) throws -> IssuingRun? {
+            if let known = runs[runId] { return known }
+            let run = try history.issuingRun(runId: runId, period: period)
+            runs[runId] = .some(run)
+            return run
+        }
+
+        mutating func lateChanges(projectId: String, after watermark: Instant, before end: Instant) throws -> Int {
+            if late[watermark] == nil { late[watermark] = try history.lateChangeCounts(after: watermark, before: end) }
+            return late[watermark]?[projectId] ?? 0
+        }
+    }
+
+    private func reasons(issued: StoredInvoice?, project: Project, priced: PricedLines, lines: [LineChange], result: BillingResult,
+                         history: inout HistoryLookups) throws -> [String] {
         let projectId = project.id
         var reasons: [String] = []
         // The run that issued what is stored; for a project with no invoice, the period's last issuing run.
-        let history = RunHistory(db)
         let run = try history.issuingRun(runId: issued?.record.runId, period: result.period.month)
         if let watermark = run?.watermark {
-            let late = try history.lateChangeCount(projectId: projectId, after: watermark, before: result.period.end)
+            let late = try history.lateChanges(projectId: projectId, after: watermark, before: result.period.end)
             if late > 0 { reasons.append("\(late) late change(s) recorded after \(watermark) (the issuing run's watermark)") }
         }
         for l in lines where l.rateChanged {

@@ -129,14 +129,18 @@ struct ShardWorker {
         try reader.noteInvalidTimestamps(in: &engine)
         logger.info("metering shard", metadata: ["period": "\(period.month)", "shard": "\(shard + 1)/\(count)", "worker": "\(name)"])
         var started = false
-        try reader.forEachInstance(in: period, shard: InstanceShard(index: shard, count: count), isKnown: { catalog.instances[$0] != nil }) {
-            id, changes in
+        let each = { (id: String, changes: [StateChange]) throws in
             if !started {
                 started = true
                 onStarted(shard)
             }
             engine.meter(instanceId: id, changes: changes)
         }
+        let isKnown = { (id: String) in catalog.instances[id] != nil }
+        try reader.forEachInstance(in: period, shard: InstanceShard(index: shard, count: count), isKnown: isKnown, orphans: false, each)
+        // The changes of instances with no instances row, of every shard, with the first:
+        // the period's index is scanned for them once, not once a shard.
+        if shard == 0 { try reader.forEachOrphan(in: period, isKnown: isKnown, each) }
         let partial = engine.partial
         let json = String(decoding: try JSONEncoder().encode(partial), as: UTF8.self)
         try store.finish(claim, worker: name, changes: partial.changesRead, instances: partial.instancesRead, metering: json)

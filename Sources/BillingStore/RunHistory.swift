@@ -211,13 +211,19 @@ public struct RunHistory {
                           settings: settings, pricing: pricing)
     }
 
-    /// Changes of `projectId`'s instances recorded after `watermark` and dated before `end`.
-    public func lateChangeCount(projectId: String, after watermark: Instant, before end: Instant) throws -> Int {
-        Int(try db.execute(
+    /// Per project, the changes of its instances recorded after `watermark` and dated before
+    /// `end`: one query for every project (a recompute that changes a thousand invoices asks
+    /// for each of them).
+    public func lateChangeCounts(after watermark: Instant, before end: Instant) throws -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for row in try db.execute(
             """
-            SELECT count(*) FROM instance_state_changes c JOIN instances i USING (instance_id)
-            WHERE i.project_id = $1 AND c.recorded_at > $2::timestamptz AND c.changed_at < $3::timestamptz
-            """, [projectId, watermark.postgresText, end.postgresText], context: "counting late changes"
-        ).firstChecked(table: "instance_state_changes")?.int64(0, "count") ?? 0)
+            SELECT i.project_id, count(*) FROM instance_state_changes c JOIN instances i USING (instance_id)
+            WHERE c.recorded_at > $1::timestamptz AND c.changed_at < $2::timestamptz GROUP BY i.project_id
+            """, [watermark.postgresText, end.postgresText], context: "counting late changes"
+        ).checkedRows(table: "instance_state_changes") {
+            counts[try row.text(0, "project_id")] = Int(try row.int64(1, "count"))
+        }
+        return counts
     }
 }

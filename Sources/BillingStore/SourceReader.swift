@@ -294,8 +294,7 @@ public struct SourceReader {
     /// `isKnown` tells the instances with an `instances` row; for any other (an orphan,
     /// reported by the engine) the carried-in state is looked up on its own. Memory holds
     /// one instance's changes and the carried-in states of the shard. Within an instance
-    /// the changes come in time order, those at one instant in any order (the engine
-    /// orders them by event id).
+    /// the changes come in the order they take effect (time, then event id: the index's).
     public func forEachInstance(in period: BillingPeriod, shard: InstanceShard = .whole, isKnown: (String) -> Bool,
                                 orphans: Bool = true, _ body: (String, [StateChange]) throws -> Void) throws {
         try read(period, shard: shard, instances: true, orphans: orphans, isKnown: isKnown, body)
@@ -318,7 +317,7 @@ public struct SourceReader {
                   FROM instances i CROSS JOIN LATERAL (
                       SELECT state, changed_at, event_id, recorded_at FROM instance_state_changes c
                       WHERE c.instance_id = i.instance_id AND \(inPeriod)
-                      ORDER BY c.changed_at) c\(shard.condition("i.instance_id", and: false))
+                      ORDER BY c.changed_at, c.event_id) c\(shard.condition("i.instance_id", and: false))
                   ORDER BY i.instance_id) TO STDOUT
             """
         // An instance with no `instances` row (reported by the engine) is not among the
@@ -370,7 +369,7 @@ public struct SourceReader {
                 """
                 COPY (SELECT c.instance_id, c.state, c.changed_at, c.event_id, c.recorded_at FROM instance_state_changes c
                       WHERE c.instance_id = ANY (ARRAY[\(orphanIds.map(Self.literal).joined(separator: ","))]::text[]) AND \(inPeriod)\(shard.condition("c.instance_id", and: true))
-                      ORDER BY c.instance_id, c.changed_at) TO STDOUT
+                      ORDER BY c.instance_id, c.changed_at, c.event_id) TO STDOUT
                 """, "the changes of instances with no instances row")
         }
         // Instances with no change in the period: the state they carry in holds all period.
