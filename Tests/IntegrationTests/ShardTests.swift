@@ -121,6 +121,34 @@ struct ShardTests {
             == "BM-00000001=28912492,BM-00000002=6941464")
     }
 
+    @Test("Changes of instances with no instances row are reported once, with the same seconds, by a plain run and by a sharded one", arguments: [
+        [String](), ["--shards", "3", "--workers", "0"], ["--shards", "5", "--workers", "2"],
+    ])
+    func orphansOnce(_ sharding: [String]) throws {
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.loadExample(db)
+        // Three orphans: one only carried in from September (not looked for: billing-rules.md
+        // section 6), one only inside October, one with both.
+        try db.execute("""
+            INSERT INTO instance_state_changes (instance_id, state, changed_at, recorded_at) VALUES
+                ('i-ghost-a', 'active', '2026-09-20T00:00:00Z', '2026-09-20T00:00:00Z'),
+                ('i-ghost-b', 'active', '2026-10-10T00:00:00Z', '2026-10-10T00:00:00Z'),
+                ('i-ghost-b', 'deleted', '2026-10-11T00:00:00Z', '2026-10-11T00:00:00Z'),
+                ('i-ghost-c', 'active', '2026-09-25T00:00:00Z', '2026-09-25T00:00:00Z'),
+                ('i-ghost-c', 'deleted', '2026-10-02T00:00:00Z', '2026-10-02T00:00:00Z')
+            """)
+        let out = tempDir()
+        let r = try t.run(["run", "--period", "2026-10", "--as-of", "2026-11-01T00:00:00Z", "--out", out] + sharding)
+        #expect(r.status == 65, "an orphan's time is an error: \(r.stderr)")
+        let rows = read(out + "/2026-10/anomalies.csv").split(separator: "\r\n").filter { $0.contains(",no instance row,") }
+            .map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        // i-ghost-b: one day; i-ghost-c: carried in active, from Oct 1 00:00 KST to its deletion on Oct 2 00:00Z.
+        #expect(rows.map { $0[4] }.sorted() == ["i-ghost-b", "i-ghost-c"], "\(rows)")
+        let seconds = Dictionary(rows.map { ($0[4], $0[6]) }, uniquingKeysWith: { a, b in a + "+" + b })
+        #expect(seconds == ["i-ghost-b": "86400", "i-ghost-c": "118800"], "\(seconds)")
+    }
+
     @Test("A change that arrives while the shards are read is not lost: the run notices, and the next run finds the issued invoice differs")
     func changeDuringShardedRead() throws {
         let t = try TestDatabase()
