@@ -24,19 +24,23 @@ public struct StateTimeline: Sendable {
         let ordered = changes.isSorted(by: StateChange.inEffectOrder) ? changes : changes.sorted(by: StateChange.inEffectOrder)
         var applied: [StateChange] = []
         var setAside: [StateChange] = []
+        var canonical = CanonicalStates()
         applied.reserveCapacity(ordered.count)
+        var appliedStates: [String] = []
+        appliedStates.reserveCapacity(ordered.count)
         for change in ordered {
-            if let last = applied.last, BillableStateTable.canonical(last.state) == BillableStateTable.deleted {
+            if let last = appliedStates.last, last == BillableStateTable.deleted {
                 setAside.append(change)
             } else {
                 applied.append(change)
+                appliedStates.append(canonical.of(change.state))
             }
         }
         var intervals: [Interval] = []
         intervals.reserveCapacity(applied.count)
         for (i, change) in applied.enumerated() {
             let to = i + 1 < applied.count ? applied[i + 1].changedAt : nil
-            intervals.append(Interval(from: change.changedAt, to: to, state: BillableStateTable.canonical(change.state), eventId: change.eventId))
+            intervals.append(Interval(from: change.changedAt, to: to, state: appliedStates[i], eventId: change.eventId))
         }
         self.intervals = intervals
         self.setAsideAfterDeleted = setAside
@@ -71,6 +75,20 @@ public struct StateTimeline: Sendable {
         clipped(to: window).reduce(0) { sum, i in
             table.isBillable(i.state) == true ? sum + i.from.microseconds(until: i.to!) : sum
         }
+    }
+}
+
+/// `BillableStateTable.canonical` of an instance's states, each distinct name worked out
+/// once: an instance has a handful of states and a month hundreds of changes, and the
+/// reader shares one string per state name, so the lookup is a comparison of short strings.
+struct CanonicalStates {
+    private var known: [(name: String, canonical: String)] = []
+
+    mutating func of(_ name: String) -> String {
+        for k in known where k.name == name { return k.canonical }
+        let c = BillableStateTable.canonical(name)
+        if known.count < 16 { known.append((name, c)) }
+        return c
     }
 }
 
