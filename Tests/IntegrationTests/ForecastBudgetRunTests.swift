@@ -184,6 +184,23 @@ struct ForecastBudgetRunTests {
         #expect(try db.execute("SELECT count(*) FROM budget_alerts").scalar == "0", "\(c.name)")
     }
 
+    @Test("budgets: the job raises alerts under the least-privileged roles, and can neither change budgets nor the alerts on record")
+    func leastPrivilege() throws {
+        let (t, db) = try Self.example()
+        let job = "bmbill_bj_" + t.name.suffix(8)
+        try db.execute("CREATE ROLE \(job) LOGIN")
+        defer { _ = try? db.execute("DROP OWNED BY \(job)"); _ = try? db.execute("DROP ROLE \(job)") }
+        try db.execute("GRANT bmbill_reader, bmbill_writer TO \(job)")
+        let r = try t.run(["run"] + Self.october + ["--as-of", Self.asOf, "--out", tempDir()], env: ["PGUSER": job])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try Self.alerts(db).count == 4)
+        let asJob = try PostgresConnection(conninfo: "dbname=\(t.name) user=\(job)")
+        for sql in ["UPDATE budget_alerts SET amount = 0", "DELETE FROM budget_alerts", "UPDATE budgets SET monthly_amount = 1",
+                    "INSERT INTO budgets (budget_id, project_id, monthly_amount, effective_from) VALUES ('b-y', 'prj-fc', 1, '2020-01-01')"] {
+            #expect(throws: PostgresError.self, "\(sql)") { try asJob.execute(sql) }
+        }
+    }
+
     @Test("budgets: the version in force during the month that starts last sets the month's budget; a version of another month plays no part")
     func versions() throws {
         let (t, db) = try Self.example()
