@@ -318,7 +318,7 @@ public struct SourceReader {
                       SELECT state, changed_at, event_id, recorded_at FROM instance_state_changes c
                       WHERE c.instance_id = i.instance_id AND \(inPeriod)
                       ORDER BY c.changed_at, c.event_id) c\(shard.condition("i.instance_id", and: false))
-                  ORDER BY i.instance_id) TO STDOUT
+                  ORDER BY i.instance_id) TO STDOUT (FORMAT binary)
             """
         // An instance with no `instances` row (reported by the engine) is not among the
         // carried-in states read above: its own is looked up on a second connection, as
@@ -332,7 +332,7 @@ public struct SourceReader {
             }
             return try side!.carriedIn(before: period.start, from: "(VALUES (\(Self.literal(id)))) i(instance_id)", shard: .whole)[id]
         }
-        var parser = ChangeRowParser(context: "instance_state_changes for \(period)")
+        var parser = BinaryChangeRowParser(context: "instance_state_changes for \(period)")
         var currentId: String?
         var changes: [StateChange] = []
         var finished: Set<String> = []
@@ -350,8 +350,9 @@ public struct SourceReader {
             try body(id, changes)
         }
         func stream(_ sql: String, _ what: String) throws {
+            parser.newCopy()
             try db.copyOut(sql, context: "reading \(what) for \(period)") { row in
-                let change = try parser.parse(row)
+                guard let change = try parser.parse(row) else { return }
                 if change.instanceId != currentId {
                     try flush()
                     currentId = change.instanceId
@@ -369,7 +370,7 @@ public struct SourceReader {
                 """
                 COPY (SELECT c.instance_id, c.state, c.changed_at, c.event_id, c.recorded_at FROM instance_state_changes c
                       WHERE c.instance_id = ANY (ARRAY[\(orphanIds.map(Self.literal).joined(separator: ","))]::text[]) AND \(inPeriod)\(shard.condition("c.instance_id", and: true))
-                      ORDER BY c.instance_id, c.changed_at, c.event_id) TO STDOUT
+                      ORDER BY c.instance_id, c.changed_at, c.event_id) TO STDOUT (FORMAT binary)
                 """, "the changes of instances with no instances row")
         }
         // Instances with no change in the period: the state they carry in holds all period.
@@ -407,19 +408,20 @@ public struct SourceReader {
             "\(alias).changed_at < \(t) AND \(Self.placeable(alias + ".changed_at")) AND \(Self.placeable(alias + ".recorded_at"))"
         }
         var carried: [String: StateChange] = [:]
-        var parser = ChangeRowParser(context: "the states carried into the period")
+        var parser = BinaryChangeRowParser(context: "the states carried into the period")
         try db.copyOut(
             """
             COPY (SELECT i.instance_id, l.state, l.changed_at, l.event_id, l.recorded_at
                   FROM \(from) CROSS JOIN LATERAL (
                       SELECT state, changed_at, event_id, recorded_at FROM instance_state_changes l
                       WHERE l.instance_id = i.instance_id AND \(usable("l"))
-                      ORDER BY l.changed_at DESC, l.event_id DESC LIMIT 1) l\(shard.condition("i.instance_id", and: false))) TO STDOUT
+                      ORDER BY l.changed_at DESC, l.event_id DESC LIMIT 1) l\(shard.condition("i.instance_id", and: false))) TO STDOUT (FORMAT binary)
             """, context: "reading the states carried into the period"
         ) { row in
-            let change = try parser.parse(row)
+            guard let change = try parser.parse(row) else { return }
             carried[change.instanceId] = change
         }
+        parser.newCopy()
         // An instance deleted before the period carries `deleted` in, whatever followed: its
         // first `deleted` (of several at that instant, the one with the highest event id,
         // which is the one that holds).
@@ -428,10 +430,10 @@ public struct SourceReader {
             COPY (SELECT DISTINCT ON (d.instance_id) d.instance_id, d.state, d.changed_at, d.event_id, d.recorded_at
                   FROM instance_state_changes d JOIN \(from) USING (instance_id)
                   WHERE \(Self.canonicalState("d.state")) = 'deleted' AND \(usable("d"))\(shard.condition("d.instance_id", and: true))
-                  ORDER BY d.instance_id, d.changed_at, d.event_id DESC) TO STDOUT
+                  ORDER BY d.instance_id, d.changed_at, d.event_id DESC) TO STDOUT (FORMAT binary)
             """, context: "reading the instances deleted before the period"
         ) { row in
-            let change = try parser.parse(row)
+            guard let change = try parser.parse(row) else { return }
             carried[change.instanceId] = change
         }
         return carried
@@ -486,15 +488,38 @@ public struct InstanceShard: Hashable, Sendable {
     }
 }
 
+/// The strings of a change stream's instance ids and states, made once: consecutive rows
+/// share their instance's id, and a table has a handful of states. `decode` makes a string
+/// from a field's bytes (COPY text unescapes; binary takes them as they are).
+struct SharedNames {
+    private var idBytes: [UInt8] = []
+    private var id = ""
+    private var parsedAny = false
+    private var states: [(bytes: [UInt8], name: String)] = []
+
+    mutating func instanceId(_ row: UnsafeBufferPointer<UInt8>, _ field: Range<Int>, decode: (UnsafeBufferPointer<UInt8>, Range<Int>) -> String) -> String {
+        if !parsedAny || !CopyText.equals(row, field, idBytes) {
+            id = decode(row, field)
+            idBytes = Array(UnsafeBufferPointer(rebasing: row[field]))
+            parsedAny = true
+        }
+        return id
+    }
+
+    mutating func state(_ row: UnsafeBufferPointer<UInt8>, _ field: Range<Int>, decode: (UnsafeBufferPointer<UInt8>, Range<Int>) -> String) -> String {
+        if let known = states.first(where: { CopyText.equals(row, field, $0.bytes) }) { return known.name }
+        let name = decode(row, field)
+        if states.count < 64 { states.append((Array(UnsafeBufferPointer(rebasing: row[field])), name)) }
+        return name
+    }
+}
+
 /// Parses `instance_id, state, changed_at, event_id, recorded_at` rows of COPY text,
 /// reusing the strings of the instance id and of the states it has seen.
 struct ChangeRowParser {
     let context: String
     private var fields: [Range<Int>] = []
-    private var idBytes: [UInt8] = []
-    private var id = ""
-    private var states: [(bytes: [UInt8], name: String)] = []
-    private var parsedAny = false
+    private var names = SharedNames()
     private var dates = CopyText.DateCache()
 
     init(context: String) { self.context = context }
@@ -505,20 +530,10 @@ struct ChangeRowParser {
     mutating func parse(_ row: UnsafeBufferPointer<UInt8>) throws -> StateChange {
         CopyText.split(row, into: &fields)
         guard fields.count == 5 else { throw bad(row, "expected 5 columns, got \(fields.count)") }
-        if !parsedAny || !CopyText.equals(row, fields[0], idBytes) {
-            guard !CopyText.equals(row, fields[0], Self.null) else { throw bad(row, "instance_id is NULL") }
-            id = CopyText.string(row, fields[0])
-            idBytes = Array(UnsafeBufferPointer(rebasing: row[fields[0]]))
-            parsedAny = true
-        }
-        let state: String
-        if let known = states.first(where: { CopyText.equals(row, fields[1], $0.bytes) }) {
-            state = known.name
-        } else {
-            guard !CopyText.equals(row, fields[1], Self.null) else { throw bad(row, "state is NULL") }
-            state = CopyText.string(row, fields[1])
-            if states.count < 64 { states.append((Array(UnsafeBufferPointer(rebasing: row[fields[1]])), state)) }
-        }
+        guard !CopyText.equals(row, fields[0], Self.null) else { throw bad(row, "instance_id is NULL") }
+        let id = names.instanceId(row, fields[0], decode: CopyText.string)
+        guard !CopyText.equals(row, fields[1], Self.null) else { throw bad(row, "state is NULL") }
+        let state = names.state(row, fields[1], decode: CopyText.string)
         guard let changedAt = CopyText.timestamp(row, fields[2], cache: &dates) else { throw bad(row, "changed_at is not a timestamp bmbill can read") }
         guard let eventId = CopyText.int64(row, fields[3]) else { throw bad(row, "event_id is not an integer") }
         guard let recordedAt = CopyText.timestamp(row, fields[4], cache: &dates) else { throw bad(row, "recorded_at is not a timestamp bmbill can read") }
@@ -527,5 +542,108 @@ struct ChangeRowParser {
 
     private func bad(_ row: UnsafeBufferPointer<UInt8>, _ problem: String) -> StoreError {
         StoreError.badSourceRow(table: "instance_state_changes", key: String(decoding: row.prefix(200), as: UTF8.self), problem: "\(problem) (\(context))")
+    }
+}
+
+/// Parses the same rows from `COPY … TO STDOUT (FORMAT binary)`: each field's length and
+/// bytes, timestamps as `int8` microseconds since 2000-01-01 UTC and ids as `int8`, so there
+/// is no text to split or to read digits from. The first row carries the format's header,
+/// the last message is its trailer (`parse` gives nil for it). Every length is checked
+/// against the row: a malformed row is an error, never a read past the buffer.
+struct BinaryChangeRowParser {
+    let context: String
+    private var names = SharedNames()
+    private var sawHeader = false
+
+    init(context: String) { self.context = context }
+
+    /// Call before each COPY: each begins with the header.
+    mutating func newCopy() { sawHeader = false }
+
+    /// `PGCOPY\n\377\r\n\0`, then flags (4 bytes) and the header extension's length (4 bytes).
+    private static let signature: [UInt8] = [0x50, 0x47, 0x43, 0x4F, 0x50, 0x59, 0x0A, 0xFF, 0x0D, 0x0A, 0x00]
+    /// Microseconds from 1970-01-01 to 2000-01-01, PostgreSQL's epoch.
+    static let postgresEpoch: Int64 = 946_684_800_000_000
+
+    /// A read position in one row; reading past its end is `nil`, never a crash. A struct
+    /// with mutating methods, not closures over a local (checked for exclusive access on
+    /// every call): this runs for every change.
+    struct Cursor {
+        let row: UnsafeBufferPointer<UInt8>
+        var at = 0
+
+        /// The next `n` bytes, or nil when the row ends first.
+        mutating func bytes(_ n: Int) -> Range<Int>? {
+            guard n >= 0, at <= row.count - n else { return nil }
+            at += n
+            return (at - n)..<at
+        }
+
+        /// A big-endian signed integer of `n` (2, 4 or 8) bytes.
+        mutating func integer(_ n: Int) -> Int64? {
+            guard let r = bytes(n) else { return nil }
+            var v: Int64 = 0
+            var i = r.lowerBound
+            while i < r.upperBound {
+                v = v << 8 | Int64(row[i])
+                i += 1
+            }
+            return n == 2 ? Int64(Int16(truncatingIfNeeded: v)) : n == 4 ? Int64(Int32(truncatingIfNeeded: v)) : v
+        }
+
+        /// A field's bytes; nil for NULL (`length` -1), `.none` reported by `ok` false when the row ends.
+        mutating func field() -> (ok: Bool, range: Range<Int>?) {
+            guard let n = integer(4) else { return (false, nil) }
+            if n < 0 { return (true, nil) }
+            guard let r = bytes(Int(n)) else { return (false, nil) }
+            return (true, r)
+        }
+    }
+
+    mutating func parse(_ row: UnsafeBufferPointer<UInt8>) throws -> StateChange? {
+        var c = Cursor(row: row)
+        let short = "the row ends before its fields do"
+        if !sawHeader {
+            guard let sig = c.bytes(Self.signature.count), CopyText.equals(row, sig, Self.signature) else { throw bad(row, "not COPY's binary format") }
+            guard c.integer(4) != nil, let ext = c.integer(4), c.bytes(Int(ext)) != nil else { throw bad(row, short) }
+            sawHeader = true
+        }
+        guard let count = c.integer(2) else { throw bad(row, short) }
+        if count == -1 { return nil }
+        guard count == 5 else { throw bad(row, "expected 5 columns, got \(count)") }
+        let idField = c.field()
+        guard idField.ok else { throw bad(row, short) }
+        guard let idRange = idField.range else { throw bad(row, "instance_id is NULL") }
+        let stateField = c.field()
+        guard stateField.ok else { throw bad(row, short) }
+        guard let stateRange = stateField.range else { throw bad(row, "state is NULL") }
+        let changedAt = try instant(&c, row, "changed_at")
+        let eventId = try int8(&c, row, "event_id")
+        let recordedAt = try instant(&c, row, "recorded_at")
+        let id = names.instanceId(row, idRange, decode: Self.decode)
+        let state = names.state(row, stateRange, decode: Self.decode)
+        return StateChange(eventId: eventId, instanceId: id, state: state, changedAt: changedAt, recordedAt: recordedAt)
+    }
+
+    private static func decode(_ row: UnsafeBufferPointer<UInt8>, _ r: Range<Int>) -> String {
+        String(decoding: UnsafeBufferPointer(rebasing: row[r]), as: UTF8.self)
+    }
+
+    private func int8(_ c: inout Cursor, _ row: UnsafeBufferPointer<UInt8>, _ name: String) throws -> Int64 {
+        guard let n = c.integer(4) else { throw bad(row, "the row ends before its fields do") }
+        guard n >= 0 else { throw bad(row, "\(name) is NULL") }
+        guard n == 8 else { throw bad(row, "\(name) is not 8 bytes") }
+        guard let v = c.integer(8) else { throw bad(row, "the row ends before its fields do") }
+        return v
+    }
+
+    private func instant(_ c: inout Cursor, _ row: UnsafeBufferPointer<UInt8>, _ name: String) throws -> Instant {
+        let (micros, overflow) = try int8(&c, row, name).addingReportingOverflow(Self.postgresEpoch)
+        guard !overflow else { throw bad(row, "\(name) cannot be placed in time") }
+        return Instant(microseconds: micros)
+    }
+
+    private func bad(_ row: UnsafeBufferPointer<UInt8>, _ problem: String) -> StoreError {
+        StoreError.badSourceRow(table: "instance_state_changes", key: "binary row of \(row.count) bytes", problem: "\(problem) (\(context))")
     }
 }
