@@ -84,14 +84,14 @@ enum RunSummary {
         guard let through = forecasts.first?.1.through else { return "" }
         let c = r.settings.currency, credits = r.hasPricing
         func sum(_ f: (InvoiceForecast) -> Int128) -> String { grouped(c.plain(forecasts.reduce(0) { $0 + f($1.1) })) }
-        var out = "  if nothing changes after \(r.asOf.iso8601), \(r.period.month) ends (to \(through.iso8601)) at:\n"
+        let head = "  if nothing changes after \(r.asOf.iso8601), \(r.period.month) ends (to \(through.iso8601)) at:\n"
         var rows = [["forecast", "subtotal"] + (credits ? ["credits"] : []) + ["vat", "total " + c.code]]
         for (project, f) in forecasts {
             rows.append([project, grouped(c.plain(f.subtotal))] + (credits ? [grouped(c.plain(f.creditsApplied))] : [])
                 + [grouped(c.plain(f.tax)), grouped(c.plain(f.total))])
         }
         rows.append(["all projects", sum(\.subtotal)] + (credits ? [sum(\.creditsApplied)] : []) + [sum(\.tax), sum(\.total)])
-        return out + table(rows, rightAligned: Set(1..<rows[0].count))
+        return head + table(rows, rightAligned: Set(1..<rows[0].count))
     }
 
     /// Each budget's month after the run, and the alerts it raised (a dry run: would raise).
