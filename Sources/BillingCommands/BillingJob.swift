@@ -61,7 +61,7 @@ public struct PeriodRun {
     /// Where the files are, or nil when they were not written.
     public let directory: String?
     /// The period's budgets after the run, and its alerts (on a dry run, those it would raise).
-    public var budgets: BudgetReport?
+    public var budgets: BudgetReport? = nil
 
     /// The run's status, or `dry_run` when nothing was written.
     public var status: String { outcome?.status.rawValue ?? "dry_run" }
@@ -174,9 +174,8 @@ public struct BillingJob {
             BudgetReport(standings: standings, onRecord: onRecord, period: month, runId: runId, asOf: result.asOf)
         }
         if mode.dryRun {
-            var run = PeriodRun(result: result, mode: mode, actions: actions, outcome: nil, changes: changes, late: late, directory: nil)
-            run.budgets = budgetReport(runId: nil)
-            return run
+            return PeriodRun(result: result, mode: mode, actions: actions, outcome: nil, changes: changes, late: late, directory: nil,
+                             budgets: budgetReport(runId: nil))
         }
 
         // usage.csv depends on the computation alone: it is written to the staging folder
@@ -217,19 +216,16 @@ public struct BillingJob {
         guard let files else {
             logger.warning("the stored invoices differ from today's data; the period's files were left as they are",
                            metadata: ["period": "\(month)", "projects": "\(outcome.differFromIssued.joined(separator: ","))"])
-            var run = PeriodRun(result: result, mode: mode, actions: actions, outcome: outcome, changes: changes, late: late, directory: nil)
-            run.budgets = report
-            return run
+            return PeriodRun(result: result, mode: mode, actions: actions, outcome: outcome, changes: changes, late: late, directory: nil,
+                             budgets: report)
         }
         for warning in try folder.write(period: month.description, files: files, beforeSwap: { self.pause("files") }) {
             logger.warning("\(warning)", metadata: ["period": "\(month)"])
         }
         swapped = true
         logger.info("wrote files", metadata: ["dir": "\(folder.periodDirectory(month.description))", "run_id": "\(outcome.runId)", "record_ms": "\(ms())"])
-        var run = PeriodRun(result: result, mode: mode, actions: actions, outcome: outcome, changes: changes, late: late,
-                            directory: folder.periodDirectory(month.description))
-        run.budgets = report
-        return run
+        return PeriodRun(result: result, mode: mode, actions: actions, outcome: outcome, changes: changes, late: late,
+                         directory: folder.periodDirectory(month.description), budgets: report)
     }
 
     /// Invoices of zero with no usage behind them (full credits, issued now or before): they

@@ -711,7 +711,7 @@ public struct BillingEngine: Sendable {
                 for (n, key) in keys.enumerated() {
                     sorted[key.instance].lines[key.line].lineNumber = Int32(n + 1)
                     lines.append(invoiceLine(sorted[key.instance].lines[key.line], number: n + 1, of: sorted[key.instance], category: key.category,
-                                             discounts: agreements.discounts))
+                                             discounts: agreements.discounts, usage: sorted[key.instance].usage))
                 }
                 invoices.append(InvoiceContent(project: project(projectId), currency: settings.currency, lines: lines, vatRate: settings.vatRate,
                                                rounding: settings.rounding))
@@ -721,7 +721,9 @@ public struct BillingEngine: Sendable {
                 for m in start..<end {
                     let category = catalog.types[catalog.instances[sorted[m].instanceId]!.typeName]?.category ?? "unknown"
                     for cell in sorted[m].forecast {
-                        lines.append(invoiceLine(cell, number: lines.count + 1, of: sorted[m], category: category, discounts: f.agreements.discounts))
+                        // No usage cells: the instance's are the run's, indexed by its discounts, not the forecast's.
+                        lines.append(invoiceLine(cell, number: lines.count + 1, of: sorted[m], category: category, discounts: f.agreements.discounts,
+                                                 usage: []))
                     }
                 }
                 if !lines.isEmpty {
@@ -759,7 +761,8 @@ extension BillingEngine {
     private func project(_ id: String) -> Project { catalog.projects[id] ?? Project(id: id, name: id, billingAccountId: nil) }
 
     /// A metered line, priced: its charged time rounded up once, its amounts (pricing.md section 1).
-    private func invoiceLine(_ cell: LineCell, number: Int, of m: MeteredInstance, category: String, discounts: [Discount]) -> InvoiceLine {
+    private func invoiceLine(_ cell: LineCell, number: Int, of m: MeteredInstance, category: String, discounts: [Discount],
+                             usage: [UsageCell]) -> InvoiceLine {
         let instance = catalog.instances[m.instanceId]!
         let rate = rateCard.all[Int(cell.rate)]
         let charged = cell.daily.reduce(0, +), capped = cell.cappedDaily.reduce(0, +)
@@ -767,7 +770,7 @@ extension BillingEngine {
         let discount = cell.discount >= 0 ? discounts[Int(cell.discount)] : nil
         return InvoiceLine(
             lineNumber: number, instanceId: instance.id, instanceName: instance.name, typeName: instance.typeName, category: category,
-            image: instance.image, rate: rate, meteredMicroseconds: charged + capped, dailyMicroseconds: cell.daily, usage: m.usage,
+            image: instance.image, rate: rate, meteredMicroseconds: charged + capped, dailyMicroseconds: cell.daily, usage: usage,
             rateIndex: cell.rate, discountIndex: cell.discount, billableSeconds: seconds,
             amounts: Pricing.lineAmounts(billableSeconds: seconds, rate: rate, discount: discount, currency: settings.currency, rounding: settings.rounding),
             discount: discount, cappedMicroseconds: capped, dailyCappedMicroseconds: cell.cappedDaily)

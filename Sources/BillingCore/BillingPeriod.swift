@@ -168,4 +168,12 @@ public struct BillingWindow: Hashable, Sendable {
     }
 
     public var durationMicroseconds: Int64 { start.microseconds(until: end) }
+
+    /// True when a source row's effective range `[from, to)` (`to` nil: open), read either
+    /// way round (a row that ends before it starts is reported, so it must be found), has an
+    /// instant in the window: whether a discount, cap or budget row concerns a run.
+    public func isReached(from: Instant, to: Instant?) -> Bool {
+        let lo = min(from, to ?? from), hi = to.map { max($0, from) }
+        return lo < end && (hi.map { $0 > start } ?? true)
+    }
 }

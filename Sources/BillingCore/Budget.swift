@@ -50,7 +50,7 @@ public struct Budget: Hashable, Sendable {
                 : "has both a project_id and a billing_account_id; it needs exactly one"
         }
         if monthlyAmount.units <= 0 { return "has monthly_amount \(monthlyAmount): it must be above 0" }
-        if monthlyAmount.normalized.scale > 6 || monthlyAmount.compare(ExactDecimal(units: pow10(14), scale: 0)) >= 0 {
+        if monthlyAmount.scale > 6 || monthlyAmount.compare(ExactDecimal(units: pow10(14), scale: 0)) >= 0 {
             return "has monthly_amount \(monthlyAmount): at most 14 digits before the point and 6 after (numeric(20,6))"
         }
         guard let thresholds else { return "has a threshold that is NULL or not a number" }
@@ -60,7 +60,7 @@ public struct Budget: Hashable, Sendable {
             return "has threshold(s) \(bad.map(\.description).joined(separator: ", ")) %: each must be in (0, 1000], with at most 6 decimals"
         }
         if let to = effectiveTo, to <= effectiveFrom { return "ends at \(to), not after it starts at \(effectiveFrom)" }
-        if currency != runCurrency.code { return "is in \(currency), not the run's currency \(runCurrency.code): it is not compared" }
+        if currency != runCurrency.code { return "is in \(currency), not the run's currency \(runCurrency.code)" }
         return nil
     }
 
@@ -72,12 +72,7 @@ public struct Budget: Hashable, Sendable {
     /// once. Sorted by budget id (byte order).
     public static func applicable(_ rows: [Budget], currency: Currency, window: BillingWindow) -> (budgets: [Budget], problems: [Anomaly]) {
         var byId: [String: [Budget]] = [:]
-        for b in rows {
-            // A row concerns the run when its range, read either way round, reaches the window.
-            let lo = min(b.effectiveFrom, b.effectiveTo ?? b.effectiveFrom), hi = b.effectiveTo.map { max($0, b.effectiveFrom) }
-            guard lo < window.end, hi.map({ $0 > window.start }) ?? true else { continue }
-            byId[b.id, default: []].append(b)
-        }
+        for b in rows where window.isReached(from: b.effectiveFrom, to: b.effectiveTo) { byId[b.id, default: []].append(b) }
         var budgets: [Budget] = []
         var problems: [Anomaly] = []
         func warn(_ b: Budget, _ problem: String) {
@@ -91,7 +86,7 @@ public struct Budget: Hashable, Sendable {
             }
             let latest = versions.last!
             if let p = latest.problem(currency: currency) {
-                warn(latest, p + (p.hasSuffix("it is not compared") ? "" : "; it is not compared"))
+                warn(latest, p + "; it is not compared")
                 continue
             }
             budgets.append(latest)
@@ -203,11 +198,8 @@ public struct ProjectSpend: Hashable, Sendable {
         }
         for a in actions {
             switch a {
-            case .keep(let s), .differs(let s?, _):
-                out[s.record.projectId] = ProjectSpend(projectId: s.record.projectId, billingAccountId: s.project.billingAccountId, total: s.total,
-                                                      forecast: s.forecast?.total)
-            case .differs(nil, _):
-                break
+            case .keep, .differs:
+                break  // the stored invoice stays the one in force (or, new to an issued period, none is)
             case .removeDraft(let s):
                 out[s.record.projectId] = nil
             case .draft(let c, _), .issue(let c, _), .correct(_, let c):

@@ -195,9 +195,7 @@ struct PriceAgreements: Sendable {
         self.window = window
         var kept: [Discount] = []
         for d in rows.sorted(by: { $0.id.utf8.lexicographicallyPrecedes($1.id.utf8) }) {
-            // A row concerns the run when its range, read either way round, reaches the window.
-            let lo = min(d.effectiveFrom, d.effectiveTo ?? d.effectiveFrom), hi = d.effectiveTo.map { max($0, d.effectiveFrom) }
-            guard lo < window.end, hi.map({ $0 > window.start }) ?? true else { continue }
+            guard window.isReached(from: d.effectiveFrom, to: d.effectiveTo) else { continue }
             if let p = d.problem {
                 problems.append(Anomaly(.error, .invalidDiscount, projectId: d.projectId, detail: "discount \(d.id) \(p); it is not used"))
                 continue
@@ -212,9 +210,7 @@ struct PriceAgreements: Sendable {
         var caps: [String: Int64] = [:]
         var inForce: [String: [MonthlyCap]] = [:]
         for c in capRows {
-            // A row concerns the run when its range, read either way round, reaches the window.
-            let lo = min(c.effectiveFrom, c.effectiveTo ?? c.effectiveFrom), hi = c.effectiveTo.map { max($0, c.effectiveFrom) }
-            guard lo < window.end, hi.map({ $0 > window.start }) ?? true else { continue }
+            guard window.isReached(from: c.effectiveFrom, to: c.effectiveTo) else { continue }
             if let to = c.effectiveTo, to <= c.effectiveFrom {
                 problems.append(Anomaly(.error, .invalidCap, detail: "cap of \(c.typeName) from \(c.effectiveFrom) ends at \(to), before it starts; it is not used"))
             } else if c.microseconds == nil {

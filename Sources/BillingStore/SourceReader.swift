@@ -361,15 +361,15 @@ public struct SourceReader {
                 changes.append(change)
             }
             try flush()
+            currentId = nil
         }
         if instances { try stream(sql, "instance_state_changes") }
         let orphanIds = orphans ? try self.orphanIds(in: period, shard: shard) : []
         if !orphanIds.isEmpty {
-            currentId = nil
             try stream(
                 """
                 COPY (SELECT c.instance_id, c.state, c.changed_at, c.event_id, c.recorded_at FROM instance_state_changes c
-                      WHERE c.instance_id = ANY (ARRAY[\(orphanIds.map(Self.literal).joined(separator: ","))]::text[]) AND \(inPeriod)\(shard.condition("c.instance_id", and: true))
+                      WHERE c.instance_id = ANY (ARRAY[\(orphanIds.map(Self.literal).joined(separator: ","))]::text[]) AND \(inPeriod)
                       ORDER BY c.instance_id, c.changed_at, c.event_id) TO STDOUT (FORMAT binary)
                 """, "the changes of instances with no instances row")
         }
