@@ -16,51 +16,65 @@ struct ParallelMetering {
 
     /// Meters every instance, one shard per reader, into copies of `engine`, and returns
     /// `engine` with their metering absorbed.
+    ///
+    /// The readers walk `instances`, so they cannot see changes of instances with no
+    /// `instances` row (orphans). While they read, this connection counts the period's
+    /// changes (an index-only scan, a fraction of looking for orphans in every row); only
+    /// when the readers read fewer does a reader look for the orphans (`forEachOrphan`),
+    /// in the same snapshot, once every other reader is done.
     func meter(_ engine: BillingEngine, catalog: BillingCatalog, progress: ProgressLine) throws -> BillingEngine {
-        // One more reader than asked for reads the orphans (changes of instances with no
-        // instances row) of every shard: the others skip them, so the period's index is
-        // scanned for them once.
-        let shards: [InstanceShard?] = (0..<readers).map { InstanceShard(index: $0, count: readers) } + [nil]
         let exported = try ReadSnapshot.export(from: db)
         defer { exported.end() }
         let snapshot = exported.id
-        let conninfo = db.conninfo, period = engine.period, name = self.name
+        let conninfo = db.conninfo, period = engine.period, name = self.name, readers = self.readers
         let known = catalog.instances
-        let results = Results(count: shards.count)
-        var threads: [Thread] = []
+        /// Reads in the run's snapshot on a connection of its own, into a copy of `engine`.
+        @Sendable func reading(_ label: String, _ work: (SourceReader, inout BillingEngine) throws -> Int) throws -> (MeteringPartial, Int) {
+            let reader = try PostgresConnection(conninfo: conninfo)
+            reader.setApplicationName("\(name) \(label)")
+            try ReadSnapshot.join(reader, snapshot: snapshot)
+            var mine = engine
+            let read = try work(SourceReader(reader), &mine)
+            try ReadSnapshot.leave(reader)
+            return (mine.partial, read)
+        }
+        let results = Results(count: readers)
         let done = DispatchGroup()
-        for (k, shard) in shards.enumerated() {
+        for k in 0..<readers {
             done.enter()
             let thread = Thread {
                 defer { done.leave() }
-                do {
-                    let reader = try PostgresConnection(conninfo: conninfo)
-                    reader.setApplicationName(shard == nil ? "\(name) orphans" : "\(name) reader \(k + 1)")
-                    try ReadSnapshot.join(reader, snapshot: snapshot)
-                    var mine = engine
-                    let each = { (id: String, changes: [StateChange]) throws in
-                        if results.failed { throw CancellationError() }
-                        mine.meter(instanceId: id, changes: changes)
-                        progress.advance(by: changes.count)
+                results.set(k, Result {
+                    try reading("reader \(k + 1)") { source, mine in
+                        try source.forEachInstance(in: period, shard: InstanceShard(index: k, count: readers)) { id, changes in
+                            if results.failed { throw CancellationError() }
+                            mine.meter(instanceId: id, changes: changes)
+                            progress.advance(by: changes.count)
+                        }
                     }
-                    if let shard {
-                        try SourceReader(reader).forEachInstance(in: period, shard: shard, isKnown: { known[$0] != nil }, orphans: false, each)
-                    } else {
-                        try SourceReader(reader).forEachOrphan(in: period, isKnown: { known[$0] != nil }, each)
-                    }
-                    try ReadSnapshot.leave(reader)
-                    results.set(k, .success(mine.partial))
-                } catch {
-                    results.set(k, .failure(error))
-                }
+                })
             }
             thread.stackSize = 8 << 20
-            threads.append(thread)
             thread.start()
         }
+        let inPeriod = Result { try SourceReader(db).changesInPeriod(period) }
         done.wait()
         var merged = engine
-        for r in try results.all() { merged.absorb(r) }
+        var read = 0
+        for (partial, n) in try results.all() {
+            merged.absorb(partial)
+            read += n
+        }
+        if try inPeriod.get() != read {
+            let (partial, _) = try reading("orphans") { source, mine in
+                try source.forEachOrphan(in: period, isKnown: { known[$0] != nil }) { id, changes in
+                    mine.meter(instanceId: id, changes: changes)
+                    progress.advance(by: changes.count)
+                }
+                return 0
+            }
+            merged.absorb(partial)
+        }
         return merged
     }
 
@@ -68,21 +82,21 @@ struct ParallelMetering {
     /// cancellations it causes.
     private final class Results: @unchecked Sendable {
         private let lock = NSLock()
-        private var slots: [Result<MeteringPartial, Error>?]
+        private var slots: [Result<(MeteringPartial, Int), Error>?]
         private var anyFailure = false
 
         init(count: Int) { slots = Array(repeating: nil, count: count) }
 
         var failed: Bool { lock.withLock { anyFailure } }
 
-        func set(_ k: Int, _ r: Result<MeteringPartial, Error>) {
+        func set(_ k: Int, _ r: Result<(MeteringPartial, Int), Error>) {
             lock.withLock {
                 slots[k] = r
                 if case .failure(let e) = r, !(e is CancellationError) { anyFailure = true }
             }
         }
 
-        func all() throws -> [MeteringPartial] {
+        func all() throws -> [(MeteringPartial, Int)] {
             let slots = lock.withLock { self.slots }
             for case .failure(let e)? in slots where !(e is CancellationError) { throw e }
             return try slots.map { try $0!.get() }

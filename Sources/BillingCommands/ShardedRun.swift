@@ -137,7 +137,7 @@ struct ShardWorker {
             engine.meter(instanceId: id, changes: changes)
         }
         let isKnown = { (id: String) in catalog.instances[id] != nil }
-        try reader.forEachInstance(in: period, shard: InstanceShard(index: shard, count: count), isKnown: isKnown, orphans: false, each)
+        try reader.forEachInstance(in: period, shard: InstanceShard(index: shard, count: count), each)
         // The changes of instances with no instances row, of every shard, with the first:
         // the period's index is scanned for them once, not once a shard.
         if shard == 0 { try reader.forEachOrphan(in: period, isKnown: isKnown, each) }

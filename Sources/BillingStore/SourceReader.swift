@@ -281,47 +281,53 @@ public struct SourceReader {
     /// period) and every change in `[period.start, period.end)`.
     ///
     /// The work grows with the period's changes and the number of instances, not with
-    /// history, and does not depend on how the rows lie in the table: the carried-in state
-    /// is one index probe per instance (`carriedIn`), and so are the period's changes (one
-    /// range of `instance_state_changes_instance_time` per row of `instances`, in the
-    /// index's order: grouped by instance with no sort and nothing spilled to disk, however
-    /// the rows lie in the heap). The changes of instances with no `instances` row (orphans)
-    /// come after, found by `orphanIds` (an index-only scan of the period), unless `orphans`
-    /// is false (a caller that reads them once for all its readers, `forEachOrphan`). All is read
-    /// with `COPY` and parsed from libpq's buffer. The connection is switched to
+    /// history, and does not depend on how the rows lie in the table: one `COPY` walks
+    /// `instances` and, per row, reads the instance's last change before the period (one
+    /// probe of `instance_state_changes_instance_time`, backwards) and its range of that
+    /// index in the period (in the index's order: grouped by instance with no sort and
+    /// nothing spilled to disk, however the rows lie in the heap); the instances deleted
+    /// before the period come from the partial index of `deleted` changes. All is read with
+    /// `COPY` in binary format and parsed from libpq's buffer. The connection is switched to
     /// `TimeZone = UTC` (it should be one opened for reading).
     ///
-    /// `isKnown` tells the instances with an `instances` row; for any other (an orphan,
-    /// reported by the engine) the carried-in state is looked up on its own. Memory holds
-    /// one instance's changes and the carried-in states of the shard. Within an instance
-    /// the changes come in the order they take effect (time, then event id: the index's).
-    public func forEachInstance(in period: BillingPeriod, shard: InstanceShard = .whole, isKnown: (String) -> Bool,
-                                orphans: Bool = true, _ body: (String, [StateChange]) throws -> Void) throws {
-        try read(period, shard: shard, instances: true, orphans: orphans, isKnown: isKnown, body)
+    /// The changes of instances with no `instances` row (orphans) are not among them:
+    /// `forEachOrphan` reads those. Returns how many of the period's changes were read, so
+    /// that a caller can tell, against `changesInPeriod` in the same snapshot, whether there
+    /// are any orphans at all before looking for them. Memory holds one instance's changes
+    /// and the deleted instances of the shard.
+    @discardableResult
+    public func forEachInstance(in period: BillingPeriod, shard: InstanceShard = .whole,
+                                _ body: (String, [StateChange]) throws -> Void) throws -> Int {
+        try read(period, shard: shard, instances: true, isKnown: { _ in true }, body)
     }
 
-    /// `forEachInstance` for the orphans alone (changes of instances with no `instances`
-    /// row), every shard: a reader of its own beside readers that skip them (`orphans: false`).
+    /// The changes of instances with no `instances` row (orphans, every shard; their time is
+    /// an anomaly), one instance at a time with the state each carries in, found by `orphanIds`
+    /// (an index-only scan of the period against `instances`). `isKnown` tells the instances
+    /// with an `instances` row.
     public func forEachOrphan(in period: BillingPeriod, isKnown: (String) -> Bool, _ body: (String, [StateChange]) throws -> Void) throws {
-        try read(period, shard: .whole, instances: false, orphans: true, isKnown: isKnown, body)
+        try read(period, shard: .whole, instances: false, isKnown: isKnown, body)
     }
 
-    private func read(_ period: BillingPeriod, shard: InstanceShard, instances: Bool, orphans: Bool, isKnown: (String) -> Bool,
-                      _ body: (String, [StateChange]) throws -> Void) throws {
+    private func read(_ period: BillingPeriod, shard: InstanceShard, instances: Bool, isKnown: (String) -> Bool,
+                      _ body: (String, [StateChange]) throws -> Void) throws -> Int {
         try db.executeScript(Self.readingSession + "; SET max_parallel_workers_per_gather = 0; SET jit = off", context: "setting up the reading session")
-        var carried = instances ? try carriedIn(before: period.start, from: "instances i", shard: shard) : [:]
         let start = Self.literal(period.start), end = Self.literal(period.end)
         let inPeriod = "c.changed_at >= \(start) AND c.changed_at < \(end) AND \(Self.placeable("c.recorded_at"))"
+        // The instances deleted before the period, whose first `deleted` is what they carry in.
+        var deleted = instances ? try deletedBefore(period.start, from: "instances i", shard: shard) : [:]
+        // Per instance: its last usable change before the period (`lastBefore`), then its changes in the period.
         let sql = """
             COPY (SELECT i.instance_id, c.state, c.changed_at, c.event_id, c.recorded_at
                   FROM instances i CROSS JOIN LATERAL (
-                      SELECT state, changed_at, event_id, recorded_at FROM instance_state_changes c
-                      WHERE c.instance_id = i.instance_id AND \(inPeriod)
-                      ORDER BY c.changed_at, c.event_id) c\(shard.condition("i.instance_id", and: false))
+                      (\(Self.lastBefore(period.start, instance: "i.instance_id")))
+                      UNION ALL
+                      (SELECT state, changed_at, event_id, recorded_at FROM instance_state_changes c
+                       WHERE c.instance_id = i.instance_id AND \(inPeriod)
+                       ORDER BY c.changed_at, c.event_id)) c\(shard.condition("i.instance_id", and: false))
                   ORDER BY i.instance_id) TO STDOUT (FORMAT binary)
             """
-        // An instance with no `instances` row (reported by the engine) is not among the
-        // carried-in states read above: its own is looked up on a second connection, as
+        // An orphan's carried-in state is looked up on its own, on a second connection, as
         // this one is busy with the COPY.
         var side: SourceReader?
         func orphanCarriedIn(_ id: String) throws -> StateChange? {
@@ -330,24 +336,29 @@ public struct SourceReader {
                 try connection.executeScript(Self.readingSession, context: "setting up the reading session")
                 side = SourceReader(connection)
             }
-            return try side!.carriedIn(before: period.start, from: "(VALUES (\(Self.literal(id)))) i(instance_id)", shard: .whole)[id]
+            return try side!.carriedIn(before: period.start, instanceId: id)
         }
         var parser = BinaryChangeRowParser(context: "instance_state_changes for \(period)")
         var currentId: String?
+        var before: StateChange?
         var changes: [StateChange] = []
         var finished: Set<String> = []
+        var read = 0
         func flush() throws {
             guard let id = currentId else { return }
             guard finished.insert(id).inserted else {
                 throw StoreError.badSourceRow(table: "instance_state_changes", key: id,
                                               problem: "the server returned the instance's changes out of order; run again")
             }
-            if let first = carried.removeValue(forKey: id) {
-                changes.insert(first, at: 0)
-            } else if !isKnown(id), let first = try orphanCarriedIn(id) {
-                changes.insert(first, at: 0)
+            let first = try deleted.removeValue(forKey: id) ?? before ?? (isKnown(id) ? nil : orphanCarriedIn(id))
+            if changes.isEmpty {
+                // No change in the period: the state it carries in holds all period, unless it is deleted.
+                guard let first, BillableStateTable.canonical(first.state) != BillableStateTable.deleted else { return }
+                try body(id, [first])
+            } else {
+                if let first { changes.insert(first, at: 0) }
+                try body(id, changes)
             }
-            try body(id, changes)
         }
         func stream(_ sql: String, _ what: String) throws {
             parser.newCopy()
@@ -356,87 +367,101 @@ public struct SourceReader {
                 if change.instanceId != currentId {
                     try flush()
                     currentId = change.instanceId
+                    before = nil
                     changes.removeAll(keepingCapacity: true)
                 }
-                changes.append(change)
+                if change.changedAt < period.start {
+                    before = change
+                } else {
+                    changes.append(change)
+                    read += 1
+                }
             }
             try flush()
             currentId = nil
         }
-        if instances { try stream(sql, "instance_state_changes") }
-        let orphanIds = orphans ? try self.orphanIds(in: period, shard: shard) : []
-        if !orphanIds.isEmpty {
-            try stream(
-                """
-                COPY (SELECT c.instance_id, c.state, c.changed_at, c.event_id, c.recorded_at FROM instance_state_changes c
-                      WHERE c.instance_id = ANY (ARRAY[\(orphanIds.map(Self.literal).joined(separator: ","))]::text[]) AND \(inPeriod)
-                      ORDER BY c.instance_id, c.changed_at, c.event_id) TO STDOUT (FORMAT binary)
-                """, "the changes of instances with no instances row")
+        if instances {
+            try stream(sql, "instance_state_changes")
+        } else {
+            let ids = try orphanIds(in: period)
+            if !ids.isEmpty {
+                try stream(
+                    """
+                    COPY (SELECT c.instance_id, c.state, c.changed_at, c.event_id, c.recorded_at FROM instance_state_changes c
+                          WHERE c.instance_id = ANY (ARRAY[\(ids.map(Self.literal).joined(separator: ","))]::text[]) AND \(inPeriod)
+                          ORDER BY c.instance_id, c.changed_at, c.event_id) TO STDOUT (FORMAT binary)
+                    """, "the changes of instances with no instances row")
+            }
         }
-        // Instances with no change in the period: the state they carry in holds all period.
-        for id in carried.keys.sorted() {
-            let first = carried[id]!
-            if BillableStateTable.canonical(first.state) == BillableStateTable.deleted { continue }
-            try body(id, [first])
-        }
+        return read
     }
 
     /// The instances with changes in `period` that have no `instances` row (orphans: their
-    /// time is an anomaly), in `shard`, sorted: an index-only scan of the period
+    /// time is an anomaly), sorted: an index-only scan of the period
     /// (`instance_state_changes_changed_at_instance`, migration 014) against `instances`.
-    public func orphanIds(in period: BillingPeriod, shard: InstanceShard = .whole) throws -> [String] {
+    public func orphanIds(in period: BillingPeriod) throws -> [String] {
         try db.execute(
             """
             SELECT DISTINCT o.instance_id FROM instance_state_changes o
             WHERE o.changed_at >= \(Self.literal(period.start)) AND o.changed_at < \(Self.literal(period.end))
-              AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = o.instance_id)\(shard.condition("o.instance_id", and: true))
+              AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.instance_id = o.instance_id)
             ORDER BY 1
             """, context: "looking for changes of instances with no instances row"
         ).rows.compactMap { $0[0] }
     }
 
-    /// The state each instance of `from` (a table or VALUES list aliased `i`, with an
-    /// `instance_id` column) carries into a period starting at `start`: its first
+    /// A change usable as a carried-in state: dated before `start`, both its timestamps placeable.
+    private static func usable(_ alias: String, before start: Instant) -> String {
+        "\(alias).changed_at < \(literal(start)) AND \(placeable(alias + ".changed_at")) AND \(placeable(alias + ".recorded_at"))"
+    }
+
+    /// The query of an instance's last usable change before `start` (at one instant, the
+    /// highest event id): one probe of `instance_state_changes_instance_time`, backwards.
+    static func lastBefore(_ start: Instant, instance: String) -> String {
+        """
+        SELECT state, changed_at, event_id, recorded_at FROM instance_state_changes l
+        WHERE l.instance_id = \(instance) AND \(usable("l", before: start))
+        ORDER BY l.changed_at DESC, l.event_id DESC LIMIT 1
+        """
+    }
+
+    /// The state one instance carries into a period starting at `start`: its first
     /// `deleted` before `start` when it has one (deleted is final), else its last change
-    /// before `start`. One index probe per instance for the last change
-    /// (`instance_state_changes_instance_time`, backwards), and one read of the partial
-    /// index of `deleted` changes (`instance_state_changes_deleted`), however long the
-    /// history.
-    func carriedIn(before start: Instant, from: String, shard: InstanceShard) throws -> [String: StateChange] {
-        let t = Self.literal(start)
-        func usable(_ alias: String) -> String {
-            "\(alias).changed_at < \(t) AND \(Self.placeable(alias + ".changed_at")) AND \(Self.placeable(alias + ".recorded_at"))"
-        }
-        var carried: [String: StateChange] = [:]
-        var parser = BinaryChangeRowParser(context: "the states carried into the period")
+    /// before `start` (`lastBefore`).
+    func carriedIn(before start: Instant, instanceId: String) throws -> StateChange? {
+        let from = "(VALUES (\(Self.literal(instanceId)))) i(instance_id)"
+        if let d = try deletedBefore(start, from: from, shard: .whole)[instanceId] { return d }
+        var parser = BinaryChangeRowParser(context: "the state carried into the period")
+        var last: StateChange?
         try db.copyOut(
-            """
-            COPY (SELECT i.instance_id, l.state, l.changed_at, l.event_id, l.recorded_at
-                  FROM \(from) CROSS JOIN LATERAL (
-                      SELECT state, changed_at, event_id, recorded_at FROM instance_state_changes l
-                      WHERE l.instance_id = i.instance_id AND \(usable("l"))
-                      ORDER BY l.changed_at DESC, l.event_id DESC LIMIT 1) l\(shard.condition("i.instance_id", and: false))) TO STDOUT (FORMAT binary)
-            """, context: "reading the states carried into the period"
+            "COPY (SELECT i.instance_id, l.* FROM \(from) CROSS JOIN LATERAL (\(Self.lastBefore(start, instance: "i.instance_id"))) l) TO STDOUT (FORMAT binary)",
+            context: "reading the state carried into the period"
         ) { row in
-            guard let change = try parser.parse(row) else { return }
-            carried[change.instanceId] = change
+            if let change = try parser.parse(row) { last = change }
         }
-        parser.newCopy()
-        // An instance deleted before the period carries `deleted` in, whatever followed: its
-        // first `deleted` (of several at that instant, the one with the highest event id,
-        // which is the one that holds).
+        return last
+    }
+
+    /// The first `deleted` before `start` of each instance of `from` (a table or VALUES list
+    /// aliased `i`, with an `instance_id` column) deleted before it: deleted is final, so it
+    /// is what the instance carries in, whatever followed (of several at that instant, the
+    /// one with the highest event id, which is the one that holds). One read of the partial
+    /// index of `deleted` changes (`instance_state_changes_deleted_v2`), however long the history.
+    func deletedBefore(_ start: Instant, from: String, shard: InstanceShard) throws -> [String: StateChange] {
+        var deleted: [String: StateChange] = [:]
+        var parser = BinaryChangeRowParser(context: "the instances deleted before the period")
         try db.copyOut(
             """
             COPY (SELECT DISTINCT ON (d.instance_id) d.instance_id, d.state, d.changed_at, d.event_id, d.recorded_at
                   FROM instance_state_changes d JOIN \(from) USING (instance_id)
-                  WHERE \(Self.canonicalState("d.state")) = 'deleted' AND \(usable("d"))\(shard.condition("d.instance_id", and: true))
+                  WHERE \(Self.canonicalState("d.state")) = 'deleted' AND \(Self.usable("d", before: start))\(shard.condition("d.instance_id", and: true))
                   ORDER BY d.instance_id, d.changed_at, d.event_id DESC) TO STDOUT (FORMAT binary)
             """, context: "reading the instances deleted before the period"
         ) { row in
             guard let change = try parser.parse(row) else { return }
-            carried[change.instanceId] = change
+            deleted[change.instanceId] = change
         }
-        return carried
+        return deleted
     }
 
     /// A value as a quoted SQL literal (COPY takes no parameters); the reading session sets

@@ -10,15 +10,38 @@ import Testing
 struct ReaderTests {
     static let october = BillingPeriod(month: YearMonth(year: 2026, month: 10)!, zone: BillingTimeZone(identifier: "Asia/Seoul")!)
 
-    /// `known`: the instances with an `instances` row (the others' carried-in state is
-    /// looked up one by one).
+    /// What the readers of a run read: the instances of `shard`, and, for the whole, the
+    /// orphans too (`known`: the instances with an `instances` row; the others' carried-in
+    /// state is looked up one by one).
     func read(_ db: PostgresConnection, shard: InstanceShard = .whole, known: Set<String> = []) throws -> [String: [StateChange]] {
         var seen: [String: [StateChange]] = [:]
-        try SourceReader(db).forEachInstance(in: Self.october, shard: shard, isKnown: { known.contains($0) }) { id, changes in
+        let each = { (id: String, changes: [StateChange]) in
             #expect(seen[id] == nil, "\(id) came twice")
             seen[id] = changes
         }
+        try SourceReader(db).forEachInstance(in: Self.october, shard: shard, each)
+        if shard == .whole { try SourceReader(db).forEachOrphan(in: Self.october, isKnown: { known.contains($0) }, each) }
         return seen
+    }
+
+    @Test("The instances' read counts the period's changes it read: all of them (changesInPeriod) unless some instance has no instances row")
+    func periodCount() throws {
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.loadExample(db)
+        let reader = SourceReader(db)
+        let all = try reader.changesInPeriod(Self.october)
+        #expect(all > 0)
+        #expect(try reader.forEachInstance(in: Self.october) { _, _ in } == all)
+        // Shards together read as many.
+        #expect(try (0..<3).reduce(0) { n, k in try n + reader.forEachInstance(in: Self.october, shard: InstanceShard(index: k, count: 3)) { _, _ in } } == all)
+        // Two changes of an instance with no instances row: the count tells they were not read, orphanIds finds it.
+        for at in ["2026-10-02 00:00:00+00", "2026-10-03 00:00:00+00"] {
+            try db.execute("INSERT INTO instance_state_changes (instance_id, state, changed_at, recorded_at) VALUES ('i-orphan', 'active', $1::timestamptz, $1::timestamptz)", [at])
+        }
+        #expect(try reader.changesInPeriod(Self.october) == all + 2)
+        #expect(try reader.forEachInstance(in: Self.october) { _, _ in } == all)
+        #expect(try reader.orphanIds(in: Self.october) == ["i-orphan"])
     }
 
     @Test("The bounds of what the readers take (placeable) are, as PostgreSQL reads them, exactly Instant's: 4714-11-24 BC and 294247-01-01")
