@@ -32,29 +32,6 @@ enum CopyText {
         return String(decoding: line, as: UTF8.self)
     }
 
-    /// A PostgreSQL array literal of integers, `{1,2,3}`, made in one buffer.
-    static func integerArray(_ values: [Int64]) -> String {
-        var out: [UInt8] = [0x7B]
-        out.reserveCapacity(values.count * 12 + 2)
-        for (i, v) in values.enumerated() {
-            if i > 0 { out.append(0x2C) }
-            if v == 0 {
-                out.append(0x30)
-                continue
-            }
-            if v < 0 { out.append(0x2D) }
-            var m = v.magnitude
-            let mark = out.count
-            while m > 0 {
-                out.append(48 + UInt8(m % 10))
-                m /= 10
-            }
-            out[mark...].reverse()
-        }
-        out.append(0x7D)
-        return String(decoding: out, as: UTF8.self)
-    }
-
     /// The fields of one row (without its newline), as ranges of `row`.
     static func split(_ row: UnsafeBufferPointer<UInt8>, into fields: inout [Range<Int>]) {
         fields.removeAll(keepingCapacity: true)

@@ -510,31 +510,47 @@ public struct InvoiceStore {
             """, [JSON.array(rows).compact], context: "storing the credits taken")
     }
 
-    /// All lines of the new invoices in one COPY: a large month has hundreds of thousands.
+    /// All lines of the new invoices in one COPY (binary: a large month has hundreds of
+    /// thousands, each with its daily arrays).
     private func insertLines(_ invoices: [(InvoiceContent, InvoiceRecord)]) throws {
         guard invoices.contains(where: { !$0.0.lines.isEmpty }) else { return }
-        try db.copyIn(
+        try db.copyInBytes(
             """
             COPY invoice_lines (invoice_id, line_no, instance_id, instance_name, type_name, category, image, rate_effective_from,
                                 rate_effective_to, hourly_rate, metered_seconds, billable_seconds, amount, daily_metered_us, state_seconds,
-                                discount_id, discount_percent, list_amount, capped_seconds, daily_capped_us) FROM STDIN
+                                discount_id, discount_percent, list_amount, capped_seconds, daily_capped_us) FROM STDIN (FORMAT binary)
             """, context: "storing invoice lines"
         ) { send in
+            var w = BinaryCopyWriter()
+            try BinaryCopyWriter.header.withUnsafeBufferPointer { try send($0) }
             for (c, record) in invoices {
-                let id = String(record.invoiceId)
                 for l in c.lines {
-                    try send(
-                        CopyText.row([
-                            id, String(l.lineNumber), l.instanceId, l.instanceName, l.typeName, l.category, l.image,
-                            l.rate.effectiveFrom.postgresText, l.rate.effectiveTo?.postgresText, l.rate.hourlyRateText,
-                            formatSeconds(l.meteredMicroseconds), String(l.billableSeconds), c.currency.plain(l.amount),
-                            CopyText.integerArray(l.dailyMicroseconds),
-                            JSON.object(l.stateMicroseconds.map { ($0.state, .string(formatSeconds($0.microseconds))) }).compact,
-                            l.discount?.id, l.discount?.percentText, c.currency.plain(l.listAmount), formatSeconds(l.cappedMicroseconds),
-                            l.dailyCappedMicroseconds.isEmpty ? nil : CopyText.integerArray(l.dailyCappedMicroseconds),
-                        ]))
+                    w.clear()
+                    w.row(fields: 20)
+                    w.int8(record.invoiceId)
+                    w.int4(Int32(l.lineNumber))
+                    w.text(l.instanceId)
+                    w.text(l.instanceName)
+                    w.text(l.typeName)
+                    w.text(l.category)
+                    w.text(l.image)
+                    w.timestamptz(l.rate.effectiveFrom)
+                    w.timestamptz(l.rate.effectiveTo)
+                    try w.numeric(l.rate.hourlyRateText)
+                    try w.numeric(formatSeconds(l.meteredMicroseconds))
+                    try w.numeric(String(l.billableSeconds))
+                    try w.numeric(c.currency.plain(l.amount))
+                    w.int8Array(l.dailyMicroseconds)
+                    w.jsonb(JSON.object(l.stateMicroseconds.map { ($0.state, .string(formatSeconds($0.microseconds))) }).compact)
+                    w.text(l.discount?.id)
+                    try w.numeric(l.discount?.percentText)
+                    try w.numeric(c.currency.plain(l.listAmount))
+                    try w.numeric(formatSeconds(l.cappedMicroseconds))
+                    w.int8Array(l.dailyCappedMicroseconds.isEmpty ? nil : l.dailyCappedMicroseconds)
+                    try w.bytes.withUnsafeBufferPointer { try send($0) }
                 }
             }
+            try BinaryCopyWriter.trailer.withUnsafeBufferPointer { try send($0) }
         }
     }
 }

@@ -306,7 +306,7 @@ public struct SourceReader {
     /// (an index-only scan of the period against `instances`). `isKnown` tells the instances
     /// with an `instances` row.
     public func forEachOrphan(in period: BillingPeriod, isKnown: (String) -> Bool, _ body: (String, [StateChange]) throws -> Void) throws {
-        try read(period, shard: .whole, instances: false, isKnown: isKnown, body)
+        _ = try read(period, shard: .whole, instances: false, isKnown: isKnown, body)
     }
 
     private func read(_ period: BillingPeriod, shard: InstanceShard, instances: Bool, isKnown: (String) -> Bool,
@@ -585,10 +585,6 @@ struct BinaryChangeRowParser {
     /// Call before each COPY: each begins with the header.
     mutating func newCopy() { sawHeader = false }
 
-    /// `PGCOPY\n\377\r\n\0`, then flags (4 bytes) and the header extension's length (4 bytes).
-    private static let signature: [UInt8] = [0x50, 0x47, 0x43, 0x4F, 0x50, 0x59, 0x0A, 0xFF, 0x0D, 0x0A, 0x00]
-    /// Microseconds from 1970-01-01 to 2000-01-01, PostgreSQL's epoch.
-    static let postgresEpoch: Int64 = 946_684_800_000_000
 
     /// A read position in one row; reading past its end is `nil`, never a crash. A struct
     /// with mutating methods, not closures over a local (checked for exclusive access on
@@ -629,7 +625,7 @@ struct BinaryChangeRowParser {
         var c = Cursor(row: row)
         let short = "the row ends before its fields do"
         if !sawHeader {
-            guard let sig = c.bytes(Self.signature.count), CopyText.equals(row, sig, Self.signature) else { throw bad(row, "not COPY's binary format") }
+            guard let sig = c.bytes(CopyBinary.signature.count), CopyText.equals(row, sig, CopyBinary.signature) else { throw bad(row, "not COPY's binary format") }
             guard c.integer(4) != nil, let ext = c.integer(4), c.bytes(Int(ext)) != nil else { throw bad(row, short) }
             sawHeader = true
         }
@@ -663,7 +659,7 @@ struct BinaryChangeRowParser {
     }
 
     private func instant(_ c: inout Cursor, _ row: UnsafeBufferPointer<UInt8>, _ name: String) throws -> Instant {
-        let (micros, overflow) = try int8(&c, row, name).addingReportingOverflow(Self.postgresEpoch)
+        let (micros, overflow) = try int8(&c, row, name).addingReportingOverflow(CopyBinary.postgresEpoch)
         guard !overflow else { throw bad(row, "\(name) cannot be placed in time") }
         return Instant(microseconds: micros)
     }

@@ -127,6 +127,18 @@ public final class PostgresConnection {
     /// argument (text in the COPY format of the statement). COPY takes no parameters:
     /// build `sql` from validated names only.
     public func copyIn(_ sql: String, context: String? = nil, _ produce: (_ send: (String) throws -> Void) throws -> Void) throws {
+        try copyInBytes(sql, context: context) { send in
+            try withoutActuallyEscaping(send) { send in
+                try produce { text in
+                    var text = text
+                    try text.withUTF8 { try send($0) }
+                }
+            }
+        }
+    }
+
+    /// `copyIn` for data as bytes (`FORMAT binary`, or text already encoded).
+    public func copyInBytes(_ sql: String, context: String? = nil, _ produce: (_ send: (UnsafeBufferPointer<UInt8>) throws -> Void) throws -> Void) throws {
         let start = PQexec(conn, sql)
         let status = PQresultStatus(start)
         if status != PGRES_COPY_IN {
@@ -146,8 +158,8 @@ public final class PostgresConnection {
             guard ok == 1 else { throw PostgresError.from(result: nil, connection: conn, code: .copy, context: context) }
         }
         do {
-            try produce { text in
-                buffer.append(contentsOf: text.utf8)
+            try produce { data in
+                buffer.append(contentsOf: data)
                 if buffer.count >= 1 << 16 { try flush() }
             }
             try flush()

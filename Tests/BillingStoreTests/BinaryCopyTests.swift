@@ -16,8 +16,8 @@ struct BinaryCopyTests {
 
     /// A row of the reader's five columns; timestamps in microseconds since the Unix epoch.
     static func row(_ id: String, _ state: String, changed: Int64, event: Int64, recorded: Int64) -> [UInt8] {
-        be(5, 2) + text(id) + text(state) + int8(changed - BinaryChangeRowParser.postgresEpoch) + int8(event)
-            + int8(recorded - BinaryChangeRowParser.postgresEpoch)
+        be(5, 2) + text(id) + text(state) + int8(changed - CopyBinary.postgresEpoch) + int8(event)
+            + int8(recorded - CopyBinary.postgresEpoch)
     }
 
     func parse(_ rows: [[UInt8]]) throws -> [StateChange] {
