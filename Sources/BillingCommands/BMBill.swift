@@ -103,9 +103,10 @@ public struct BMBill: ParsableCommand {
             }
             level = parsed
         }
+        let chosen = level
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
+            handler.logLevel = chosen
             return handler
         }
         return nil

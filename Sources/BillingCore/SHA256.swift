@@ -1,8 +1,17 @@
+import CSHA256
+
 /// SHA-256 (FIPS 180-4), for output checksums in manifests and invoice fingerprints.
 ///
-/// Written out here so the core needs no crypto package; `FormatTests` checks it
-/// against the standard test vectors.
+/// Written out here so the core needs no crypto package; on a processor with the SHA
+/// extensions the blocks are compressed by its instructions (`CSHA256`, several times
+/// faster: every byte of every output file is hashed), else by `compress` below. `FormatTests`
+/// checks both against the standard test vectors and each other.
 public struct SHA256: Sendable {
+    /// Whether this processor's SHA instructions compress the blocks.
+    public static let usesProcessorInstructions = bmbill_sha256_blocks_available() == 1
+
+    /// Compresses with `compress` whatever the processor (for tests).
+    private let portable: Bool
     private var state: [UInt32] = [
         0x6a09_e667, 0xbb67_ae85, 0x3c6e_f372, 0xa54f_f53a, 0x510e_527f, 0x9b05_688c, 0x1f83_d9ab, 0x5be0_cd19,
     ]
@@ -20,7 +29,10 @@ public struct SHA256: Sendable {
         0x748f_82ee, 0x78a5_636f, 0x84c8_7814, 0x8cc7_0208, 0x90be_fffa, 0xa450_6ceb, 0xbef9_a3f7, 0xc671_78f2,
     ]
 
-    public init() {}
+    public init() { portable = false }
+
+    /// A digest computed by the portable code alone (tests compare the two).
+    public init(portable: Bool) { self.portable = portable }
 
     public mutating func update(_ bytes: some Sequence<UInt8>) {
         let array = Array(bytes)
@@ -36,12 +48,13 @@ public struct SHA256: Sendable {
             i = take
             guard buffer.count == 64 else { return }
             let block = buffer
-            block.withUnsafeBufferPointer { compress($0.baseAddress!) }
+            block.withUnsafeBufferPointer { compress($0.baseAddress!, blocks: 1) }
             buffer.removeAll(keepingCapacity: true)
         }
-        while i + 64 <= bytes.count {
-            compress(bytes.baseAddress! + i)
-            i += 64
+        let blocks = (bytes.count - i) / 64
+        if blocks > 0 {
+            compress(bytes.baseAddress! + i, blocks: blocks)
+            i += 64 * blocks
         }
         if i < bytes.count { buffer.append(contentsOf: bytes[i...]) }
     }
@@ -52,9 +65,7 @@ public struct SHA256: Sendable {
         tail.append(0x80)
         while tail.count % 64 != 56 { tail.append(0) }
         for shift in stride(from: 56, through: 0, by: -8) { tail.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
-        tail.withUnsafeBufferPointer { p in
-            for start in stride(from: 0, to: p.count, by: 64) { compress(p.baseAddress! + start) }
-        }
+        tail.withUnsafeBufferPointer { p in compress(p.baseAddress!, blocks: p.count / 64) }
         buffer = []
         return state.flatMap { word in (0..<4).map { UInt8(truncatingIfNeeded: word >> UInt32(24 - 8 * $0)) } }
     }
@@ -74,8 +85,17 @@ public struct SHA256: Sendable {
         }.joined()
     }
 
+    /// Compresses `blocks` blocks of 64 bytes from `data`.
+    private mutating func compress(_ data: UnsafePointer<UInt8>, blocks: Int) {
+        if !portable && Self.usesProcessorInstructions {
+            state.withUnsafeMutableBufferPointer { bmbill_sha256_blocks($0.baseAddress!, data, blocks) }
+            return
+        }
+        for b in 0..<blocks { compress(data + 64 * b) }
+    }
+
     /// Compresses the 64 bytes at `block` (unchecked buffers: this runs for every 64
-    /// bytes of every output file).
+    /// bytes of every output file on a processor without SHA instructions).
     private mutating func compress(_ block: UnsafePointer<UInt8>) {
         SHA256.k.withUnsafeBufferPointer { k in
             state.withUnsafeMutableBufferPointer { state in

@@ -10,12 +10,40 @@ struct FormatTests {
     ])
     func sha256(input: String, digest: String) {
         #expect(SHA256.hex(of: Array(input.utf8)) == digest)
+        #expect(Self.portableHex(Array(input.utf8)) == digest)
+    }
+
+    /// The digest by the portable code, whatever the processor.
+    static func portableHex(_ bytes: [UInt8]) -> String {
+        var h = SHA256(portable: true)
+        h.update(bytes)
+        return h.hexDigest()
     }
 
     @Test("SHA-256 of a million 'a's (multi-block)")
     func sha256Long() {
-        #expect(SHA256.hex(of: [UInt8](repeating: 97, count: 1_000_000)) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+        let a = [UInt8](repeating: 97, count: 1_000_000), digest = "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"
+        #expect(SHA256.hex(of: a) == digest)
+        #expect(Self.portableHex(a) == digest)
     }
+
+    @Test("SHA-256 by the processor's SHA instructions equals the portable code's on random data of every length up to 300 bytes and on 1 MB")
+    func sha256ProcessorAndPortable() {
+        var g = SystemRandomNumberGenerator()
+        for n in Array(0...300) + [1 << 20] {
+            let data = (0..<n).map { _ in UInt8.random(in: 0...255, using: &g) }
+            #expect(SHA256.hex(of: data) == Self.portableHex(data), "\(n) bytes")
+        }
+    }
+
+    #if os(Linux) && arch(x86_64)
+    @Test("The processor's SHA instructions are used where /proc/cpuinfo lists them (sha_ni)")
+    func sha256UsesProcessor() throws {
+        let cpuinfo = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
+        let flags = cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }.map { Set($0.split(separator: " ").map(String.init)) } ?? []
+        #expect(SHA256.usesProcessorInstructions == flags.contains("sha_ni"))
+    }
+    #endif
 
     @Test("SHA-256 fed in uneven pieces equals the digest of the whole")
     func sha256Pieces() {
