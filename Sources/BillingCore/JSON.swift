@@ -24,86 +24,117 @@ public indirect enum JSON: Hashable, Sendable, ExpressibleByStringLiteral, Expre
     public func hash(into hasher: inout Hasher) { hasher.combine(compact) }
 
     /// Indented with two spaces, a newline at the end.
-    public var pretty: String {
-        var out = ""
+    public var pretty: String { String(decoding: prettyBytes, as: UTF8.self) }
+
+    /// `pretty` as UTF-8 (what files are written from).
+    public var prettyBytes: [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(4096)
         write(&out, indent: 0, pretty: true)
-        return out + "\n"
+        out.append(0x0A)
+        return out
     }
 
     /// On one line, no spaces (for jsonb columns).
     public var compact: String {
-        var out = ""
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
         write(&out, indent: 0, pretty: false)
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 
-    private func write(_ out: inout String, indent: Int, pretty: Bool) {
-        var pad: String { pretty ? String(repeating: "  ", count: indent + 1) : "" }
-        var close: String { pretty ? String(repeating: "  ", count: indent) : "" }
-        let nl = pretty ? "\n" : ""
+    /// Writes the value as UTF-8 into `out`: one buffer for the whole document (a thousand
+    /// invoice files of thousands of lines each are written per run).
+    private func write(_ out: inout [UInt8], indent: Int, pretty: Bool) {
         switch self {
-        case .null: out += "null"
-        case .bool(let b): out += b ? "true" : "false"
-        case .int(let i): out += String(i)
+        case .null: JSON.put("null", &out)
+        case .bool(let b): JSON.put(b ? "true" : "false", &out)
+        case .int(let i): JSON.putInteger(i, &out)
         case .string(let s): JSON.quote(s, into: &out)
         case .array(let items):
-            if items.isEmpty {
-                out += "[]"
-                return
-            }
-            out += "[" + nl
-            let pad = pad
+            if items.isEmpty { return JSON.put("[]", &out) }
+            out.append(0x5B)  // [
             for (i, item) in items.enumerated() {
-                out += pad
+                if i > 0 { out.append(0x2C) }
+                JSON.newline(indent + 1, pretty, &out)
                 item.write(&out, indent: indent + 1, pretty: pretty)
-                out += (i + 1 < items.count ? "," : "") + nl
             }
-            out += close + "]"
+            JSON.newline(indent, pretty, &out)
+            out.append(0x5D)  // ]
         case .object(let members):
-            if members.isEmpty {
-                out += "{}"
-                return
-            }
-            out += "{" + nl
-            let pad = pad
+            if members.isEmpty { return JSON.put("{}", &out) }
+            out.append(0x7B)  // {
             for (i, (key, value)) in members.enumerated() {
-                out += pad
+                if i > 0 { out.append(0x2C) }
+                JSON.newline(indent + 1, pretty, &out)
                 JSON.quote(key, into: &out)
-                out += pretty ? ": " : ":"
+                out.append(0x3A)  // :
+                if pretty { out.append(0x20) }
                 value.write(&out, indent: indent + 1, pretty: pretty)
-                out += (i + 1 < members.count ? "," : "") + nl
             }
-            out += close + "}"
+            JSON.newline(indent, pretty, &out)
+            out.append(0x7D)  // }
         }
     }
 
-    private static func quote(_ s: String, into out: inout String) {
-        // Most strings need no escape: no control character, quote or backslash, and no
-        // U+2028/U+2029 (UTF-8 E2 80 A8/A9): copy them whole.
-        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C || $0 == 0xE2 }) {
-            out += "\""
-            out += s
-            out += "\""
-            return
-        }
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x2028 || scalar.value == 0x2029 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
+    private static func put(_ s: StaticString, _ out: inout [UInt8]) {
+        out.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+    }
+
+    /// When pretty: a newline and `level` two-space indents.
+    private static func newline(_ level: Int, _ pretty: Bool, _ out: inout [UInt8]) {
+        guard pretty else { return }
+        out.append(0x0A)
+        out.append(contentsOf: repeatElement(0x20, count: 2 * level))
+    }
+
+    private static func putInteger(_ i: Int64, _ out: inout [UInt8]) {
+        if i < 0 { out.append(0x2D) }
+        var m = i.magnitude
+        let mark = out.count
+        repeat {
+            out.append(0x30 + UInt8(m % 10))
+            m /= 10
+        } while m > 0
+        out[mark...].reverse()
+    }
+
+    /// A string in quotes, escaped: quote, backslash and control characters (`\n`, `\r`,
+    /// `\t` by name, the others as `\u00xx`), and U+2028/U+2029 (E2 80 A8/A9 in UTF-8) as
+    /// `\u2028`/`\u2029`; everything else as it is.
+    private static func quote(_ s: String, into out: inout [UInt8]) {
+        var s = s
+        s.withUTF8 { u in
+            out.append(0x22)
+            // Most strings need no escape: copy them whole.
+            if !u.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C || $0 == 0xE2 }) {
+                out.append(contentsOf: u)
+                out.append(0x22)
+                return
             }
+            var i = 0
+            while i < u.count {
+                let b = u[i]
+                switch b {
+                case 0x22: put("\\\"", &out)
+                case 0x5C: put("\\\\", &out)
+                case 0x0A: put("\\n", &out)
+                case 0x0D: put("\\r", &out)
+                case 0x09: put("\\t", &out)
+                case 0xE2 where i + 2 < u.count && u[i + 1] == 0x80 && (u[i + 2] == 0xA8 || u[i + 2] == 0xA9):
+                    put(u[i + 2] == 0xA8 ? "\\u2028" : "\\u2029", &out)
+                    i += 2
+                case ..<0x20:
+                    put("\\u00", &out)
+                    let hex: StaticString = "0123456789abcdef"
+                    out.append(hex.utf8Start[Int(b >> 4)])
+                    out.append(hex.utf8Start[Int(b & 0xF)])
+                default: out.append(b)
+                }
+                i += 1
+            }
+            out.append(0x22)
         }
-        out += "\""
     }
 }
 

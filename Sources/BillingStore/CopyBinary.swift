@@ -93,54 +93,66 @@ struct BinaryCopyWriter {
     /// of the first, the sign and the display scale (the number of decimals written, so
     /// `1.50` is stored as `1.50`, as the text format would store it).
     mutating func numeric(_ text: String?) throws {
-        guard let text else { return null() }
-        guard let n = Self.numericDigits(text) else {
+        guard var text else { return null() }
+        let written = text.withUTF8 { u in
+            Self.withNumericDigits(u) { digits, weight, negative, scale in
+                append32(Int32(8 + 2 * digits.count))
+                append16(Int16(digits.count))
+                append16(weight)
+                append16(negative ? 0x4000 : 0)
+                append16(scale)
+                for d in digits { append16(d) }
+            }
+        }
+        guard written != nil else {
             throw StoreError.badSourceRow(table: "numeric", key: text, problem: "not a plain decimal number (bmbill writes no other)")
         }
-        append32(Int32(8 + 2 * n.digits.count))
-        append16(Int16(n.digits.count))
-        append16(n.weight)
-        append16(n.negative ? 0x4000 : 0)
-        append16(n.scale)
-        for d in n.digits { append16(d) }
     }
 
     /// A plain decimal's base-10000 digits (no leading or trailing zero groups), the weight
     /// of the first (10000^weight), its sign and scale; nil when `text` is not `[-]d+[.d+]`.
     static func numericDigits(_ text: String) -> (digits: [Int16], weight: Int16, negative: Bool, scale: Int16)? {
-        var u = Array(text.utf8)[...]
+        var text = text
+        return text.withUTF8 { u in withNumericDigits(u) { d, w, n, s in (Array(d), w, n, s) } }
+    }
+
+    /// Calls `body` with the digits, weight, sign and scale of the plain decimal `u`, made
+    /// without allocating (this runs for every numeric of every invoice line); nil when `u`
+    /// is not `[-]d+[.d+]` (at most 1000 digits on either side of the point).
+    static func withNumericDigits<T>(_ u: UnsafeBufferPointer<UInt8>,
+                                     _ body: (UnsafeBufferPointer<Int16>, Int16, Bool, Int16) -> T) -> T? {
         let negative = u.first == UInt8(ascii: "-")
-        if negative { u = u.dropFirst() }
-        let point = u.firstIndex(of: UInt8(ascii: "."))
-        let whole = u[..<(point ?? u.endIndex)], fraction = point.map { u[($0 + 1)...] } ?? []
-        let isDigit = { (b: UInt8) in b >= 0x30 && b <= 0x39 }
-        guard !whole.isEmpty, whole.allSatisfy(isDigit), fraction.allSatisfy(isDigit), point == nil || !fraction.isEmpty,
-            fraction.count <= 1000, whole.count <= 1000
-        else { return nil }
-        // Whole digits padded on the left, decimals on the right, to groups of four.
-        let left = (4 - whole.count % 4) % 4, right = (4 - fraction.count % 4) % 4
-        let padded = [UInt8](repeating: 0x30, count: left) + whole + fraction + [UInt8](repeating: 0x30, count: right)
-        var groups: [Int16] = []
-        groups.reserveCapacity(padded.count / 4)
-        var i = 0
-        while i < padded.count {
-            var g: Int16 = 0
-            for b in padded[i..<(i + 4)] { g = g * 10 + Int16(b - 0x30) }
-            groups.append(g)
-            i += 4
+        let wholeStart = negative ? 1 : 0
+        var wholeEnd = wholeStart
+        while wholeEnd < u.count, u[wholeEnd] >= 0x30, u[wholeEnd] <= 0x39 { wholeEnd += 1 }
+        let hasPoint = wholeEnd < u.count && u[wholeEnd] == UInt8(ascii: ".")
+        let fractionStart = hasPoint ? wholeEnd + 1 : wholeEnd
+        var fractionEnd = fractionStart
+        while fractionEnd < u.count, u[fractionEnd] >= 0x30, u[fractionEnd] <= 0x39 { fractionEnd += 1 }
+        let wholeCount = wholeEnd - wholeStart, fractionCount = fractionEnd - fractionStart
+        guard fractionEnd == u.count, wholeCount > 0, !hasPoint || fractionCount > 0, wholeCount <= 1000, fractionCount <= 1000 else {
+            return nil
         }
-        var weight = Int16((left + whole.count) / 4 - 1)
-        var first = 0
-        while first < groups.count, groups[first] == 0 {
-            first += 1
-            weight -= 1
+        // The digits as one sequence padded with zeros to groups of four: on the left of the
+        // whole part, on the right of the decimals.
+        let left = (4 - wholeCount % 4) % 4, right = (4 - fractionCount % 4) % 4
+        let total = left + wholeCount + fractionCount + right
+        func digit(_ v: Int) -> Int16 {
+            if v < left { return 0 }
+            if v < left + wholeCount { return Int16(u[wholeStart + v - left] - 0x30) }
+            if v < left + wholeCount + fractionCount { return Int16(u[fractionStart + v - left - wholeCount] - 0x30) }
+            return 0
         }
-        var last = groups.count
-        while last > first, groups[last - 1] == 0 { last -= 1 }
-        let digits = Array(groups[first..<last])
-        // Zero: no digits; PostgreSQL writes it with weight 0 and no sign.
-        if digits.isEmpty { return ([], 0, false, Int16(fraction.count)) }
-        return (digits, weight, negative, Int16(fraction.count))
+        return withUnsafeTemporaryAllocation(of: Int16.self, capacity: total / 4) { groups in
+            for g in 0..<(total / 4) { groups[g] = ((digit(4 * g) * 10 + digit(4 * g + 1)) * 10 + digit(4 * g + 2)) * 10 + digit(4 * g + 3) }
+            var first = 0, last = total / 4
+            while first < last, groups[first] == 0 { first += 1 }
+            while last > first, groups[last - 1] == 0 { last -= 1 }
+            // Zero: no digits, weight 0 and no sign, as PostgreSQL writes it.
+            if first == last { return body(UnsafeBufferPointer(start: nil, count: 0), 0, false, Int16(fractionCount)) }
+            return body(UnsafeBufferPointer(rebasing: groups[first..<last]), Int16((left + wholeCount) / 4 - 1 - first), negative,
+                        Int16(fractionCount))
+        }
     }
 
     private mutating func append16(_ v: Int16) {

@@ -6,10 +6,19 @@ public struct CSVWriter {
     /// The text written so far.
     public var text: String { String(decoding: bytes, as: UTF8.self) }
 
+    /// Fields of the record being written (for the commas between them).
+    private var fieldsInRecord = 0
+
     public init(header: [String]) { appendRecord(header.map { .text($0) }) }
 
+    /// A writer with no header: for pieces of records (`append(written:fields:)`).
+    public init() {}
+
     /// Forgets the bytes written so far.
-    public mutating func clear() { bytes.removeAll(keepingCapacity: true) }
+    public mutating func clear() {
+        bytes.removeAll(keepingCapacity: true)
+        fieldsInRecord = 0
+    }
 
     /// A field, and whether it came from users (names, ids) or is a number we made.
     public enum Field {
@@ -24,17 +33,35 @@ public struct CSVWriter {
     /// LF and the formula starters) are ASCII, and an ASCII byte never occurs inside a
     /// multi-byte character, so a quote followed by a combining mark is still doubled.
     public mutating func appendRecord(_ fields: [Field]) {
-        for (i, field) in fields.enumerated() {
-            if i > 0 { bytes.append(0x2C) }
-            switch field {
-            case .text(var s):
-                s.withUTF8 { append($0, defuse: true) }
-            case .plain(var s):
-                s.withUTF8 { append($0, defuse: false) }
-            }
+        for field in fields { append(field) }
+        endRecord()
+    }
+
+    /// Appends one field to the record being written (`endRecord` ends it).
+    public mutating func append(_ field: Field) {
+        if fieldsInRecord > 0 { bytes.append(0x2C) }
+        fieldsInRecord += 1
+        switch field {
+        case .text(var s):
+            s.withUTF8 { append($0, defuse: true) }
+        case .plain(var s):
+            s.withUTF8 { append($0, defuse: false) }
         }
+    }
+
+    /// Appends `fields` fields another writer wrote (its `bytes`, with no record end): the
+    /// columns that repeat on many records, written once (usage.csv's instance columns).
+    public mutating func append(written: [UInt8], fields: Int) {
+        if fieldsInRecord > 0 { bytes.append(0x2C) }
+        fieldsInRecord += fields
+        bytes.append(contentsOf: written)
+    }
+
+    /// Ends the record: CRLF.
+    public mutating func endRecord() {
         bytes.append(0x0D)
         bytes.append(0x0A)
+        fieldsInRecord = 0
     }
 
     private mutating func append(_ field: UnsafeBufferPointer<UInt8>, defuse: Bool) {

@@ -30,6 +30,9 @@ public struct PeriodFiles {
         func stage(_ path: String, _ contents: String) throws {
             files.append((path, try StagedFile.write(contents, to: staging + "/" + path).digest))
         }
+        func stage(_ path: String, _ json: JSON) throws {
+            files.append((path, try StagedFile.write(json.prettyBytes, to: staging + "/" + path).digest))
+        }
         let lines = try StagedFile.write(to: staging + "/invoice_lines.csv") { emit in
             try PeriodFiles.invoiceLinesCSV(result, records: records, pricing: pricing) { chunk in try chunk.withUnsafeBufferPointer { try emit($0) } }
         }
@@ -44,11 +47,11 @@ public struct PeriodFiles {
         }
         for invoice in (result.invoices + credits).sorted(by: { $0.project.id < $1.project.id }) {
             try stage("invoices/" + SafeFileName.of(invoice.project.id) + ".json",
-                      PeriodFiles.invoiceJSON(invoice, record: records[invoice.project.id], result: result, pricing: pricing).pretty)
+                      PeriodFiles.invoiceJSON(invoice, record: records[invoice.project.id], result: result, pricing: pricing))
         }
         let checksums = files.map { ($0.0, JSON.string($0.1)) }
         try stage("manifest.json", PeriodFiles.manifest(result, invoices: result.invoices + credits, records: records, checksums: checksums,
-                                                        pricing: pricing).pretty)
+                                                        pricing: pricing))
         self.staging = staging
         self.files = files
     }

@@ -33,6 +33,11 @@ public struct StagedFile: Sendable, Equatable {
         var contents = contents
         return try write(to: path) { emit in try contents.withUTF8 { try emit($0) } }
     }
+
+    /// Writes `bytes` to `path` the same way.
+    public static func write(_ bytes: [UInt8], to path: String) throws -> StagedFile {
+        try write(to: path) { emit in try bytes.withUnsafeBufferPointer { try emit($0) } }
+    }
 }
 
 /// `usage.csv`: one row per project, instance, state, rate version, discount and capped or
@@ -63,7 +68,15 @@ public enum UsageCSV {
         let period = r.period.month.description, currency = r.settings.currency.code
         // Each rate version's columns, formatted once.
         let rates = r.usageTable.rates.map { (from: $0.effectiveFrom.iso8601, rate: $0.hourlyRateText) }
+        // The columns up to `image` are the instance's: written once for all its rows.
+        var instance = CSVWriter(), instanceId: String?
         try r.usageTable.forEach { row in
+            if row.instanceId != instanceId {
+                instance.clear()
+                for f: CSVWriter.Field in [.plain(period), .text(row.projectId), .text(row.projectName), .text(row.instanceId), .text(row.instanceName ?? ""),
+                                           .text(row.typeName), .text(row.category), .text(row.image)] { instance.append(f) }
+                instanceId = row.instanceId
+            }
             let amount: String
             if row.billable, let rate = row.rate {
                 amount = formatScaled(Pricing.meteredAmountMicros(microseconds: row.microseconds, rate: rate), scale: 6)
@@ -71,15 +84,21 @@ public enum UsageCSV {
                 amount = "0"
             }
             let rate = row.rateIndex >= 0 ? rates[row.rateIndex] : (from: "", rate: "")
-            var fields: [CSVWriter.Field] = [
-                .plain(period), .text(row.projectId), .text(row.projectName),
-                .text(row.instanceId), .text(row.instanceName ?? ""), .text(row.typeName), .text(row.category), .text(row.image),
-                .text(row.state), .plain(row.billable ? "true" : "false"), .plain(rate.from), .plain(rate.rate), .plain(currency),
-                .plain(formatSeconds(row.microseconds)), .plain(amount), .plain(row.lineNumber.map(String.init) ?? ""),
-                .plain(row.day?.isoDate ?? ""),
-            ]
-            if pricing { fields += [.text(row.discount?.id ?? ""), .plain(row.capped ? "true" : "false")] }
-            csv.appendRecord(fields)
+            csv.append(written: instance.bytes, fields: 8)
+            csv.append(.text(row.state))
+            csv.append(.plain(row.billable ? "true" : "false"))
+            csv.append(.plain(rate.from))
+            csv.append(.plain(rate.rate))
+            csv.append(.plain(currency))
+            csv.append(.plain(formatSeconds(row.microseconds)))
+            csv.append(.plain(amount))
+            csv.append(.plain(row.lineNumber.map(String.init) ?? ""))
+            csv.append(.plain(row.day?.isoDate ?? ""))
+            if pricing {
+                csv.append(.text(row.discount?.id ?? ""))
+                csv.append(.plain(row.capped ? "true" : "false"))
+            }
+            csv.endRecord()
             if csv.bytes.count >= chunk {
                 try sink(csv.bytes)
                 csv.clear()
