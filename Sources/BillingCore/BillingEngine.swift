@@ -648,7 +648,8 @@ public struct BillingEngine: Sendable {
     private func meterIntervals(_ clipped: [StateTimeline.Interval], typeName: String, discounts pieces: [PriceAgreements.Piece],
                                 cap: Int64?, days: [BillingDay], byDay: Bool, keepsCells: Bool) -> IntervalWalk {
         var walker = IntervalWalker(days: days, byDay: byDay, pieces: pieces, cap: cap, keepsCells: keepsCells)
-        var versionCursor = rateCard.indexRange(of: typeName).lowerBound
+        let versions = rateCard.indexRange(of: typeName)
+        var versionCursor = versions.lowerBound
         let simple = pieces.isEmpty && cap == nil
         // Each state is looked up once (the strings are shared by the reader, so the
         // comparison is cheap).
@@ -663,7 +664,7 @@ public struct BillingEngine: Sendable {
             }
             if billable == nil { walker.noteUnknown(interval) }
             let isBilled = billable == true
-            rateCard.forEachSegment(of: typeName, from: interval.from, to: interval.to!, cursor: &versionCursor) { from, to, rate in
+            rateCard.forEachSegment(of: versions, from: interval.from, to: interval.to!, cursor: &versionCursor) { from, to, rate in
                 if isBilled && !simple {
                     walker.recordBilled(interval.state, interval.eventId, from, to, rate)
                 } else {

@@ -111,7 +111,13 @@ public struct RateCard: Sendable {
     /// time order with the same cursor walk the versions once in all.
     public func forEachSegment(of typeName: String, from: Instant, to: Instant, cursor: inout Int,
                                _ body: (_ from: Instant, _ to: Instant, _ version: Int32) -> Void) {
-        let versions = indexRange(of: typeName)
+        forEachSegment(of: indexRange(of: typeName), from: from, to: to, cursor: &cursor, body)
+    }
+
+    /// `forEachSegment` for the versions at `versions` (a type's `indexRange`, looked up
+    /// once by a caller that splits many intervals of one instance).
+    public func forEachSegment(of versions: Range<Int>, from: Instant, to: Instant, cursor: inout Int,
+                               _ body: (_ from: Instant, _ to: Instant, _ version: Int32) -> Void) {
         var at = from
         while at < to {
             while cursor < versions.upperBound, let end = all[cursor].effectiveTo, end <= at { cursor += 1 }
