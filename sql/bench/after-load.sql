@@ -6,7 +6,8 @@ SET maintenance_work_mem = '1GB';
 DO $$
 DECLARE r record;
 BEGIN
-    FOR r IN SELECT definition FROM bench_set_aside_indexes LOOP
+    -- The primary key first: the others are built after it.
+    FOR r IN SELECT definition FROM bench_set_aside_indexes ORDER BY is_primary DESC, name LOOP
         EXECUTE r.definition;
     END LOOP;
 END $$;

@@ -22,18 +22,26 @@ SELECT 'i-' || lpad(i::text, 7, '0'), 'prj-' || lpad((i % 1000)::text, 4, '0'),
 FROM generate_series(0, :instances - 1) i;
 
 -- The state changes are loaded by scripts/bench with COPY from scripts/bench-generate.py.
--- Loading into a table with its secondary indexes costs several times more than building
--- them afterwards, so they are set aside here (their definitions kept) and rebuilt by
--- sql/bench/after-load.sql.
+-- Loading into a table with its indexes costs several times more than building them
+-- afterwards, so they are set aside here, the primary key's too (their definitions kept),
+-- and rebuilt by sql/bench/after-load.sql.
 DROP TABLE IF EXISTS bench_set_aside_indexes;
 CREATE TABLE bench_set_aside_indexes AS
-    SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS definition
+    SELECT c.relname AS name, i.indisprimary AS is_primary,
+           CASE WHEN i.indisprimary
+                THEN format('ALTER TABLE instance_state_changes ADD CONSTRAINT %I %s', c.relname,
+                            pg_get_constraintdef((SELECT oid FROM pg_constraint WHERE conindid = i.indexrelid)))
+                ELSE pg_get_indexdef(i.indexrelid) END AS definition
     FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-    WHERE i.indrelid = 'instance_state_changes'::regclass AND NOT i.indisprimary;
+    WHERE i.indrelid = 'instance_state_changes'::regclass;
 DO $$
 DECLARE r record;
 BEGIN
-    FOR r IN SELECT name FROM bench_set_aside_indexes LOOP
-        EXECUTE format('DROP INDEX %I', r.name);
+    FOR r IN SELECT name, is_primary FROM bench_set_aside_indexes LOOP
+        IF r.is_primary THEN
+            EXECUTE format('ALTER TABLE instance_state_changes DROP CONSTRAINT %I', r.name);
+        ELSE
+            EXECUTE format('DROP INDEX %I', r.name);
+        END IF;
     END LOOP;
 END $$;
