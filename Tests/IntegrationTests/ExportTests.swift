@@ -86,7 +86,7 @@ struct InvoiceDocumentTests {
         p.executableURL = URL(fileURLWithPath: path)
         p.arguments = args
         let out = tempDir() + "/out"
-        FileManager.default.createFile(atPath: out, contents: nil)
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
         p.standardOutput = FileHandle(forWritingAtPath: out)
         try p.run()
         p.waitUntilExit()

@@ -170,7 +170,7 @@ struct RedTeamTests {
                 env["PGDATABASE"] = t.name
                 p.environment = env
                 let err = tempDir() + "/err"
-                FileManager.default.createFile(atPath: err, contents: nil)
+                _ = FileManager.default.createFile(atPath: err, contents: nil)
                 p.standardOutput = FileHandle.nullDevice
                 p.standardError = FileHandle(forWritingAtPath: err)
                 processes.append((p, err))
