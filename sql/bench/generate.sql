@@ -30,7 +30,7 @@ CREATE TABLE bench_set_aside_indexes AS
     SELECT c.relname AS name, i.indisprimary AS is_primary,
            CASE WHEN i.indisprimary
                 THEN format('ALTER TABLE instance_state_changes ADD CONSTRAINT %I %s', c.relname,
-                            pg_get_constraintdef((SELECT oid FROM pg_constraint WHERE conindid = i.indexrelid)))
+                            pg_get_constraintdef((SELECT oid FROM pg_constraint WHERE conindid = i.indexrelid AND contype = 'p')))
                 ELSE pg_get_indexdef(i.indexrelid) END AS definition
     FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
     WHERE i.indrelid = 'instance_state_changes'::regclass;
