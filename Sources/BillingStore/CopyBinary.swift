@@ -94,7 +94,7 @@ struct BinaryCopyWriter {
     /// `1.50` is stored as `1.50`, as the text format would store it).
     mutating func numeric(_ text: String?) throws {
         guard var text else { return null() }
-        let written = text.withUTF8 { u in
+        let written: Void? = text.withUTF8 { u in
             Self.withNumericDigits(u) { digits, weight, negative, scale in
                 append32(Int32(8 + 2 * digits.count))
                 append16(Int16(digits.count))
