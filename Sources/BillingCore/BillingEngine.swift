@@ -656,7 +656,8 @@ public struct BillingEngine: Sendable {
         var known: [(state: String, billable: Bool?)] = []
         for interval in clipped {
             let billable: Bool?
-            if let k = known.firstIndex(where: { $0.state == interval.state }) {
+            let n = interval.state.utf8.count  // lengths first, as in CanonicalStates
+            if let k = known.firstIndex(where: { $0.state.utf8.count == n && $0.state == interval.state }) {
                 billable = known[k].billable
             } else {
                 billable = catalog.billableStates.isBillable(interval.state)

@@ -85,7 +85,9 @@ struct CanonicalStates {
     private var known: [(name: String, canonical: String)] = []
 
     mutating func of(_ name: String) -> String {
-        for k in known where k.name == name { return k.canonical }
+        // Lengths first: most state names differ in length, and a String's is at hand.
+        let n = name.utf8.count
+        for k in known where k.name.utf8.count == n && k.name == name { return k.canonical }
         let c = BillableStateTable.canonical(name)
         if known.count < 16 { known.append((name, c)) }
         return c
