@@ -600,16 +600,17 @@ struct BinaryChangeRowParser {
             return (at - n)..<at
         }
 
-        /// A big-endian signed integer of `n` (2, 4 or 8) bytes.
+        /// A big-endian signed integer of `n` (2, 4 or 8) bytes, loaded whole (checked to
+        /// be inside the row first).
         mutating func integer(_ n: Int) -> Int64? {
+            precondition(n == 2 || n == 4 || n == 8, "an integer of \(n) bytes")
             guard let r = bytes(n) else { return nil }
-            var v: Int64 = 0
-            var i = r.lowerBound
-            while i < r.upperBound {
-                v = v << 8 | Int64(row[i])
-                i += 1
+            let at = UnsafeRawPointer(row.baseAddress! + r.lowerBound)
+            switch n {
+            case 2: return Int64(Int16(bigEndian: at.loadUnaligned(as: Int16.self)))
+            case 4: return Int64(Int32(bigEndian: at.loadUnaligned(as: Int32.self)))
+            default: return Int64(bigEndian: at.loadUnaligned(as: Int64.self))
             }
-            return n == 2 ? Int64(Int16(truncatingIfNeeded: v)) : n == 4 ? Int64(Int32(truncatingIfNeeded: v)) : v
         }
 
         /// A field's bytes; nil for NULL (`length` -1), `.none` reported by `ok` false when the row ends.
