@@ -27,7 +27,6 @@ struct ParallelMetering {
         defer { exported.end() }
         let snapshot = exported.id
         let conninfo = db.conninfo, period = engine.period, name = self.name, readers = self.readers
-        let known = catalog.instances
         /// Reads in the run's snapshot on a connection of its own, into a copy of `engine`.
         @Sendable func reading(_ label: String, _ work: (SourceReader, inout BillingEngine) throws -> Int) throws -> (MeteringPartial, Int) {
             let reader = try PostgresConnection(conninfo: conninfo)
@@ -67,7 +66,7 @@ struct ParallelMetering {
         }
         if try inPeriod.get() != read {
             let (partial, _) = try reading("orphans") { source, mine in
-                try source.forEachOrphan(in: period, isKnown: { known[$0] != nil }) { id, changes in
+                try source.forEachOrphan(in: period) { id, changes in
                     mine.meter(instanceId: id, changes: changes)
                     progress.advance(by: changes.count)
                 }

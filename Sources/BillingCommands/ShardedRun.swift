@@ -136,11 +136,10 @@ struct ShardWorker {
             }
             engine.meter(instanceId: id, changes: changes)
         }
-        let isKnown = { (id: String) in catalog.instances[id] != nil }
         try reader.forEachInstance(in: period, shard: InstanceShard(index: shard, count: count), each)
         // The changes of instances with no instances row, of every shard, with the first:
         // the period's index is scanned for them once, not once a shard.
-        if shard == 0 { try reader.forEachOrphan(in: period, isKnown: isKnown, each) }
+        if shard == 0 { try reader.forEachOrphan(in: period, each) }
         let partial = engine.partial
         let json = String(decoding: try JSONEncoder().encode(partial), as: UTF8.self)
         try store.finish(claim, worker: name, changes: partial.changesRead, instances: partial.instancesRead, metering: json)

@@ -298,46 +298,46 @@ public struct SourceReader {
     @discardableResult
     public func forEachInstance(in period: BillingPeriod, shard: InstanceShard = .whole,
                                 _ body: (String, [StateChange]) throws -> Void) throws -> Int {
-        try read(period, shard: shard, instances: true, isKnown: { _ in true }, body)
+        try read(period, from: "instances i", shard: shard, body)
     }
 
     /// The changes of instances with no `instances` row (orphans, every shard; their time is
-    /// an anomaly), one instance at a time with the state each carries in, found by `orphanIds`
-    /// (an index-only scan of the period against `instances`). `isKnown` tells the instances
-    /// with an `instances` row.
-    public func forEachOrphan(in period: BillingPeriod, isKnown: (String) -> Bool, _ body: (String, [StateChange]) throws -> Void) throws {
-        _ = try read(period, shard: .whole, instances: false, isKnown: isKnown, body)
+    /// an anomaly), found by `orphanIds` (an index-only scan of the period against
+    /// `instances`), read as `forEachInstance` reads the others: each with the state it
+    /// carries in. An orphan is one for its changes in the period: one with none that bmbill
+    /// can read (their `recorded_at` cannot be placed) is not metered for its carried-in state.
+    public func forEachOrphan(in period: BillingPeriod, _ body: (String, [StateChange]) throws -> Void) throws {
+        let ids = try orphanIds(in: period)
+        guard !ids.isEmpty else { return }
+        try read(period, from: "(VALUES \(ids.map { "(" + Self.literal($0) + ")" }.joined(separator: ","))) i(instance_id)", shard: .whole) {
+            id, changes in
+            if changes.contains(where: { $0.changedAt >= period.start }) { try body(id, changes) }
+        }
     }
 
-    private func read(_ period: BillingPeriod, shard: InstanceShard, instances: Bool, isKnown: (String) -> Bool,
-                      _ body: (String, [StateChange]) throws -> Void) throws -> Int {
+    /// Reads the instances of `from` (`instances`, or a VALUES list, aliased `i` with an
+    /// `instance_id` column) in `shard`; returns how many of the period's changes it read.
+    @discardableResult
+    private func read(_ period: BillingPeriod, from: String, shard: InstanceShard, _ body: (String, [StateChange]) throws -> Void) throws -> Int {
         try db.executeScript(Self.readingSession + "; SET max_parallel_workers_per_gather = 0; SET jit = off", context: "setting up the reading session")
         let start = Self.literal(period.start), end = Self.literal(period.end)
-        let inPeriod = "c.changed_at >= \(start) AND c.changed_at < \(end) AND \(Self.placeable("c.recorded_at"))"
         // The instances deleted before the period, whose first `deleted` is what they carry in.
-        var deleted = instances ? try deletedBefore(period.start, from: "instances i", shard: shard) : [:]
-        // Per instance: its last usable change before the period (`lastBefore`), then its changes in the period.
+        var deleted = try deletedBefore(period.start, from: from, shard: shard)
+        // Per instance: its last usable change before the period (one backward probe of
+        // `instance_state_changes_instance_time`; at one instant, the highest event id), then
+        // its changes in the period (a range of the same index).
         let sql = """
             COPY (SELECT i.instance_id, c.state, c.changed_at, c.event_id, c.recorded_at
-                  FROM instances i CROSS JOIN LATERAL (
-                      (\(Self.lastBefore(period.start, instance: "i.instance_id")))
+                  FROM \(from) CROSS JOIN LATERAL (
+                      (SELECT state, changed_at, event_id, recorded_at FROM instance_state_changes l
+                       WHERE l.instance_id = i.instance_id AND \(Self.usable("l", before: period.start))
+                       ORDER BY l.changed_at DESC, l.event_id DESC LIMIT 1)
                       UNION ALL
                       (SELECT state, changed_at, event_id, recorded_at FROM instance_state_changes c
-                       WHERE c.instance_id = i.instance_id AND \(inPeriod)
+                       WHERE c.instance_id = i.instance_id AND c.changed_at >= \(start) AND c.changed_at < \(end) AND \(Self.placeable("c.recorded_at"))
                        ORDER BY c.changed_at, c.event_id)) c\(shard.condition("i.instance_id", and: false))
                   ORDER BY i.instance_id) TO STDOUT (FORMAT binary)
             """
-        // An orphan's carried-in state is looked up on its own, on a second connection, as
-        // this one is busy with the COPY.
-        var side: SourceReader?
-        func orphanCarriedIn(_ id: String) throws -> StateChange? {
-            if side == nil {
-                let connection = try PostgresConnection(conninfo: db.conninfo)
-                try connection.executeScript(Self.readingSession, context: "setting up the reading session")
-                side = SourceReader(connection)
-            }
-            return try side!.carriedIn(before: period.start, instanceId: id)
-        }
         var parser = BinaryChangeRowParser(context: "instance_state_changes for \(period)")
         var currentId: String?
         var before: StateChange?
@@ -350,7 +350,7 @@ public struct SourceReader {
                 throw StoreError.badSourceRow(table: "instance_state_changes", key: id,
                                               problem: "the server returned the instance's changes out of order; run again")
             }
-            let first = try deleted.removeValue(forKey: id) ?? before ?? (isKnown(id) ? nil : orphanCarriedIn(id))
+            let first = deleted.removeValue(forKey: id) ?? before
             if changes.isEmpty {
                 // No change in the period: the state it carries in holds all period, unless it is deleted.
                 guard let first, BillableStateTable.canonical(first.state) != BillableStateTable.deleted else { return }
@@ -360,39 +360,22 @@ public struct SourceReader {
                 try body(id, changes)
             }
         }
-        func stream(_ sql: String, _ what: String) throws {
-            parser.newCopy()
-            try db.copyOut(sql, context: "reading \(what) for \(period)") { row in
-                guard let change = try parser.parse(row) else { return }
-                if change.instanceId != currentId {
-                    try flush()
-                    currentId = change.instanceId
-                    before = nil
-                    changes.removeAll(keepingCapacity: true)
-                }
-                if change.changedAt < period.start {
-                    before = change
-                } else {
-                    changes.append(change)
-                    read += 1
-                }
+        try db.copyOut(sql, context: "reading instance_state_changes for \(period)") { row in
+            guard let change = try parser.parse(row) else { return }
+            if change.instanceId != currentId {
+                try flush()
+                currentId = change.instanceId
+                before = nil
+                changes.removeAll(keepingCapacity: true)
             }
-            try flush()
-            currentId = nil
-        }
-        if instances {
-            try stream(sql, "instance_state_changes")
-        } else {
-            let ids = try orphanIds(in: period)
-            if !ids.isEmpty {
-                try stream(
-                    """
-                    COPY (SELECT c.instance_id, c.state, c.changed_at, c.event_id, c.recorded_at FROM instance_state_changes c
-                          WHERE c.instance_id = ANY (ARRAY[\(ids.map(Self.literal).joined(separator: ","))]::text[]) AND \(inPeriod)
-                          ORDER BY c.instance_id, c.changed_at, c.event_id) TO STDOUT (FORMAT binary)
-                    """, "the changes of instances with no instances row")
+            if change.changedAt < period.start {
+                before = change
+            } else {
+                changes.append(change)
+                read += 1
             }
         }
+        try flush()
         return read
     }
 
@@ -413,33 +396,6 @@ public struct SourceReader {
     /// A change usable as a carried-in state: dated before `start`, both its timestamps placeable.
     private static func usable(_ alias: String, before start: Instant) -> String {
         "\(alias).changed_at < \(literal(start)) AND \(placeable(alias + ".changed_at")) AND \(placeable(alias + ".recorded_at"))"
-    }
-
-    /// The query of an instance's last usable change before `start` (at one instant, the
-    /// highest event id): one probe of `instance_state_changes_instance_time`, backwards.
-    static func lastBefore(_ start: Instant, instance: String) -> String {
-        """
-        SELECT state, changed_at, event_id, recorded_at FROM instance_state_changes l
-        WHERE l.instance_id = \(instance) AND \(usable("l", before: start))
-        ORDER BY l.changed_at DESC, l.event_id DESC LIMIT 1
-        """
-    }
-
-    /// The state one instance carries into a period starting at `start`: its first
-    /// `deleted` before `start` when it has one (deleted is final), else its last change
-    /// before `start` (`lastBefore`).
-    func carriedIn(before start: Instant, instanceId: String) throws -> StateChange? {
-        let from = "(VALUES (\(Self.literal(instanceId)))) i(instance_id)"
-        if let d = try deletedBefore(start, from: from, shard: .whole)[instanceId] { return d }
-        var parser = BinaryChangeRowParser(context: "the state carried into the period")
-        var last: StateChange?
-        try db.copyOut(
-            "COPY (SELECT i.instance_id, l.* FROM \(from) CROSS JOIN LATERAL (\(Self.lastBefore(start, instance: "i.instance_id"))) l) TO STDOUT (FORMAT binary)",
-            context: "reading the state carried into the period"
-        ) { row in
-            if let change = try parser.parse(row) { last = change }
-        }
-        return last
     }
 
     /// The first `deleted` before `start` of each instance of `from` (a table or VALUES list
@@ -581,10 +537,6 @@ struct BinaryChangeRowParser {
     private var sawHeader = false
 
     init(context: String) { self.context = context }
-
-    /// Call before each COPY: each begins with the header.
-    mutating func newCopy() { sawHeader = false }
-
 
     /// A read position in one row; reading past its end is `nil`, never a crash. A struct
     /// with mutating methods, not closures over a local (checked for exclusive access on
