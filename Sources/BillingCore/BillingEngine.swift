@@ -651,18 +651,9 @@ public struct BillingEngine: Sendable {
         let versions = rateCard.indexRange(of: typeName)
         var versionCursor = versions.lowerBound
         let simple = pieces.isEmpty && cap == nil
-        // Each state is looked up once (the strings are shared by the reader, so the
-        // comparison is cheap).
-        var known: [(state: String, billable: Bool?)] = []
+        var billables = StateMemo<Bool?>()
         for interval in clipped {
-            let billable: Bool?
-            let n = interval.state.utf8.count  // lengths first, as in CanonicalStates
-            if let k = known.firstIndex(where: { $0.state.utf8.count == n && $0.state == interval.state }) {
-                billable = known[k].billable
-            } else {
-                billable = catalog.billableStates.isBillable(interval.state)
-                known.append((interval.state, billable))
-            }
+            let billable = billables.value(of: interval.state, catalog.billableStates.isBillable)
             if billable == nil { walker.noteUnknown(interval) }
             let isBilled = billable == true
             rateCard.forEachSegment(of: versions, from: interval.from, to: interval.to!, cursor: &versionCursor) { from, to, rate in

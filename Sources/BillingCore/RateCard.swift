@@ -100,22 +100,16 @@ public struct RateCard: Sendable {
     public func segments(of typeName: String, from: Instant, to: Instant) -> [(from: Instant, to: Instant, rate: RateVersion?)] {
         var pieces: [(Instant, Instant, RateVersion?)] = []
         var cursor = indexRange(of: typeName).lowerBound
-        forEachSegment(of: typeName, from: from, to: to, cursor: &cursor) { a, b, v in pieces.append((a, b, v >= 0 ? all[Int(v)] : nil)) }
+        forEachSegment(of: indexRange(of: typeName), from: from, to: to, cursor: &cursor) { a, b, v in pieces.append((a, b, v >= 0 ? all[Int(v)] : nil)) }
         return pieces
     }
 
     /// The one rate-splitting routine: calls `body` with each piece of `[from, to)` between
-    /// `typeName`'s rate changes, in time order, and the index in `all` of the version in
-    /// force over it, or -1 where none is. `cursor` is the first of the type's versions
-    /// that may still be in force (start it at `indexRange(of:).lowerBound`); calls made in
+    /// the rate changes of a type's `versions` (its `indexRange(of:)`, looked up once by a
+    /// caller that splits many intervals), in time order, and the index in `all` of the
+    /// version in force over it, or -1 where none is. `cursor` is the first of the type's
+    /// versions that may still be in force (start it at `versions.lowerBound`); calls made in
     /// time order with the same cursor walk the versions once in all.
-    public func forEachSegment(of typeName: String, from: Instant, to: Instant, cursor: inout Int,
-                               _ body: (_ from: Instant, _ to: Instant, _ version: Int32) -> Void) {
-        forEachSegment(of: indexRange(of: typeName), from: from, to: to, cursor: &cursor, body)
-    }
-
-    /// `forEachSegment` for the versions at `versions` (a type's `indexRange`, looked up
-    /// once by a caller that splits many intervals of one instance).
     public func forEachSegment(of versions: Range<Int>, from: Instant, to: Instant, cursor: inout Int,
                                _ body: (_ from: Instant, _ to: Instant, _ version: Int32) -> Void) {
         var at = from

@@ -24,7 +24,7 @@ public struct StateTimeline: Sendable {
         let ordered = changes.isSorted(by: StateChange.inEffectOrder) ? changes : changes.sorted(by: StateChange.inEffectOrder)
         var applied: [StateChange] = []
         var setAside: [StateChange] = []
-        var canonical = CanonicalStates()
+        var canonical = StateMemo<String>()
         applied.reserveCapacity(ordered.count)
         var appliedStates: [String] = []
         appliedStates.reserveCapacity(ordered.count)
@@ -33,7 +33,7 @@ public struct StateTimeline: Sendable {
                 setAside.append(change)
             } else {
                 applied.append(change)
-                appliedStates.append(canonical.of(change.state))
+                appliedStates.append(canonical.value(of: change.state, BillableStateTable.canonical))
             }
         }
         var intervals: [Interval] = []
@@ -78,19 +78,19 @@ public struct StateTimeline: Sendable {
     }
 }
 
-/// `BillableStateTable.canonical` of an instance's states, each distinct name worked out
-/// once: an instance has a handful of states and a month hundreds of changes, and the
-/// reader shares one string per state name, so the lookup is a comparison of short strings.
-struct CanonicalStates {
-    private var known: [(name: String, canonical: String)] = []
+/// Something worked out once per distinct state name of an instance (its canonical form,
+/// whether it is billable): an instance has a handful of states and a month hundreds of
+/// changes, and the reader shares one string per state name, so a lookup is a comparison of
+/// short strings, lengths first (most state names differ in length, and a String's is at hand).
+struct StateMemo<Value> {
+    private var known: [(name: String, value: Value)] = []
 
-    mutating func of(_ name: String) -> String {
-        // Lengths first: most state names differ in length, and a String's is at hand.
+    mutating func value(of name: String, _ make: (String) -> Value) -> Value {
         let n = name.utf8.count
-        for k in known where k.name.utf8.count == n && k.name == name { return k.canonical }
-        let c = BillableStateTable.canonical(name)
-        if known.count < 16 { known.append((name, c)) }
-        return c
+        for k in known where k.name.utf8.count == n && k.name == name { return k.value }
+        let v = make(name)
+        if known.count < 16 { known.append((name, v)) }
+        return v
     }
 }
 

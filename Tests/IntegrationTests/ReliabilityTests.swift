@@ -127,7 +127,7 @@ struct ReliabilityTests {
         p.arguments = ["check", "metrics"]
         p.standardInput = FileHandle(forReadingAtPath: file)
         let log = tempDir() + "/promtool.log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         p.standardOutput = FileHandle(forWritingAtPath: log)
         p.standardError = p.standardOutput
         try p.run()
@@ -181,7 +181,7 @@ struct ReliabilityTests {
         let db = try t.connect()
         try t.loadExample(db)
         let dir = tempDir()
-        FileManager.default.createFile(atPath: dir + "/plain-file", contents: Data("x".utf8))
+        _ = FileManager.default.createFile(atPath: dir + "/plain-file", contents: Data("x".utf8))
         let path = c.path(dir)
         let out = tempDir()
         let r = try t.run(Self.ended + ["--out", out, "--metrics-file", path])

@@ -58,7 +58,7 @@ struct ShardTests {
         env["BMBILL_TEST_PAUSE_ONCE"] = marker
         run.environment = env
         let errPath = tempDir() + "/err"
-        FileManager.default.createFile(atPath: errPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
         run.standardOutput = FileHandle.nullDevice
         run.standardError = FileHandle(forWritingAtPath: errPath)
         try run.run()

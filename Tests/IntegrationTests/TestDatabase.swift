@@ -81,7 +81,7 @@ final class PausedRun {
     /// Starts `bmbill args` with `BMBILL_TEST_PAUSE_AT=point` and waits until it says it paused.
     init(_ t: TestDatabase, _ args: [String], pauseAt point: String, seconds: Int? = nil) throws {
         errPath = tempDir() + "/err"
-        FileManager.default.createFile(atPath: errPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: BMBillBinary.path)
         process.arguments = args
         var env = ProcessInfo.processInfo.environment
@@ -137,8 +137,8 @@ enum BMBillBinary {
         p.environment = env
         // Output goes to files: no pipe can fill up and block the child.
         let dir = tempDir()
-        FileManager.default.createFile(atPath: dir + "/out", contents: nil)
-        FileManager.default.createFile(atPath: dir + "/err", contents: nil)
+        _ = FileManager.default.createFile(atPath: dir + "/out", contents: nil)
+        _ = FileManager.default.createFile(atPath: dir + "/err", contents: nil)
         p.standardOutput = FileHandle(forWritingAtPath: dir + "/out")
         p.standardError = FileHandle(forWritingAtPath: dir + "/err")
         try p.run()
@@ -163,7 +163,7 @@ func expectFocusValid(_ path: String, sourceLocation: SourceLocation = #_sourceL
     p.executableURL = URL(fileURLWithPath: ProcessInfo.processInfo.environment["BMBILL_FOCUS_VALIDATE"]!)
     p.arguments = [path]
     let log = tempDir() + "/validator.log"
-    FileManager.default.createFile(atPath: log, contents: nil)
+    _ = FileManager.default.createFile(atPath: log, contents: nil)
     p.standardOutput = FileHandle(forWritingAtPath: log)
     p.standardError = p.standardOutput
     try p.run()
