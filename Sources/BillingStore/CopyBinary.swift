@@ -109,13 +109,6 @@ struct BinaryCopyWriter {
         }
     }
 
-    /// A plain decimal's base-10000 digits (no leading or trailing zero groups), the weight
-    /// of the first (10000^weight), its sign and scale; nil when `text` is not `[-]d+[.d+]`.
-    static func numericDigits(_ text: String) -> (digits: [Int16], weight: Int16, negative: Bool, scale: Int16)? {
-        var text = text
-        return text.withUTF8 { u in withNumericDigits(u) { d, w, n, s in (Array(d), w, n, s) } }
-    }
-
     /// Calls `body` with the digits, weight, sign and scale of the plain decimal `u`, made
     /// without allocating (this runs for every numeric of every invoice line); nil when `u`
     /// is not `[-]d+[.d+]` (at most 1000 digits on either side of the point).

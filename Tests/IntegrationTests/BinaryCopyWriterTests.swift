@@ -98,3 +98,12 @@ struct BinaryCopyWriterTests {
         #expect(rows.map { $0[4] } == [#"{"active": "1.5"}"#, "{}", #"{"a\tb": "ü"}"#, #"{"x": "1"}"#, nil])
     }
 }
+
+extension BinaryCopyWriter {
+    /// A plain decimal's base-10000 digits (no leading or trailing zero groups), the weight
+    /// of the first (10000^weight), its sign and scale; nil when `text` is not `[-]d+[.d+]`.
+    static func numericDigits(_ text: String) -> (digits: [Int16], weight: Int16, negative: Bool, scale: Int16)? {
+        var text = text
+        return text.withUTF8 { u in withNumericDigits(u) { d, w, n, s in (Array(d), w, n, s) } }
+    }
+}

@@ -23,6 +23,30 @@ struct ReaderTests {
         return seen
     }
 
+    @Test("An instance with no instances row is read with the state it carries in, and only for changes in the period that can be read (billing-rules.md, 'no instance row')")
+    func orphansWithCarriedIn() throws {
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.run(["migrate"]).expectSuccess()
+        for (id, state, at, recorded) in [
+            ("i-ghost", "active", "2026-09-20 00:00:00+00", "2026-09-20 00:00:00+00"),
+            ("i-ghost", "stopped", "2026-10-05 00:00:00+00", "2026-10-05 00:00:00+00"),
+            // Carried in, but its only change in the period has a recorded_at that cannot be placed: not read.
+            ("i-unread", "active", "2026-09-20 00:00:00+00", "2026-09-20 00:00:00+00"),
+            ("i-unread", "stopped", "2026-10-05 00:00:00+00", "infinity"),
+            // Carried in only: orphans are looked for among the period's changes.
+            ("i-before", "active", "2026-09-20 00:00:00+00", "2026-09-20 00:00:00+00"),
+        ] {
+            try db.execute("INSERT INTO instance_state_changes (instance_id, state, changed_at, recorded_at) VALUES ($1, $2, $3::timestamptz, $4::timestamptz)",
+                           [id, state, at, recorded])
+        }
+        var got: [String: [String]] = [:]
+        try SourceReader(db).forEachOrphan(in: Self.october) { id, changes in got[id] = changes.map(\.state) }
+        #expect(got == ["i-ghost": ["active", "stopped"]])
+        // The instances' read sees none of them.
+        #expect(try SourceReader(db).forEachInstance(in: Self.october) { id, _ in Issue.record("read \(id)") } == 0)
+    }
+
     @Test("The instances' read counts the period's changes it read: all of them (changesInPeriod) unless some instance has no instances row")
     func periodCount() throws {
         let t = try TestDatabase()
