@@ -372,7 +372,7 @@ public struct BillingEngine: Sendable {
         var walk = IntervalWalk()
         if !clipped.isEmpty {
             reportCatalogProblems(instance, clipped: clipped, &report)
-            walk = meterIntervals(clipped, typeName: instance.typeName, discounts: discountPieces(for: instance, forecast: false),
+            walk = meterIntervals(clipped, states: timeline.states, typeName: instance.typeName, discounts: discountPieces(for: instance, forecast: false),
                                   cap: agreements.caps[instance.typeName], days: days, byDay: splitUsageByDay, keepsCells: true)
             for u in walk.unknownStates.sorted(by: { $0.state < $1.state }) {
                 report.add(.unknownState, u.events, micros: u.micros, "state '\(u.state)' is not in billable_states: \(formatSeconds(u.micros)) s not billed")
@@ -416,7 +416,7 @@ public struct BillingEngine: Sendable {
         let known = changes.contains { $0.changedAt > asOf } ? StateTimeline(changes: changes.filter { $0.changedAt <= asOf }) : timeline
         let clipped = known.clipped(to: f.window)
         guard !clipped.isEmpty else { return [] }
-        let walk = meterIntervals(clipped, typeName: instance.typeName, discounts: discountPieces(for: instance, forecast: true),
+        let walk = meterIntervals(clipped, states: known.states, typeName: instance.typeName, discounts: discountPieces(for: instance, forecast: true),
                                   cap: f.agreements.caps[instance.typeName], days: f.days, byDay: false, keepsCells: false)
         let unpriced = walk.unpriced.micros - unpricedSoFar
         if unpriced > 0 {
@@ -537,6 +537,8 @@ public struct BillingEngine: Sendable {
         /// False for a forecast: only its lines are needed.
         let keepsCells: Bool
         var walk = IntervalWalk()
+        /// What tells `walk.cells` apart, one per cell: compared as integers, not by state name.
+        var cellKeys: [CellKey] = []
         var dayCursor = 0
         var pieceCursor = 0
         var billedSoFar: Int64 = 0
@@ -559,20 +561,29 @@ public struct BillingEngine: Sendable {
             }
         }
 
-        mutating func addCell(_ state: String, _ billable: Bool, _ rate: Int32, _ discount: Int32, _ capped: Bool, _ day: Int16, _ micros: Int64) {
-            for k in walk.cells.indices
-            where walk.cells[k].rate == rate && walk.cells[k].day == day && walk.cells[k].discount == discount && walk.cells[k].capped == capped
-                && walk.cells[k].state == state && walk.cells[k].billable == billable
-            {
+        struct CellKey: Equatable {
+            let state: Int
+            let rate: Int32
+            let discount: Int32
+            let day: Int16
+            let capped: Bool
+        }
+
+        mutating func addCell(_ state: StateTimeline.Interval, _ billable: Bool, _ rate: Int32, _ discount: Int32, _ capped: Bool, _ day: Int16,
+                              _ micros: Int64) {
+            let key = CellKey(state: state.stateIndex, rate: rate, discount: discount, day: day, capped: capped)
+            if let k = cellKeys.firstIndex(of: key) {
                 walk.cells[k].micros += micros
                 return
             }
-            walk.cells.append(UsageCell(state: state, micros: micros, rate: rate, discount: discount, day: day, billable: billable, capped: capped))
+            cellKeys.append(key)
+            walk.cells.append(UsageCell(state: state.state, micros: micros, rate: rate, discount: discount, day: day, billable: billable, capped: capped))
         }
 
-        /// One piece of one interval: one state, rate version and discount, capped or not.
-        mutating func record(_ state: String, _ isBilled: Bool, _ eventId: Int64, _ from: Instant, _ to: Instant, _ rate: Int32, _ discount: Int32,
+        /// One piece of `interval`: one rate version and discount, capped or not.
+        mutating func record(_ state: StateTimeline.Interval, _ isBilled: Bool, _ from: Instant, _ to: Instant, _ rate: Int32, _ discount: Int32,
                              _ capped: Bool) {
+            let eventId = state.eventId
             let micros = from.microseconds(until: to)
             let dayCount = days.count
             if byDay || isBilled && rate >= 0 {
@@ -610,7 +621,7 @@ public struct BillingEngine: Sendable {
         }
 
         /// Billed time of one rate segment: split where the discount changes and where the cap is reached.
-        mutating func recordBilled(_ state: String, _ eventId: Int64, _ from: Instant, _ to: Instant, _ rate: Int32) {
+        mutating func recordBilled(_ state: StateTimeline.Interval, _ from: Instant, _ to: Instant, _ rate: Int32) {
             var at = from
             while at < to {
                 var end = to, discount: Int32 = -1
@@ -624,43 +635,44 @@ public struct BillingEngine: Sendable {
                 if let cap {
                     let length = at.microseconds(until: end)
                     if billedSoFar >= cap {
-                        record(state, true, eventId, at, end, rate, discount, true)
+                        record(state, true, at, end, rate, discount, true)
                     } else if length <= cap - billedSoFar {
-                        record(state, true, eventId, at, end, rate, discount, false)
+                        record(state, true, at, end, rate, discount, false)
                     } else {
                         let reached = at.adding(microseconds: cap - billedSoFar)
-                        record(state, true, eventId, at, reached, rate, discount, false)
-                        record(state, true, eventId, reached, end, rate, discount, true)
+                        record(state, true, at, reached, rate, discount, false)
+                        record(state, true, reached, end, rate, discount, true)
                     }
                     billedSoFar += length
                 } else {
-                    record(state, true, eventId, at, end, rate, discount, false)
+                    record(state, true, at, end, rate, discount, false)
                 }
                 at = end
             }
         }
     }
 
-    /// Meters every clipped interval: split at rate changes (`RateCard.forEachSegment`), at
-    /// discount changes (`discounts`, pieces covering the window) and where the instance's
-    /// billed time reaches `cap` (microseconds, counted in time order), into usage cells and,
-    /// for billed time, into lines by day (`IntervalWalker`).
-    private func meterIntervals(_ clipped: [StateTimeline.Interval], typeName: String, discounts pieces: [PriceAgreements.Piece],
+    /// Meters every clipped interval (of a timeline whose distinct states are `states`):
+    /// split at rate changes (`RateCard.forEachSegment`), at discount changes (`discounts`,
+    /// pieces covering the window) and where the instance's billed time reaches `cap`
+    /// (microseconds, counted in time order), into usage cells and, for billed time, into
+    /// lines by day (`IntervalWalker`).
+    private func meterIntervals(_ clipped: [StateTimeline.Interval], states: [String], typeName: String, discounts pieces: [PriceAgreements.Piece],
                                 cap: Int64?, days: [BillingDay], byDay: Bool, keepsCells: Bool) -> IntervalWalk {
         var walker = IntervalWalker(days: days, byDay: byDay, pieces: pieces, cap: cap, keepsCells: keepsCells)
         let versions = rateCard.indexRange(of: typeName)
         var versionCursor = versions.lowerBound
         let simple = pieces.isEmpty && cap == nil
-        var billables = StateMemo<Bool?>()
+        let billables = states.map(catalog.billableStates.isBillable)
         for interval in clipped {
-            let billable = billables.value(of: interval.state, catalog.billableStates.isBillable)
+            let billable = billables[interval.stateIndex]
             if billable == nil { walker.noteUnknown(interval) }
             let isBilled = billable == true
             rateCard.forEachSegment(of: versions, from: interval.from, to: interval.to!, cursor: &versionCursor) { from, to, rate in
                 if isBilled && !simple {
-                    walker.recordBilled(interval.state, interval.eventId, from, to, rate)
+                    walker.recordBilled(interval, from, to, rate)
                 } else {
-                    walker.record(interval.state, isBilled, interval.eventId, from, to, rate, -1, false)
+                    walker.record(interval, isBilled, from, to, rate, -1, false)
                 }
             }
         }

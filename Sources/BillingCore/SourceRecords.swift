@@ -61,18 +61,17 @@ public struct Instance: Hashable, Sendable {
 }
 
 /// One row of `instance_state_changes`: from `changedAt` on, the instance is in `state`.
+/// Whose it is, the reader and the engine carry beside a whole instance's changes.
 public struct StateChange: Hashable, Sendable {
     public let eventId: Int64
-    public let instanceId: String
     /// The state name as recorded (case and spacing as the control plane wrote it).
     public let state: String
     public let changedAt: Instant
     /// When the row reached the database; the run's input watermark is the latest one read.
     public let recordedAt: Instant
 
-    public init(eventId: Int64, instanceId: String, state: String, changedAt: Instant, recordedAt: Instant) {
+    public init(eventId: Int64, state: String, changedAt: Instant, recordedAt: Instant) {
         self.eventId = eventId
-        self.instanceId = instanceId
         self.state = state
         self.changedAt = changedAt
         self.recordedAt = recordedAt

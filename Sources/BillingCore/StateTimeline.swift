@@ -11,38 +11,55 @@ public struct StateTimeline: Sendable {
         public let to: Instant?
         /// Canonical state name (see `BillableStateTable.canonical`).
         public let state: String
+        /// Where `state` is in the timeline's `states`: what metering compares, not the name.
+        public let stateIndex: Int
         /// The change that began the interval.
         public let eventId: Int64
     }
 
     public let intervals: [Interval]
+    /// The intervals' distinct canonical states, in the order they first hold.
+    public let states: [String]
     /// Changes that came after `deleted` and were not applied.
     public let setAsideAfterDeleted: [StateChange]
 
     /// `changes` are one instance's changes in any order.
     public init(changes: [StateChange]) {
         let ordered = changes.isSorted(by: StateChange.inEffectOrder) ? changes : changes.sorted(by: StateChange.inEffectOrder)
-        var applied: [StateChange] = []
+        var states: [String] = []
+        var deleted = -1
+        // A change's state name -> its canonical state's index in `states`.
+        var index = StateMemo<Int>()
+        var intervals: [Interval] = []
+        intervals.reserveCapacity(ordered.count)
         var setAside: [StateChange] = []
-        var canonical = StateMemo<String>()
-        applied.reserveCapacity(ordered.count)
-        var appliedStates: [String] = []
-        appliedStates.reserveCapacity(ordered.count)
-        for change in ordered {
-            if let last = appliedStates.last, last == BillableStateTable.deleted {
-                setAside.append(change)
-            } else {
-                applied.append(change)
-                appliedStates.append(canonical.value(of: change.state, BillableStateTable.canonical))
+        // The change in force (an index into `ordered`) and its state's index.
+        var current = -1, currentState = -1
+        for (n, change) in ordered.enumerated() {
+            if current >= 0 {
+                intervals.append(Interval(from: ordered[current].changedAt, to: change.changedAt, state: states[currentState], stateIndex: currentState,
+                                          eventId: ordered[current].eventId))
+            }
+            current = n
+            currentState = index.value(of: change.state) { name in
+                let canonical = BillableStateTable.canonical(name)
+                if let known = states.firstIndex(of: canonical) { return known }
+                states.append(canonical)
+                if canonical == BillableStateTable.deleted { deleted = states.count - 1 }
+                return states.count - 1
+            }
+            if currentState == deleted {
+                // Deleted is final: what follows is set aside.
+                setAside = Array(ordered[(n + 1)...])
+                break
             }
         }
-        var intervals: [Interval] = []
-        intervals.reserveCapacity(applied.count)
-        for (i, change) in applied.enumerated() {
-            let to = i + 1 < applied.count ? applied[i + 1].changedAt : nil
-            intervals.append(Interval(from: change.changedAt, to: to, state: appliedStates[i], eventId: change.eventId))
+        if current >= 0 {
+            intervals.append(Interval(from: ordered[current].changedAt, to: nil, state: states[currentState], stateIndex: currentState,
+                                      eventId: ordered[current].eventId))
         }
         self.intervals = intervals
+        self.states = states
         self.setAsideAfterDeleted = setAside
     }
 
@@ -65,7 +82,7 @@ public struct StateTimeline: Sendable {
         for interval in intervals {
             let from = max(interval.from, window.start)
             let to = min(interval.to ?? window.end, window.end)
-            if from < to { result.append(Interval(from: from, to: to, state: interval.state, eventId: interval.eventId)) }
+            if from < to { result.append(Interval(from: from, to: to, state: interval.state, stateIndex: interval.stateIndex, eventId: interval.eventId)) }
         }
         return result
     }
@@ -78,10 +95,10 @@ public struct StateTimeline: Sendable {
     }
 }
 
-/// Something worked out once per distinct state name of an instance (its canonical form,
-/// whether it is billable): an instance has a handful of states and a month hundreds of
-/// changes, and the reader shares one string per state name, so a lookup is a comparison of
-/// short strings, lengths first (most state names differ in length, and a String's is at hand).
+/// Something worked out once per distinct state name of an instance (its canonical state):
+/// an instance has a handful of states and a month hundreds of changes, and the reader
+/// shares one string per state name, so a lookup is a comparison of short strings, lengths
+/// first (most state names differ in length, and a String's is at hand).
 struct StateMemo<Value> {
     private var known: [(name: String, value: Value)] = []
 

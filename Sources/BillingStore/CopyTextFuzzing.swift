@@ -10,7 +10,7 @@ public enum CopyTextFuzzing {
     public struct RowParser {
         private var parser = ChangeRowParser(context: "fuzzing")
         public init() {}
-        public mutating func parse(_ row: UnsafeBufferPointer<UInt8>) throws -> StateChange { try parser.parse(row) }
+        public mutating func parse(_ row: UnsafeBufferPointer<UInt8>) throws -> (instanceId: String, change: StateChange) { try parser.parse(row) }
     }
 
     /// A timestamp reader kept across fields (it caches the last date part read).

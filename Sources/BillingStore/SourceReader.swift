@@ -338,14 +338,48 @@ public struct SourceReader {
                        ORDER BY c.changed_at, c.event_id)) c\(shard.condition("i.instance_id", and: false))
                   ORDER BY i.instance_id) TO STDOUT (FORMAT binary)
             """
+        // A plain loop over the rows, no closure: this runs for every change.
         var parser = BinaryChangeRowParser(context: "instance_state_changes for \(period)")
-        var currentId: String?
-        var before: StateChange?
-        var changes: [StateChange] = []
+        var rows = try db.copyOutRows(sql, context: "reading instance_state_changes for \(period)")
+        var instance = InstanceChanges()
         var finished: Set<String> = []
         var read = 0
-        func flush() throws {
-            guard let id = currentId else { return }
+        while let row = try rows.next() {
+            guard let change = try parser.parse(row) else { continue }
+            if parser.startsInstance {
+                try instance.deliver(deleted: &deleted, finished: &finished, body)
+                instance.start(parser.instanceId)
+            }
+            if change.changedAt < period.start {
+                instance.before = change
+            } else {
+                instance.changes.append(change)
+                read += 1
+            }
+        }
+        try instance.deliver(deleted: &deleted, finished: &finished, body)
+        return read
+    }
+
+    /// One instance's rows of the read: the state it carries in and its changes in the period.
+    private struct InstanceChanges {
+        var id: String?
+        var before: StateChange?
+        var changes: [StateChange] = []
+
+        /// Starts another instance's, in the array of the last one.
+        mutating func start(_ id: String) {
+            self.id = id
+            before = nil
+            changes.removeAll(keepingCapacity: true)
+        }
+
+        /// Hands the instance's changes to `body`: what it carries in (its first `deleted`
+        /// before the period, from `deleted`, or else its last change before the period) and
+        /// its changes in the period. An instance seen twice is an error (`finished`).
+        mutating func deliver(deleted: inout [String: StateChange], finished: inout Set<String>,
+                              _ body: (String, [StateChange]) throws -> Void) throws {
+            guard let id else { return }
             guard finished.insert(id).inserted else {
                 throw StoreError.badSourceRow(table: "instance_state_changes", key: id,
                                               problem: "the server returned the instance's changes out of order; run again")
@@ -360,23 +394,6 @@ public struct SourceReader {
                 try body(id, changes)
             }
         }
-        try db.copyOut(sql, context: "reading instance_state_changes for \(period)") { row in
-            guard let change = try parser.parse(row) else { return }
-            if change.instanceId != currentId {
-                try flush()
-                currentId = change.instanceId
-                before = nil
-                changes.removeAll(keepingCapacity: true)
-            }
-            if change.changedAt < period.start {
-                before = change
-            } else {
-                changes.append(change)
-                read += 1
-            }
-        }
-        try flush()
-        return read
     }
 
     /// The instances with changes in `period` that have no `instances` row (orphans: their
@@ -415,7 +432,7 @@ public struct SourceReader {
             """, context: "reading the instances deleted before the period"
         ) { row in
             guard let change = try parser.parse(row) else { return }
-            deleted[change.instanceId] = change
+            deleted[parser.instanceId] = change
         }
         return deleted
     }
@@ -466,158 +483,5 @@ public struct InstanceShard: Hashable, Sendable {
     func condition(_ column: String, and: Bool) -> String {
         guard count > 1 else { return "" }
         return (and ? " AND " : " WHERE ") + "(hashtext(\(column)) & 2147483647) % \(count) = \(index)"
-    }
-}
-
-/// The strings of a change stream's instance ids and states, made once: consecutive rows
-/// share their instance's id, and a table has a handful of states. `decode` makes a string
-/// from a field's bytes (COPY text unescapes; binary takes them as they are).
-struct SharedNames {
-    private var idBytes: [UInt8] = []
-    private var id = ""
-    private var parsedAny = false
-    private var states: [(bytes: [UInt8], name: String)] = []
-
-    mutating func instanceId(_ row: UnsafeBufferPointer<UInt8>, _ field: Range<Int>, decode: (UnsafeBufferPointer<UInt8>, Range<Int>) -> String) -> String {
-        if !parsedAny || !CopyText.equals(row, field, idBytes) {
-            id = decode(row, field)
-            idBytes = Array(UnsafeBufferPointer(rebasing: row[field]))
-            parsedAny = true
-        }
-        return id
-    }
-
-    mutating func state(_ row: UnsafeBufferPointer<UInt8>, _ field: Range<Int>, decode: (UnsafeBufferPointer<UInt8>, Range<Int>) -> String) -> String {
-        if let known = states.first(where: { CopyText.equals(row, field, $0.bytes) }) { return known.name }
-        let name = decode(row, field)
-        if states.count < 64 { states.append((Array(UnsafeBufferPointer(rebasing: row[field])), name)) }
-        return name
-    }
-}
-
-/// Parses `instance_id, state, changed_at, event_id, recorded_at` rows of COPY text,
-/// reusing the strings of the instance id and of the states it has seen.
-struct ChangeRowParser {
-    let context: String
-    private var fields: [Range<Int>] = []
-    private var names = SharedNames()
-    private var dates = CopyText.DateCache()
-
-    init(context: String) { self.context = context }
-
-    /// `\N`, a NULL in COPY text (both text columns are NOT NULL).
-    private static let null: [UInt8] = [0x5C, 0x4E]
-
-    mutating func parse(_ row: UnsafeBufferPointer<UInt8>) throws -> StateChange {
-        CopyText.split(row, into: &fields)
-        guard fields.count == 5 else { throw bad(row, "expected 5 columns, got \(fields.count)") }
-        guard !CopyText.equals(row, fields[0], Self.null) else { throw bad(row, "instance_id is NULL") }
-        let id = names.instanceId(row, fields[0], decode: CopyText.string)
-        guard !CopyText.equals(row, fields[1], Self.null) else { throw bad(row, "state is NULL") }
-        let state = names.state(row, fields[1], decode: CopyText.string)
-        guard let changedAt = CopyText.timestamp(row, fields[2], cache: &dates) else { throw bad(row, "changed_at is not a timestamp bmbill can read") }
-        guard let eventId = CopyText.int64(row, fields[3]) else { throw bad(row, "event_id is not an integer") }
-        guard let recordedAt = CopyText.timestamp(row, fields[4], cache: &dates) else { throw bad(row, "recorded_at is not a timestamp bmbill can read") }
-        return StateChange(eventId: eventId, instanceId: id, state: state, changedAt: changedAt, recordedAt: recordedAt)
-    }
-
-    private func bad(_ row: UnsafeBufferPointer<UInt8>, _ problem: String) -> StoreError {
-        StoreError.badSourceRow(table: "instance_state_changes", key: String(decoding: row.prefix(200), as: UTF8.self), problem: "\(problem) (\(context))")
-    }
-}
-
-/// Parses the same rows from `COPY … TO STDOUT (FORMAT binary)`: each field's length and
-/// bytes, timestamps as `int8` microseconds since 2000-01-01 UTC and ids as `int8`, so there
-/// is no text to split or to read digits from. The first row carries the format's header,
-/// the last message is its trailer (`parse` gives nil for it). Every length is checked
-/// against the row: a malformed row is an error, never a read past the buffer.
-struct BinaryChangeRowParser {
-    let context: String
-    private var names = SharedNames()
-    private var sawHeader = false
-
-    init(context: String) { self.context = context }
-
-    /// A read position in one row; reading past its end is `nil`, never a crash. A struct
-    /// with mutating methods, not closures over a local (checked for exclusive access on
-    /// every call): this runs for every change.
-    struct Cursor {
-        let row: UnsafeBufferPointer<UInt8>
-        var at = 0
-
-        /// The next `n` bytes, or nil when the row ends first.
-        mutating func bytes(_ n: Int) -> Range<Int>? {
-            guard n >= 0, at <= row.count - n else { return nil }
-            at += n
-            return (at - n)..<at
-        }
-
-        /// A big-endian signed integer of `n` (2, 4 or 8) bytes, loaded whole (checked to
-        /// be inside the row first).
-        mutating func integer(_ n: Int) -> Int64? {
-            precondition(n == 2 || n == 4 || n == 8, "an integer of \(n) bytes")
-            guard let r = bytes(n) else { return nil }
-            let at = UnsafeRawPointer(row.baseAddress! + r.lowerBound)
-            switch n {
-            case 2: return Int64(Int16(bigEndian: at.loadUnaligned(as: Int16.self)))
-            case 4: return Int64(Int32(bigEndian: at.loadUnaligned(as: Int32.self)))
-            default: return Int64(bigEndian: at.loadUnaligned(as: Int64.self))
-            }
-        }
-
-        /// A field's bytes; nil for NULL (`length` -1), `.none` reported by `ok` false when the row ends.
-        mutating func field() -> (ok: Bool, range: Range<Int>?) {
-            guard let n = integer(4) else { return (false, nil) }
-            if n < 0 { return (true, nil) }
-            guard let r = bytes(Int(n)) else { return (false, nil) }
-            return (true, r)
-        }
-    }
-
-    mutating func parse(_ row: UnsafeBufferPointer<UInt8>) throws -> StateChange? {
-        var c = Cursor(row: row)
-        let short = "the row ends before its fields do"
-        if !sawHeader {
-            guard let sig = c.bytes(CopyBinary.signature.count), CopyText.equals(row, sig, CopyBinary.signature) else { throw bad(row, "not COPY's binary format") }
-            guard c.integer(4) != nil, let ext = c.integer(4), c.bytes(Int(ext)) != nil else { throw bad(row, short) }
-            sawHeader = true
-        }
-        guard let count = c.integer(2) else { throw bad(row, short) }
-        if count == -1 { return nil }
-        guard count == 5 else { throw bad(row, "expected 5 columns, got \(count)") }
-        let idField = c.field()
-        guard idField.ok else { throw bad(row, short) }
-        guard let idRange = idField.range else { throw bad(row, "instance_id is NULL") }
-        let stateField = c.field()
-        guard stateField.ok else { throw bad(row, short) }
-        guard let stateRange = stateField.range else { throw bad(row, "state is NULL") }
-        let changedAt = try instant(&c, row, "changed_at")
-        let eventId = try int8(&c, row, "event_id")
-        let recordedAt = try instant(&c, row, "recorded_at")
-        let id = names.instanceId(row, idRange, decode: Self.decode)
-        let state = names.state(row, stateRange, decode: Self.decode)
-        return StateChange(eventId: eventId, instanceId: id, state: state, changedAt: changedAt, recordedAt: recordedAt)
-    }
-
-    private static func decode(_ row: UnsafeBufferPointer<UInt8>, _ r: Range<Int>) -> String {
-        String(decoding: UnsafeBufferPointer(rebasing: row[r]), as: UTF8.self)
-    }
-
-    private func int8(_ c: inout Cursor, _ row: UnsafeBufferPointer<UInt8>, _ name: String) throws -> Int64 {
-        guard let n = c.integer(4) else { throw bad(row, "the row ends before its fields do") }
-        guard n >= 0 else { throw bad(row, "\(name) is NULL") }
-        guard n == 8 else { throw bad(row, "\(name) is not 8 bytes") }
-        guard let v = c.integer(8) else { throw bad(row, "the row ends before its fields do") }
-        return v
-    }
-
-    private func instant(_ c: inout Cursor, _ row: UnsafeBufferPointer<UInt8>, _ name: String) throws -> Instant {
-        let (micros, overflow) = try int8(&c, row, name).addingReportingOverflow(CopyBinary.postgresEpoch)
-        guard !overflow else { throw bad(row, "\(name) cannot be placed in time") }
-        return Instant(microseconds: micros)
-    }
-
-    private func bad(_ row: UnsafeBufferPointer<UInt8>, _ problem: String) -> StoreError {
-        StoreError.badSourceRow(table: "instance_state_changes", key: "binary row of \(row.count) bytes", problem: "\(problem) (\(context))")
     }
 }

@@ -182,8 +182,17 @@ public final class PostgresConnection {
     }
 
     /// Runs `COPY … TO STDOUT` and hands each data row (as libpq delivers it, with its
-    /// newline) to `body`. Each buffer is freed after its call.
+    /// newline) to `body`. Each buffer is freed after its call; an error thrown by `body`
+    /// cancels the COPY and is rethrown.
     public func copyOut(_ sql: String, context: String? = nil, _ body: (UnsafeBufferPointer<UInt8>) throws -> Void) throws {
+        var rows = try copyOutRows(sql, context: context)
+        while let row = try rows.next() { try body(row) }
+    }
+
+    /// Starts `COPY … TO STDOUT`; its rows are read with `CopyOutRows.next`. A loop over
+    /// them captures nothing (a closure over a loop's variables has them checked for
+    /// exclusive access at run time on every row).
+    public func copyOutRows(_ sql: String, context: String? = nil) throws -> CopyOutRows {
         let start = PQexec(conn, sql)
         if PQresultStatus(start) != PGRES_COPY_OUT {
             let error = PostgresError.from(result: start, connection: conn, code: .copy, context: context)
@@ -191,36 +200,34 @@ public final class PostgresConnection {
             throw error
         }
         PQclear(start)
-        var failure: Error?
-        while true {
-            var pointer: UnsafeMutablePointer<CChar>?
-            let n = PQgetCopyData(conn, &pointer, 0)
-            if n > 0, let pointer {
-                if failure == nil {
-                    do {
-                        try pointer.withMemoryRebound(to: UInt8.self, capacity: Int(n)) {
-                            try body(UnsafeBufferPointer(start: $0, count: Int(n)))
-                        }
-                    } catch {
-                        failure = error
-                        cancel()
-                    }
-                }
-                PQfreemem(pointer)
-            } else if n == -1 {
-                break
-            } else {
-                failure = failure ?? PostgresError.from(result: nil, connection: conn, code: .copy, context: context)
-                break
-            }
-        }
+        return CopyOutRows(connection: self, context: context)
+    }
+
+    /// The next data row of the COPY under way: its byte count, and libpq's buffer in
+    /// `pointer` (to be freed with `PQfreemem`); -1 at its end, -2 on an error.
+    fileprivate func nextCopyRow(_ pointer: inout UnsafeMutablePointer<CChar>?) -> Int32 { PQgetCopyData(conn, &pointer, 0) }
+
+    /// The error that ended a COPY, or the first error among its results (all read).
+    fileprivate func endCopy(failed: Bool, context: String?) -> PostgresError? {
+        var failure = failed ? PostgresError.from(result: nil, connection: conn, code: .copy, context: context) : nil
         while let result = PQgetResult(conn) {
             if failure == nil, PQresultStatus(result) != PGRES_COMMAND_OK {
                 failure = PostgresError.from(result: result, connection: conn, code: .copy, context: context)
             }
             PQclear(result)
         }
-        if let failure { throw failure }
+        return failure
+    }
+
+    /// Stops a COPY left before its end: cancels it and reads what is still on the way.
+    fileprivate func abandonCopy() {
+        cancel()
+        var pointer: UnsafeMutablePointer<CChar>?
+        while PQgetCopyData(conn, &pointer, 0) > 0 {
+            if let p = pointer { PQfreemem(p) }
+            pointer = nil
+        }
+        drain()
     }
 
     // MARK: Transactions and locks
@@ -399,5 +406,40 @@ extension QueryResult {
     /// The first row, checked; nil when there is none.
     public func firstChecked(table: String, keyColumn: Int = 0) -> CheckedRow? {
         rows.first.map { CheckedRow(table: table, values: $0, keyColumn: keyColumn) }
+    }
+}
+
+/// The rows of a `COPY … TO STDOUT` (`PostgresConnection.copyOutRows`), one at a time. A
+/// row is libpq's buffer, valid until the next call of `next`. Dropped before its end (an
+/// error in the reading loop), it cancels the COPY and reads what is left, so that the
+/// connection can be used again.
+public struct CopyOutRows: ~Copyable {
+    private let connection: PostgresConnection
+    private let context: String?
+    private var row: UnsafeMutablePointer<CChar>?
+    private var ended = false
+
+    fileprivate init(connection: PostgresConnection, context: String?) {
+        self.connection = connection
+        self.context = context
+    }
+
+    /// The next row, or nil after the last one; throws the server's error if the COPY failed.
+    public mutating func next() throws -> UnsafeBufferPointer<UInt8>? {
+        if let row { PQfreemem(row) }
+        row = nil
+        guard !ended else { return nil }
+        let n = connection.nextCopyRow(&row)
+        if n > 0, let row {
+            return UnsafeBufferPointer(start: UnsafeMutableRawPointer(row).bindMemory(to: UInt8.self, capacity: Int(n)), count: Int(n))
+        }
+        ended = true
+        if let failure = connection.endCopy(failed: n != -1, context: context) { throw failure }
+        return nil
+    }
+
+    deinit {
+        if let row { PQfreemem(row) }
+        if !ended { connection.abandonCopy() }
     }
 }

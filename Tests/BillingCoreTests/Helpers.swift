@@ -40,7 +40,7 @@ struct World {
     mutating func change(_ id: String, _ state: String, at: String, event: Int64? = nil) -> Int64 {
         let e = event ?? nextEvent
         nextEvent = max(nextEvent, e) + 1
-        changes[id, default: []].append(StateChange(eventId: e, instanceId: id, state: state, changedAt: t(at), recordedAt: t(at)))
+        changes[id, default: []].append(StateChange(eventId: e, state: state, changedAt: t(at), recordedAt: t(at)))
         return e
     }
 

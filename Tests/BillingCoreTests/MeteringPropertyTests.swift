@@ -13,7 +13,7 @@ struct MeteringPropertyTests {
         var at = period.start.adding(microseconds: -86_400_000_000)
         return steps.enumerated().map { n, step in
             at = at.adding(microseconds: Int64(step.0) * 1_000_003 + Int64(step.0 % 7))  // odd microseconds on purpose
-            return StateChange(eventId: Int64(n + 1), instanceId: "i-1", state: states[step.1 % states.count], changedAt: at, recordedAt: at)
+            return StateChange(eventId: Int64(n + 1), state: states[step.1 % states.count], changedAt: at, recordedAt: at)
         }
     }
 

@@ -520,7 +520,7 @@ struct PricingPropertyTests {
         for (i, (project, type)) in [("prj-a", "r2a.baremetal"), ("prj-c", "p2a.baremetal"), ("prj-b", "r2a.baremetal")].enumerated() {
             w.instance("i-\(i)", project: project, type: type)
             for c in MeteringPropertyTests.timeline(steps.shuffled(), period: october) {
-                w.changes["i-\(i)", default: []].append(StateChange(eventId: c.eventId, instanceId: "i-\(i)", state: c.state, changedAt: c.changedAt, recordedAt: c.recordedAt))
+                w.changes["i-\(i)", default: []].append(StateChange(eventId: c.eventId, state: c.state, changedAt: c.changedAt, recordedAt: c.recordedAt))
             }
         }
         for d in 0..<next(5) {

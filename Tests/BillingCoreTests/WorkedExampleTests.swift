@@ -36,10 +36,12 @@ struct WorkedExampleTests {
     }
 
     static var changes: [String: [StateChange]] {
-        Dictionary(grouping: csv("instance_state_changes").map {
-            StateChange(eventId: Int64($0["event_id"]!)!, instanceId: $0["instance_id"]!, state: $0["state"]!,
-                        changedAt: instant($0["changed_at"]!), recordedAt: instant($0["recorded_at"]!))
-        }, by: \.instanceId)
+        Dictionary(grouping: csv("instance_state_changes"), by: { $0["instance_id"]! }).mapValues { rows in
+            rows.map {
+                StateChange(eventId: Int64($0["event_id"]!)!, state: $0["state"]!, changedAt: instant($0["changed_at"]!),
+                            recordedAt: instant($0["recorded_at"]!))
+            }
+        }
     }
 
     static func bill(asOf: String) -> BillingResult {

@@ -16,7 +16,7 @@ struct CopyTextTests {
 
     func micros(_ text: String) -> Int64? { timestamp(text)?.microseconds }
 
-    func parse(_ row: String) throws -> StateChange {
+    func parse(_ row: String) throws -> (instanceId: String, change: StateChange) {
         var parser = ChangeRowParser(context: "a test")
         return try Array(row.utf8).withUnsafeBufferPointer { try parser.parse($0) }
     }
@@ -171,8 +171,8 @@ struct CopyTextTests {
 
     @Test("A whole row reads exactly; rows of the wrong shape or with NULL text columns are errors, not crashes")
     func rows() throws {
-        let change = try parse("i-tab\\there\t Active\\t\t0044-03-15 12:00:00.5+00 BC\t-7\t294247-01-10 04:00:54.775807+00\n")
-        #expect(change.instanceId == "i-tab\there")
+        let (instanceId, change) = try parse("i-tab\\there\t Active\\t\t0044-03-15 12:00:00.5+00 BC\t-7\t294247-01-10 04:00:54.775807+00\n")
+        #expect(instanceId == "i-tab\there")
         #expect(change.state == " Active\t")
         #expect(change.changedAt.microseconds == micros("0044-03-15 12:00:00+00 BC")! + 500_000)
         #expect(change.eventId == -7)

@@ -265,8 +265,8 @@ struct PricingFilesTests {
         var engine = BillingEngine(period: period, asOf: period.end, settings: BillingSettings(), catalog: catalog)!
         let at = period.start.adding(microseconds: 1_000_000_000)
         engine.meter(instanceId: "i-1", changes: [
-            StateChange(eventId: 1, instanceId: "i-1", state: "active", changedAt: at, recordedAt: at),
-            StateChange(eventId: 2, instanceId: "i-1", state: "deleting", changedAt: at.adding(microseconds: 700 * hour + 500_000), recordedAt: at),
+            StateChange(eventId: 1, state: "active", changedAt: at, recordedAt: at),
+            StateChange(eventId: 2, state: "deleting", changedAt: at.adding(microseconds: 700 * hour + 500_000), recordedAt: at),
         ])
         let result = engine.finish()
         let ledger = CreditLedger(credits: result.creditRows, applied: [:], currency: krw, period: period)

@@ -81,8 +81,8 @@ struct ReportsTests {
         var engine = BillingEngine(period: period, asOf: period.end, settings: BillingSettings(), catalog: catalog)!
         let at = period.start.adding(microseconds: 1_000_000_000)
         engine.meter(instanceId: "i-1", changes: [
-            StateChange(eventId: 1, instanceId: "i-1", state: "active", changedAt: at, recordedAt: at),
-            StateChange(eventId: 2, instanceId: "i-1", state: "deleting", changedAt: at.adding(microseconds: 5_400_500_000), recordedAt: at),
+            StateChange(eventId: 1, state: "active", changedAt: at, recordedAt: at),
+            StateChange(eventId: 2, state: "deleting", changedAt: at.adding(microseconds: 5_400_500_000), recordedAt: at),
         ])
         return engine.finish()
     }

@@ -166,15 +166,14 @@ func referenceUnescape(_ field: ArraySlice<UInt8>) -> String {
 
 func hex(_ b: UInt8) -> Int? { Int(String(UnicodeScalar(b)), radix: 16) }
 
-func referenceRow(_ row: [UInt8]) -> StateChange? {
+func referenceRow(_ row: [UInt8]) -> (instanceId: String, change: StateChange)? {
     let f = referenceSplit(row)
     guard f.count == 5, Array(f[0]) != [0x5C, 0x4E], Array(f[1]) != [0x5C, 0x4E],
         let changedAt = referenceTimestamp(Array(f[2])),
         let eventId = Int64(String(decoding: f[3], as: UTF8.self)),
         let recordedAt = referenceTimestamp(Array(f[4]))
     else { return nil }
-    return StateChange(eventId: eventId, instanceId: referenceUnescape(f[0]), state: referenceUnescape(f[1]),
-                       changedAt: changedAt, recordedAt: recordedAt)
+    return (referenceUnescape(f[0]), StateChange(eventId: eventId, state: referenceUnescape(f[1]), changedAt: changedAt, recordedAt: recordedAt))
 }
 
 /// `Y{4,9}-MM-DD HH:MM:SS[.f{1,6}]+00[ BC]`, year not 0, a real date and time of day, as
