@@ -1,3 +1,4 @@
+import Foundation
 import BillingCore
 import PropertyBased
 import Testing
@@ -18,6 +19,35 @@ struct MeteringPropertyTests {
     }
 
     static let stepGen = zip(Gen.int(in: 0...200_000), Gen.int(in: 0...20)).array(of: 1...80)
+
+    @Test("StateTimeline's intervals, states and set-aside changes are those of a plain walk of the changes (names in any case, deleted, one instant)")
+    func timelineEqualsPlainWalk() async {
+        let names = ["active", "Active", " active", "stopped", "STOPPED\t", "error", "deleted", "Deleted ", "spawning", "rebooting_started_hard",
+                     "Rebooting_Started_Hard", "no-such-state"]
+        await propertyCheck(count: 300, input: zip(Gen.int(in: 0...3), Gen.int(in: 0...(names.count - 1))).array(of: 0...40)) { steps in
+            var at = october.start
+            var changes: [StateChange] = []
+            for (n, step) in steps.enumerated() {
+                at = at.adding(microseconds: Int64(step.0) * 3_600_000_000)  // 0: the same instant as the change before
+                changes.append(StateChange(eventId: Int64(n * 7919 % 1000), state: names[step.1], changedAt: at, recordedAt: at))
+            }
+            // The rules, walked plainly: in (instant, event id) order, up to and with the first deleted.
+            let ordered = changes.sorted { ($0.changedAt, $0.eventId) < ($1.changedAt, $1.eventId) }
+            let canonical = ordered.map { $0.state.trimmingCharacters(in: .whitespacesAndNewlines).lowercased() }
+            let applied = (canonical.firstIndex(of: "deleted") ?? (ordered.count - 1)) + 1
+            var states: [String] = []
+            for s in canonical.prefix(applied) where !states.contains(s) { states.append(s) }
+            let tl = StateTimeline(changes: changes.shuffled())
+            #expect(tl.states == states)
+            #expect(tl.intervals.count == applied)
+            for (i, interval) in tl.intervals.enumerated() {
+                #expect(interval.from == ordered[i].changedAt && interval.eventId == ordered[i].eventId)
+                #expect(interval.to == (i + 1 < applied ? ordered[i + 1].changedAt : nil))
+                #expect(interval.state == canonical[i] && interval.stateIndex == states.firstIndex(of: canonical[i]))
+            }
+            #expect(tl.setAsideAfterDeleted == Array(ordered.dropFirst(applied)))
+        }
+    }
 
     @Test("A month's billable seconds equal the sum of its days'")
     func monthEqualsSumOfDays() async {

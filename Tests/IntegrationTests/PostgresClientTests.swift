@@ -90,6 +90,38 @@ struct PostgresClientTests {
         #expect(try db.execute("SELECT count(*) FROM c").scalar == "2")
     }
 
+    @Test("COPY out row by row: left before its end it is cancelled, a failure on the server is thrown, and the connection goes on")
+    func copyOutRows() throws {
+        struct Stop: Error {}
+        let t = try TestDatabase()
+        let db = try t.connect()
+        var rows = try db.copyOutRows("COPY (SELECT g FROM generate_series(1, 3) g) TO STDOUT")
+        var read: [String] = []
+        while let row = try rows.next() { read.append(String(decoding: row, as: UTF8.self)) }
+        #expect(read == ["1\n", "2\n", "3\n"])
+        #expect(try rows.next() == nil)
+        _ = consume rows
+        // A loop that throws after three rows of a million: the rest is cancelled, not read to the end.
+        var seen = 0
+        #expect(throws: Stop.self) {
+            try db.copyOut("COPY (SELECT g FROM generate_series(1, 1000000) g) TO STDOUT") { _ in
+                seen += 1
+                if seen == 3 { throw Stop() }
+            }
+        }
+        #expect(seen == 3)
+        #expect(try db.execute("SELECT 2").scalar == "2")
+        do {
+            var dropped = try db.copyOutRows("COPY (SELECT g FROM generate_series(1, 1000000) g) TO STDOUT")
+            #expect(try dropped.next() != nil)
+        }
+        #expect(try db.execute("SELECT 3").scalar == "3")
+        #expect(throws: PostgresError.self) {
+            try db.copyOut("COPY (SELECT 10 / (5 - g) FROM generate_series(1, 10) g) TO STDOUT") { _ in }
+        }
+        #expect(try db.execute("SELECT 4").scalar == "4")
+    }
+
     @Test("A transaction commits on return and rolls back on error")
     func transactions() throws {
         struct Boom: Error {}
