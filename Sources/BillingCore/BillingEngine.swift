@@ -372,7 +372,9 @@ public struct BillingEngine: Sendable {
         var walk = IntervalWalk()
         if !clipped.isEmpty {
             reportCatalogProblems(instance, clipped: clipped, &report)
-            walk = meterIntervals(clipped, states: timeline.states, typeName: instance.typeName, discounts: discountPieces(for: instance, forecast: false),
+            // Worked out first: a mutating call among the arguments of a call on `self` copies the whole engine.
+            let pieces = discountPieces(for: instance, forecast: false)
+            walk = meterIntervals(clipped, states: timeline.states, typeName: instance.typeName, discounts: pieces,
                                   cap: agreements.caps[instance.typeName], days: days, byDay: splitUsageByDay, keepsCells: true)
             for u in walk.unknownStates.sorted(by: { $0.state < $1.state }) {
                 report.add(.unknownState, u.events, micros: u.micros, "state '\(u.state)' is not in billable_states: \(formatSeconds(u.micros)) s not billed")
@@ -416,7 +418,8 @@ public struct BillingEngine: Sendable {
         let known = changes.contains { $0.changedAt > asOf } ? StateTimeline(changes: changes.filter { $0.changedAt <= asOf }) : timeline
         let clipped = known.clipped(to: f.window)
         guard !clipped.isEmpty else { return [] }
-        let walk = meterIntervals(clipped, states: known.states, typeName: instance.typeName, discounts: discountPieces(for: instance, forecast: true),
+        let pieces = discountPieces(for: instance, forecast: true)
+        let walk = meterIntervals(clipped, states: known.states, typeName: instance.typeName, discounts: pieces,
                                   cap: f.agreements.caps[instance.typeName], days: f.days, byDay: false, keepsCells: false)
         let unpriced = walk.unpriced.micros - unpricedSoFar
         if unpriced > 0 {
@@ -683,21 +686,24 @@ public struct BillingEngine: Sendable {
     public func finish() -> BillingResult {
         let all = rateCard.all
         // Instances by project, then id: the order of usage rows.
-        var order = metered.indices.filter { catalog.instances[metered[$0].instanceId] != nil }
+        // Each instance looked up once (not in the sort's comparisons).
+        let projectOf = metered.map { catalog.instances[$0.instanceId]?.projectId }
+        var order = metered.indices.filter { projectOf[$0] != nil }
         order.sort { a, b in
-            let pa = catalog.instances[metered[a].instanceId]!.projectId, pb = catalog.instances[metered[b].instanceId]!.projectId
+            let pa = projectOf[a]!, pb = projectOf[b]!
             return pa != pb ? pa < pb : metered[a].instanceId < metered[b].instanceId
         }
         var sorted = order.map { metered[$0] }
+        let sortedProjects = order.map { projectOf[$0]! }
 
         var invoices: [InvoiceContent] = []
         var forecasts: [InvoiceContent] = []
         var usageRows = 0
         var start = 0
         while start < sorted.count {
-            let projectId = catalog.instances[sorted[start].instanceId]!.projectId
+            let projectId = sortedProjects[start]
             var end = start
-            while end < sorted.count, catalog.instances[sorted[end].instanceId]!.projectId == projectId { end += 1 }
+            while end < sorted.count, sortedProjects[end] == projectId { end += 1 }
             // Lines grouped by category (invoice order), then instance, then rate version.
             var keys: [(instance: Int, line: Int, rank: Int, category: String)] = []
             for m in start..<end {

@@ -176,15 +176,36 @@ public struct InvoiceContent: Hashable, Sendable {
     /// What VAT is charged on.
     public var taxBase: Int128 { subtotal - creditsApplied }
 
-    /// The lines' categories in invoice order, each with its lines and their sum.
-    public var categories: [(category: String, lines: [InvoiceLine], subtotal: Int128)] {
-        var order: [String] = []
-        var groups: [String: [InvoiceLine]] = [:]
-        for line in lines {
-            if groups[line.category] == nil { order.append(line.category) }
-            groups[line.category, default: []].append(line)
+    /// The lines' categories in invoice order (that of their first lines), each with its
+    /// lines and their sum. The engine writes an invoice's lines grouped by category, so a
+    /// category's lines are a slice of `lines`, not copies; lines in another order are
+    /// grouped first.
+    public var categories: [(category: String, lines: ArraySlice<InvoiceLine>, subtotal: Int128)] {
+        func runs(_ lines: [InvoiceLine]) -> [Range<Int>] {
+            var result: [Range<Int>] = []
+            var start = 0
+            while start < lines.count {
+                var end = start + 1
+                while end < lines.count, lines[end].category == lines[start].category { end += 1 }
+                result.append(start..<end)
+                start = end
+            }
+            return result
         }
-        return order.map { ($0, groups[$0]!, groups[$0]!.reduce(0) { $0 + $1.amount }) }
+        var grouped = lines
+        var ranges = runs(lines)
+        if Set(ranges.map { lines[$0.lowerBound].category }).count < ranges.count {
+            // A category in two places: its lines brought together, in the order of its first.
+            var order: [String] = []
+            var groups: [String: [InvoiceLine]] = [:]
+            for line in lines {
+                if groups[line.category] == nil { order.append(line.category) }
+                groups[line.category, default: []].append(line)
+            }
+            grouped = order.flatMap { groups[$0]! }
+            ranges = runs(grouped)
+        }
+        return ranges.map { r in (grouped[r.lowerBound].category, grouped[r], grouped[r].reduce(0) { $0 + $1.amount }) }
     }
 
     /// The VAT split over the days in proportion to each day's charges, exactly.

@@ -93,6 +93,13 @@ struct PricingRulesTests {
         #expect(inv.lines.map(\.lineNumber) == [1, 2, 3])
         #expect(inv.categories.map(\.category) == ["memory_optimized", "gpu"])
         #expect(inv.categories.map(\.subtotal).reduce(0, +) == inv.subtotal)
+        #expect(inv.categories.map { $0.lines.map(\.instanceId) } == [["i-mem"], ["a-gpu", "i-gpu"]])
+        // Lines of one category in two places (not as the engine writes them) are brought together, in the order of the first.
+        let mixed = InvoiceContent(project: inv.project, currency: inv.currency, lines: [inv.lines[1], inv.lines[0], inv.lines[2]], vatRate: BillingSettings().vatRate,
+                                   rounding: .halfUp)
+        #expect(mixed.categories.map(\.category) == ["gpu", "memory_optimized"])
+        #expect(mixed.categories.map { $0.lines.map(\.instanceId) } == [["a-gpu", "i-gpu"], ["i-mem"]])
+        #expect(mixed.categories.map(\.subtotal) == [inv.lines[1].amount + inv.lines[2].amount, inv.lines[0].amount])
     }
 
     @Test("3. Rounding modes", arguments: [
