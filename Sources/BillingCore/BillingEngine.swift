@@ -357,8 +357,10 @@ public struct BillingEngine: Sendable {
 
         let timeline = StateTimeline(changes: changes)
         let instance = catalog.instances[instanceId]
-        var inPeriod = changes.filter { $0.changedAt >= period.start }
-        if !inPeriod.isSorted(by: StateChange.inEffectOrder) { inPeriod.sort(by: StateChange.inEffectOrder) }
+        // The period's changes in effect order: the reader's come sorted, so they are a suffix.
+        let inPeriod = changes.isSorted(by: StateChange.inEffectOrder)
+            ? changes[(changes.firstIndex { $0.changedAt >= period.start } ?? changes.endIndex)...]
+            : ArraySlice(changes.filter { $0.changedAt >= period.start }.sorted(by: StateChange.inEffectOrder))
         counts.periodChangesRead += inPeriod.count
         let clipped = timeline.clipped(to: window)
         var report = InstanceReport(projectId: instance?.projectId, instanceId: instanceId)
@@ -447,11 +449,11 @@ public struct BillingEngine: Sendable {
 
     /// Warnings about the changes themselves: several at one instant, after `deleted`,
     /// after `as_of`, before `created_at`; and a `created_at` that cannot be placed.
-    private func reportChangeWarnings(_ inPeriod: [StateChange], timeline: StateTimeline, instance: Instance?, _ report: inout InstanceReport) {
-        var i = 0
-        while i < inPeriod.count {
+    private func reportChangeWarnings(_ inPeriod: ArraySlice<StateChange>, timeline: StateTimeline, instance: Instance?, _ report: inout InstanceReport) {
+        var i = inPeriod.startIndex
+        while i < inPeriod.endIndex {
             var j = i + 1
-            while j < inPeriod.count, inPeriod[j].changedAt == inPeriod[i].changedAt { j += 1 }
+            while j < inPeriod.endIndex, inPeriod[j].changedAt == inPeriod[i].changedAt { j += 1 }
             if j - i > 1 {
                 let group = inPeriod[i..<j]
                 report.add(.duplicateInstant, group.map(\.eventId),
@@ -478,7 +480,7 @@ public struct BillingEngine: Sendable {
     }
 
     /// No instances row: no project to bill. Reported when it matters to this period.
-    private func reportOrphan(_ instanceId: String, changes: [StateChange], inPeriod: [StateChange], clipped: [StateTimeline.Interval],
+    private func reportOrphan(_ instanceId: String, changes: [StateChange], inPeriod: ArraySlice<StateChange>, clipped: [StateTimeline.Interval],
                               _ report: inout InstanceReport) {
         let table = catalog.billableStates
         let micros = clipped.filter { table.isBillable($0.state) == true }.reduce(Int64(0)) { $0 + $1.from.microseconds(until: $1.to!) }

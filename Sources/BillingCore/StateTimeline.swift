@@ -27,6 +27,7 @@ public struct StateTimeline: Sendable {
     public init(changes: [StateChange]) {
         let ordered = changes.isSorted(by: StateChange.inEffectOrder) ? changes : changes.sorted(by: StateChange.inEffectOrder)
         var states: [String] = []
+        states.reserveCapacity(8)
         var deleted = -1
         // A change's state name -> its canonical state's index in `states`.
         var index = StateMemo<Int>()
@@ -79,6 +80,7 @@ public struct StateTimeline: Sendable {
     /// The intervals cut to `window`, without empty ones: disjoint and in time order.
     public func clipped(to window: BillingWindow) -> [Interval] {
         var result: [Interval] = []
+        result.reserveCapacity(intervals.count)
         for interval in intervals {
             let from = max(interval.from, window.start)
             let to = min(interval.to ?? window.end, window.end)
@@ -101,6 +103,8 @@ public struct StateTimeline: Sendable {
 /// first (most state names differ in length, and a String's is at hand).
 struct StateMemo<Value> {
     private var known: [(name: String, value: Value)] = []
+
+    init() { known.reserveCapacity(8) }
 
     mutating func value(of name: String, _ make: (String) -> Value) -> Value {
         let n = name.utf8.count

@@ -19,11 +19,17 @@ struct SharedNames {
         let head: UInt64
         let tail: UInt64
 
-        init(_ p: UnsafePointer<UInt8>, _ n: Int) {
+        /// The key of the `n` bytes at `p`; `readable` bytes from `p` on are in the buffer
+        /// (a short name followed by eight readable bytes is loaded whole and masked).
+        @inline(__always)
+        init(_ p: UnsafePointer<UInt8>, _ n: Int, readable: Int) {
             length = n
             if n >= 8 {
                 head = UnsafeRawPointer(p).loadUnaligned(as: UInt64.self)
                 tail = UnsafeRawPointer(p + (n - 8)).loadUnaligned(as: UInt64.self)
+            } else if readable >= 8 {
+                head = n == 0 ? 0 : UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self)) & (UInt64.max >> (64 - 8 * n))
+                tail = 0
             } else {
                 var v: UInt64 = 0
                 for i in 0..<n { v |= UInt64(p[i]) << (8 * UInt64(i)) }
@@ -48,7 +54,7 @@ struct SharedNames {
 
     mutating func state(_ row: UnsafeBufferPointer<UInt8>, _ field: Range<Int>, decode: (UnsafeBufferPointer<UInt8>, Range<Int>) -> String) -> String {
         let p = row.baseAddress! + field.lowerBound, n = field.count
-        let key = StateKey(p, n)
+        let key = StateKey(p, n, readable: row.count - field.lowerBound)
         for k in stateKeys.indices where stateKeys[k] == key {
             if n <= 16 || stateBytes[k].withUnsafeBufferPointer({ Self.sameBytes(p, $0.baseAddress!, n) }) { return stateNames[k] }
         }
@@ -141,51 +147,89 @@ struct BinaryChangeRowParser {
         let count = Int16(bigEndian: p.loadUnaligned(fromByteOffset: at, as: Int16.self))
         if count == -1 { return nil }
         guard count == 5 else { throw bad(row, "expected 5 columns, got \(count)") }
-        at += 2
-        let idRange = try text(p, &at, row, "instance_id")
-        let stateRange = try text(p, &at, row, "state")
-        let changedAt = try instant(p, &at, row, "changed_at")
-        let eventId = try int8(p, &at, row, "event_id")
-        let recordedAt = try instant(p, &at, row, "recorded_at")
-        guard at == end else { throw bad(row, "\(end - at) bytes follow the row's fields") }
-        startsInstance = names.startsInstance(row, idRange, decode: Self.decode)
-        let state = names.state(row, stateRange, decode: Self.decode)
-        return StateChange(eventId: eventId, state: state, changedAt: changedAt, recordedAt: recordedAt)
+        let f: Fields
+        do { f = try Self.fields(p, at: at + 2, end: end) } catch { throw bad(row, error.words) }
+        startsInstance = names.startsInstance(row, f.id, decode: Self.decode)
+        let state = names.state(row, f.state, decode: Self.decode)
+        return StateChange(eventId: f.eventId, state: state, changedAt: f.changedAt, recordedAt: f.recordedAt)
+    }
+
+    /// What is wrong with a row, in words (`parse` adds what was being read).
+    private struct Problem: Error { let words: String }
+
+    /// A row's five fields, read from `at` to `end` (static, with a typed error: no copy of
+    /// the parser and no boxed error on the way of every row).
+    private struct Fields {
+        let id: Range<Int>
+        let state: Range<Int>
+        let changedAt: Instant
+        let eventId: Int64
+        let recordedAt: Instant
+    }
+
+    private static func fields(_ p: UnsafeRawPointer, at start: Int, end: Int) throws(Problem) -> Fields {
+        var at = start
+        let id = try text(p, &at, end, "instance_id")
+        let state = try text(p, &at, end, "state")
+        // A well-formed row ends with its three 8-byte fields, 36 bytes with their lengths:
+        // checked at once. Any other ending is read field by field, to say what is wrong.
+        if end - at == 36, length(p, at) == 8, length(p, at + 12) == 8, length(p, at + 24) == 8 {
+            let (changed, c) = value(p, at + 4).addingReportingOverflow(CopyBinary.postgresEpoch)
+            let (recorded, r) = value(p, at + 28).addingReportingOverflow(CopyBinary.postgresEpoch)
+            if !c && !r {
+                return Fields(id: id, state: state, changedAt: Instant(microseconds: changed), eventId: value(p, at + 16),
+                              recordedAt: Instant(microseconds: recorded))
+            }
+        }
+        let changedAt = try instant(p, &at, end, "changed_at")
+        let eventId = try int8(p, &at, end, "event_id")
+        let recordedAt = try instant(p, &at, end, "recorded_at")
+        guard at == end else { throw Problem(words: "\(end - at) bytes follow the row's fields") }
+        return Fields(id: id, state: state, changedAt: changedAt, eventId: eventId, recordedAt: recordedAt)
+    }
+
+    /// The length word at `at` (the caller has checked it is in the row).
+    @inline(__always)
+    private static func length(_ p: UnsafeRawPointer, _ at: Int) -> Int32 { Int32(bigEndian: p.loadUnaligned(fromByteOffset: at, as: Int32.self)) }
+
+    /// The 8-byte value at `at` (the caller has checked it is in the row).
+    @inline(__always)
+    private static func value(_ p: UnsafeRawPointer, _ at: Int) -> Int64 { Int64(bigEndian: p.loadUnaligned(fromByteOffset: at, as: Int64.self))
     }
 
     /// A field's length word at `at`, checked to be in the row; moves past it.
     @inline(__always)
-    private func length(_ p: UnsafeRawPointer, _ at: inout Int, _ row: UnsafeBufferPointer<UInt8>) throws -> Int {
-        guard row.count - at >= 4 else { throw bad(row, Self.short) }
+    private static func length(_ p: UnsafeRawPointer, _ at: inout Int, _ end: Int) throws(Problem) -> Int {
+        guard end - at >= 4 else { throw Problem(words: short) }
         defer { at += 4 }
-        return Int(Int32(bigEndian: p.loadUnaligned(fromByteOffset: at, as: Int32.self)))
+        return Int(length(p, at))
     }
 
     /// A NOT NULL text field's bytes; moves past them.
     @inline(__always)
-    private func text(_ p: UnsafeRawPointer, _ at: inout Int, _ row: UnsafeBufferPointer<UInt8>, _ name: String) throws -> Range<Int> {
-        let n = try length(p, &at, row)
-        guard n >= 0 else { throw bad(row, "\(name) is NULL") }
-        guard n <= row.count - at else { throw bad(row, Self.short) }
+    private static func text(_ p: UnsafeRawPointer, _ at: inout Int, _ end: Int, _ name: StaticString) throws(Problem) -> Range<Int> {
+        let n = try length(p, &at, end)
+        guard n >= 0 else { throw Problem(words: "\(name) is NULL") }
+        guard n <= end - at else { throw Problem(words: short) }
         defer { at += n }
         return at..<(at + n)
     }
 
     /// A NOT NULL `int8` (or `timestamptz`) field; moves past it.
     @inline(__always)
-    private func int8(_ p: UnsafeRawPointer, _ at: inout Int, _ row: UnsafeBufferPointer<UInt8>, _ name: String) throws -> Int64 {
-        let n = try length(p, &at, row)
-        guard n >= 0 else { throw bad(row, "\(name) is NULL") }
-        guard n == 8 else { throw bad(row, "\(name) is not 8 bytes") }
-        guard row.count - at >= 8 else { throw bad(row, Self.short) }
+    private static func int8(_ p: UnsafeRawPointer, _ at: inout Int, _ end: Int, _ name: StaticString) throws(Problem) -> Int64 {
+        let n = try length(p, &at, end)
+        guard n >= 0 else { throw Problem(words: "\(name) is NULL") }
+        guard n == 8 else { throw Problem(words: "\(name) is not 8 bytes") }
+        guard end - at >= 8 else { throw Problem(words: short) }
         defer { at += 8 }
-        return Int64(bigEndian: p.loadUnaligned(fromByteOffset: at, as: Int64.self))
+        return value(p, at)
     }
 
     @inline(__always)
-    private func instant(_ p: UnsafeRawPointer, _ at: inout Int, _ row: UnsafeBufferPointer<UInt8>, _ name: String) throws -> Instant {
-        let (micros, overflow) = try int8(p, &at, row, name).addingReportingOverflow(CopyBinary.postgresEpoch)
-        guard !overflow else { throw bad(row, "\(name) cannot be placed in time") }
+    private static func instant(_ p: UnsafeRawPointer, _ at: inout Int, _ end: Int, _ name: StaticString) throws(Problem) -> Instant {
+        let (micros, overflow) = try int8(p, &at, end, name).addingReportingOverflow(CopyBinary.postgresEpoch)
+        guard !overflow else { throw Problem(words: "\(name) cannot be placed in time") }
         return Instant(microseconds: micros)
     }
 

@@ -306,14 +306,12 @@ public struct PeriodFiles {
                     pricing: pricing)
     }
 
-    /// The keys pricing adds to each line of an invoice document.
-    public static let pricingLineKeys: Set<String> = ["list_amount", "discount", "discount_amount", "capped_seconds", "capped_hours"]
     /// The keys pricing adds to an invoice document.
     public static let pricingInvoiceKeys: Set<String> = ["list_subtotal", "discount", "credits", "credits_applied", "tax_base"]
 
     /// The one invoice document: identity, period, project, lines by category, totals; the
     /// run's settings when known (the run's file has them; a stored revision keeps its VAT
-    /// rate only). Pricing's fields (`pricingLineKeys`, `pricingInvoiceKeys`) only when
+    /// rate only). Pricing's fields (each line's last five, `pricingInvoiceKeys`) only when
     /// `pricing` (pricing plays a part in the period or the export).
     static func invoiceJSON(_ c: InvoiceContent, record: InvoiceRecord?, period: BillingPeriod, billedThrough: Instant, vatRate: ExactDecimal,
                             settings: JSON?, pricing: Bool) -> JSON {
@@ -341,23 +339,28 @@ public struct PeriodFiles {
                     "category": .string(group.category),
                     "subtotal": .string(cur.plain(group.subtotal)),
                     "lines": .array(group.lines.map { l in
-                        let line: JSON = [
-                            "line_no": .int(Int64(l.lineNumber)), "instance_id": .string(l.instanceId),
-                            "instance_name": .optional(l.instanceName), "instance_type": .string(l.typeName), "image": .string(l.image),
-                            "rate_effective_from": .string(l.rate.effectiveFrom.iso8601),
-                            "rate_effective_to": .optional(l.rate.effectiveTo?.iso8601),
-                            "hourly_rate": .string(l.rate.hourlyRateText),
-                            "metered_seconds": .string(formatSeconds(l.meteredMicroseconds)),
-                            "billable_seconds": .string(String(l.billableSeconds)), "amount": .string(cur.plain(l.amount)),
-                            "list_amount": .string(cur.plain(l.listAmount)),
-                            "discount": l.discount.map { d in
-                                ["discount_id": .string(d.id), "percent": .string(d.percentText), "description": .optional(d.description)]
-                            } ?? .null,
-                            "discount_amount": .string(cur.plain(l.discountAmount)),
-                            "capped_seconds": .string(formatSeconds(l.cappedMicroseconds)),
-                            "capped_hours": .string(DisplayFormat.hours(microseconds: l.cappedMicroseconds, decimals: 2)),
+                        var line: [(String, JSON)] = [
+                            ("line_no", .int(Int64(l.lineNumber))), ("instance_id", .string(l.instanceId)),
+                            ("instance_name", .optional(l.instanceName)), ("instance_type", .string(l.typeName)), ("image", .string(l.image)),
+                            ("rate_effective_from", .string(l.rate.effectiveFrom.iso8601)),
+                            ("rate_effective_to", .optional(l.rate.effectiveTo?.iso8601)),
+                            ("hourly_rate", .string(l.rate.hourlyRateText)),
+                            ("metered_seconds", .string(formatSeconds(l.meteredMicroseconds))),
+                            ("billable_seconds", .string(String(l.billableSeconds))), ("amount", .string(cur.plain(l.amount))),
                         ]
-                        return pricing ? line : line.removing(pricingLineKeys)
+                        // Pricing's keys come last: without pricing they are not made at all.
+                        if pricing {
+                            line += [
+                                ("list_amount", .string(cur.plain(l.listAmount))),
+                                ("discount", l.discount.map { d in
+                                    ["discount_id": .string(d.id), "percent": .string(d.percentText), "description": .optional(d.description)]
+                                } ?? .null),
+                                ("discount_amount", .string(cur.plain(l.discountAmount))),
+                                ("capped_seconds", .string(formatSeconds(l.cappedMicroseconds))),
+                                ("capped_hours", .string(DisplayFormat.hours(microseconds: l.cappedMicroseconds, decimals: 2))),
+                            ]
+                        }
+                        return .object(line)
                     }),
                 ]
             })),
