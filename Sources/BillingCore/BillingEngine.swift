@@ -368,7 +368,7 @@ public struct BillingEngine: Sendable {
 
         reportChangeWarnings(inPeriod, timeline: timeline, instance: instance, &report)
         guard let instance else {
-            reportOrphan(instanceId, changes: changes, inPeriod: inPeriod, clipped: clipped, &report)
+            reportOrphan(instanceId, changes: changes, inPeriod: inPeriod, clipped: clipped, timeline: timeline, &report)
             return
         }
         var walk = IntervalWalk()
@@ -481,9 +481,9 @@ public struct BillingEngine: Sendable {
 
     /// No instances row: no project to bill. Reported when it matters to this period.
     private func reportOrphan(_ instanceId: String, changes: [StateChange], inPeriod: ArraySlice<StateChange>, clipped: [StateTimeline.Interval],
-                              _ report: inout InstanceReport) {
+                              timeline: StateTimeline, _ report: inout InstanceReport) {
         let table = catalog.billableStates
-        let micros = clipped.filter { table.isBillable($0.state) == true }.reduce(Int64(0)) { $0 + $1.from.microseconds(until: $1.to!) }
+        let micros = clipped.filter { table.isBillable(timeline.state(of: $0)) == true }.reduce(Int64(0)) { $0 + $1.from.microseconds(until: $1.to!) }
         guard !inPeriod.isEmpty || micros > 0 else { return }
         report.add(.orphanChange, inPeriod.isEmpty ? changes.map(\.eventId) : inPeriod.map(\.eventId), micros: micros,
                    "changes for instance \(instanceId), which has no instances row: \(formatSeconds(micros)) s of billable time cannot be billed to any project")
@@ -535,6 +535,8 @@ public struct BillingEngine: Sendable {
     /// exclusive access at run time on every call). An instance has a handful of states,
     /// rate versions and discounts, so its cells are kept in small arrays searched in place.
     struct IntervalWalker {
+        /// The timeline's states, by the intervals' `stateIndex`.
+        let states: [String]
         let days: [BillingDay]
         let byDay: Bool
         let pieces: [PriceAgreements.Piece]
@@ -548,7 +550,8 @@ public struct BillingEngine: Sendable {
         var pieceCursor = 0
         var billedSoFar: Int64 = 0
 
-        init(days: [BillingDay], byDay: Bool, pieces: [PriceAgreements.Piece], cap: Int64?, keepsCells: Bool = true) {
+        init(states: [String], days: [BillingDay], byDay: Bool, pieces: [PriceAgreements.Piece], cap: Int64?, keepsCells: Bool = true) {
+            self.states = states
             self.days = days
             self.byDay = byDay
             self.pieces = pieces
@@ -558,11 +561,11 @@ public struct BillingEngine: Sendable {
 
         mutating func noteUnknown(_ interval: StateTimeline.Interval) {
             let micros = interval.from.microseconds(until: interval.to!)
-            if let k = walk.unknownStates.firstIndex(where: { $0.state == interval.state }) {
+            if let k = walk.unknownStates.firstIndex(where: { $0.state == states[interval.stateIndex] }) {
                 walk.unknownStates[k].micros += micros
                 walk.unknownStates[k].events.append(interval.eventId)
             } else {
-                walk.unknownStates.append((interval.state, micros, [interval.eventId]))
+                walk.unknownStates.append((states[interval.stateIndex], micros, [interval.eventId]))
             }
         }
 
@@ -582,7 +585,7 @@ public struct BillingEngine: Sendable {
                 return
             }
             cellKeys.append(key)
-            walk.cells.append(UsageCell(state: state.state, micros: micros, rate: rate, discount: discount, day: day, billable: billable, capped: capped))
+            walk.cells.append(UsageCell(state: states[state.stateIndex], micros: micros, rate: rate, discount: discount, day: day, billable: billable, capped: capped))
         }
 
         /// One piece of `interval`: one rate version and discount, capped or not.
@@ -664,7 +667,7 @@ public struct BillingEngine: Sendable {
     /// lines by day (`IntervalWalker`).
     private func meterIntervals(_ clipped: [StateTimeline.Interval], states: [String], typeName: String, discounts pieces: [PriceAgreements.Piece],
                                 cap: Int64?, days: [BillingDay], byDay: Bool, keepsCells: Bool) -> IntervalWalk {
-        var walker = IntervalWalker(days: days, byDay: byDay, pieces: pieces, cap: cap, keepsCells: keepsCells)
+        var walker = IntervalWalker(states: states, days: days, byDay: byDay, pieces: pieces, cap: cap, keepsCells: keepsCells)
         let versions = rateCard.indexRange(of: typeName)
         var versionCursor = versions.lowerBound
         let simple = pieces.isEmpty && cap == nil

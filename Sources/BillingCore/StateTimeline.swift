@@ -9,9 +9,9 @@ public struct StateTimeline: Sendable {
     public struct Interval: Hashable, Sendable {
         public let from: Instant
         public let to: Instant?
-        /// Canonical state name (see `BillableStateTable.canonical`).
-        public let state: String
-        /// Where `state` is in the timeline's `states`: what metering compares, not the name.
+        /// The interval's canonical state (see `BillableStateTable.canonical`): where it is in
+        /// the timeline's `states` (`StateTimeline.state(of:)`). An interval holds no string, so
+        /// copying one costs nothing and metering compares integers, not names.
         public let stateIndex: Int
         /// The change that began the interval.
         public let eventId: Int64
@@ -38,8 +38,7 @@ public struct StateTimeline: Sendable {
         var current = -1, currentState = -1
         for (n, change) in ordered.enumerated() {
             if current >= 0 {
-                intervals.append(Interval(from: ordered[current].changedAt, to: change.changedAt, state: states[currentState], stateIndex: currentState,
-                                          eventId: ordered[current].eventId))
+                intervals.append(Interval(from: ordered[current].changedAt, to: change.changedAt, stateIndex: currentState, eventId: ordered[current].eventId))
             }
             current = n
             currentState = index.value(of: change.state) { name in
@@ -56,13 +55,15 @@ public struct StateTimeline: Sendable {
             }
         }
         if current >= 0 {
-            intervals.append(Interval(from: ordered[current].changedAt, to: nil, state: states[currentState], stateIndex: currentState,
-                                      eventId: ordered[current].eventId))
+            intervals.append(Interval(from: ordered[current].changedAt, to: nil, stateIndex: currentState, eventId: ordered[current].eventId))
         }
         self.intervals = intervals
         self.states = states
         self.setAsideAfterDeleted = setAside
     }
+
+    /// The canonical name of `interval`'s state (an interval of this timeline, clipped or not).
+    public func state(of interval: Interval) -> String { states[interval.stateIndex] }
 
     /// What holds after the changes at instant `t`, in words for the duplicate-instant
     /// warning: the state of the last change applied there (a `deleted` is final, so the
@@ -71,10 +72,10 @@ public struct StateTimeline: Sendable {
         guard let last = intervals.last(where: { $0.from == t }) else {
             return "none is applied: the instance was deleted before"
         }
-        if last.state == BillableStateTable.deleted && setAsideAfterDeleted.contains(where: { $0.changedAt == t }) {
+        if state(of: last) == BillableStateTable.deleted && setAsideAfterDeleted.contains(where: { $0.changedAt == t }) {
             return "deleted (event \(last.eventId)) holds: it is final, the later ones are not applied"
         }
-        return "the last, \(last.state) (event \(last.eventId)), holds"
+        return "the last, \(state(of: last)) (event \(last.eventId)), holds"
     }
 
     /// The intervals cut to `window`, without empty ones: disjoint and in time order.
@@ -84,7 +85,7 @@ public struct StateTimeline: Sendable {
         for interval in intervals {
             let from = max(interval.from, window.start)
             let to = min(interval.to ?? window.end, window.end)
-            if from < to { result.append(Interval(from: from, to: to, state: interval.state, stateIndex: interval.stateIndex, eventId: interval.eventId)) }
+            if from < to { result.append(Interval(from: from, to: to, stateIndex: interval.stateIndex, eventId: interval.eventId)) }
         }
         return result
     }
@@ -92,7 +93,7 @@ public struct StateTimeline: Sendable {
     /// Microseconds of `window` spent in states `table` bills.
     public func billableMicroseconds(in window: BillingWindow, table: BillableStateTable) -> Int64 {
         clipped(to: window).reduce(0) { sum, i in
-            table.isBillable(i.state) == true ? sum + i.from.microseconds(until: i.to!) : sum
+            table.isBillable(state(of: i)) == true ? sum + i.from.microseconds(until: i.to!) : sum
         }
     }
 }

@@ -43,7 +43,7 @@ struct MeteringPropertyTests {
             for (i, interval) in tl.intervals.enumerated() {
                 #expect(interval.from == ordered[i].changedAt && interval.eventId == ordered[i].eventId)
                 #expect(interval.to == (i + 1 < applied ? ordered[i + 1].changedAt : nil))
-                #expect(interval.state == canonical[i] && interval.stateIndex == states.firstIndex(of: canonical[i]))
+                #expect(tl.state(of: interval) == canonical[i] && interval.stateIndex == states.firstIndex(of: canonical[i]))
             }
             #expect(tl.setAsideAfterDeleted == Array(ordered.dropFirst(applied)))
         }
