@@ -131,7 +131,10 @@ public struct BillingJob {
             engine = try meterSharded(engine, catalog: catalog, sharding: sharding)
         } else {
             try reader.noteInvalidTimestamps(in: &engine)
-            engine = try ParallelMetering(db: db, readers: readers, name: "bmbill pid \(getpid())").meter(engine, catalog: catalog, progress: line)
+            let plan = try readPlan(reader, period)
+            logger.debug("read plan", metadata: ["plan": "\(plan.rawValue)"])
+            engine = try ParallelMetering(db: db, readers: readers, name: "bmbill pid \(getpid())", plan: plan)
+                .meter(engine, catalog: catalog, progress: line)
         }
         line.finish()
         let read = Instant.now()
@@ -377,6 +380,19 @@ public struct BillingJob {
     }
 
     private func pause(_ point: String) { testPause(point) }
+}
+
+/// How a period's changes are read: `BMBILL_READ_PLAN` (`by-instance` or
+/// `by-period-scan`) when it is set, for an operator who knows the table's layout; else
+/// what `SourceReader.readPlan(for:)` finds. Both plans read the same changes.
+func readPlan(_ reader: SourceReader, _ period: BillingPeriod) throws -> SourceReader.ReadPlan {
+    if let chosen = ProcessInfo.processInfo.environment["BMBILL_READ_PLAN"], !chosen.isEmpty {
+        guard let plan = SourceReader.ReadPlan(rawValue: chosen) else {
+            throw BMBillError.usage("BMBILL_READ_PLAN is '\(chosen)': set it to by-instance or by-period-scan, or leave it unset to let bmbill choose")
+        }
+        return plan
+    }
+    return try reader.readPlan(for: period)
 }
 
 /// Test hook: with `BMBILL_TEST_PAUSE_AT=<point>` the process stops at that point,

@@ -13,6 +13,8 @@ struct ParallelMetering {
     let db: PostgresConnection
     let readers: Int
     let name: String
+    /// How the readers read (`SourceReader.ReadPlan`).
+    let plan: SourceReader.ReadPlan
 
     /// Meters every instance, one shard per reader, into copies of `engine`, and returns
     /// `engine` with their metering absorbed.
@@ -26,7 +28,7 @@ struct ParallelMetering {
         let exported = try ReadSnapshot.export(from: db)
         defer { exported.end() }
         let snapshot = exported.id
-        let conninfo = db.conninfo, period = engine.period, name = self.name, readers = self.readers
+        let conninfo = db.conninfo, period = engine.period, name = self.name, readers = self.readers, plan = self.plan
         /// Reads in the run's snapshot on a connection of its own, into a copy of `engine`.
         @Sendable func reading(_ label: String, _ work: (SourceReader, inout BillingEngine) throws -> Int) throws -> (MeteringPartial, Int) {
             let reader = try PostgresConnection(conninfo: conninfo)
@@ -45,7 +47,7 @@ struct ParallelMetering {
                 defer { done.leave() }
                 results.set(k, Result {
                     try reading("reader \(k + 1)") { source, mine in
-                        try source.forEachInstance(in: period, shard: InstanceShard(index: k, count: readers)) { id, changes in
+                        try source.forEachInstance(in: period, shard: InstanceShard(index: k, count: readers), plan: plan) { id, changes in
                             if results.failed { throw CancellationError() }
                             mine.meter(instanceId: id, changes: changes)
                             progress.advance(by: changes.count)

@@ -127,7 +127,8 @@ struct ShardWorker {
         engine.splitUsageByDay = byDay
         let reader = SourceReader(db)
         try reader.noteInvalidTimestamps(in: &engine)
-        logger.info("metering shard", metadata: ["period": "\(period.month)", "shard": "\(shard + 1)/\(count)", "worker": "\(name)"])
+        let plan = try readPlan(reader, period)
+        logger.info("metering shard", metadata: ["period": "\(period.month)", "shard": "\(shard + 1)/\(count)", "worker": "\(name)", "plan": "\(plan.rawValue)"])
         var started = false
         let each = { (id: String, changes: [StateChange]) throws in
             if !started {
@@ -136,7 +137,7 @@ struct ShardWorker {
             }
             engine.meter(instanceId: id, changes: changes)
         }
-        try reader.forEachInstance(in: period, shard: InstanceShard(index: shard, count: count), each)
+        try reader.forEachInstance(in: period, shard: InstanceShard(index: shard, count: count), plan: plan, each)
         // The changes of instances with no instances row, of every shard, with the first:
         // the period's index is scanned for them once, not once a shard.
         if shard == 0 { try reader.forEachOrphan(in: period, each) }

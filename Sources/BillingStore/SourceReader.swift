@@ -281,24 +281,62 @@ public struct SourceReader {
     /// period) and every change in `[period.start, period.end)`.
     ///
     /// The work grows with the period's changes and the number of instances, not with
-    /// history, and does not depend on how the rows lie in the table: one `COPY` walks
-    /// `instances` and, per row, reads the instance's last change before the period (one
-    /// probe of `instance_state_changes_instance_time`, backwards) and its range of that
-    /// index in the period (in the index's order: grouped by instance with no sort and
-    /// nothing spilled to disk, however the rows lie in the heap); the instances deleted
-    /// before the period come from the partial index of `deleted` changes. All is read with
-    /// `COPY` in binary format and parsed from libpq's buffer. The connection is switched to
-    /// `TimeZone = UTC` (it should be one opened for reading).
+    /// history. How the rows are read depends on how they lie in the table (`ReadPlan`,
+    /// `readPlan(for:)`): by instance, one `COPY` walks `instances` and, per row, reads the
+    /// instance's last change before the period (one probe of
+    /// `instance_state_changes_instance_time`, backwards) and its range of that index in the
+    /// period (in the index's order: grouped by instance with no sort); by the period's
+    /// scan, the server reads the period's rows in the order they lie and sorts them by
+    /// instance, and the carried-in states come from the same backward probes in a `COPY`
+    /// of their own. The instances deleted before the period come from the partial index of
+    /// `deleted` changes. All is read with `COPY` in binary format and parsed from libpq's
+    /// buffer. The connection is switched to `TimeZone = UTC` (it should be one opened for
+    /// reading). Both plans hand over the same instances with the same changes.
     ///
     /// The changes of instances with no `instances` row (orphans) are not among them:
     /// `forEachOrphan` reads those. Returns how many of the period's changes were read, so
     /// that a caller can tell, against `changesInPeriod` in the same snapshot, whether there
     /// are any orphans at all before looking for them. Memory holds one instance's changes
-    /// and the deleted instances of the shard.
+    /// and the deleted instances of the shard (by the period's scan, also every instance's
+    /// id and carried-in state).
     @discardableResult
-    public func forEachInstance(in period: BillingPeriod, shard: InstanceShard = .whole,
+    public func forEachInstance(in period: BillingPeriod, shard: InstanceShard = .whole, plan: ReadPlan = .byInstance,
                                 _ body: (String, [StateChange]) throws -> Void) throws -> Int {
-        try read(period, from: "instances i", shard: shard, body)
+        switch plan {
+        case .byInstance: try read(period, from: "instances i", shard: shard, body)
+        case .byPeriodScan: try readByPeriodScan(period, shard: shard, body)
+        }
+    }
+
+    /// How a period's changes are read (`forEachInstance`).
+    public enum ReadPlan: String, Sendable {
+        /// One index range per instance, in `instances`' order: no sort, but one heap page
+        /// per change where an instance's changes lie apart from each other and from those of
+        /// the instances read before and after it.
+        case byInstance = "by-instance"
+        /// One scan of the period in the order its rows lie, sorted by instance by the server:
+        /// what a table whose rows lie in time order (with instances in no particular order)
+        /// or in no order at all reads fastest by.
+        case byPeriodScan = "by-period-scan"
+    }
+
+    /// The plan for `period`, from where the period's rows of a few consecutive instances (in
+    /// `instances`' order, from the middle) lie: when they share heap pages (rows grouped by
+    /// instance, or instances' rows written side by side), `.byInstance` reads each page
+    /// once; when most rows are on pages of their own, `.byPeriodScan`. One index read of
+    /// `sample` instances' rows; too few rows to tell (fewer than `minimumRows`): `.byInstance`.
+    public func readPlan(for period: BillingPeriod, sample: Int = 200, minimumRows: Int = 1000) throws -> ReadPlan {
+        let row = try db.execute(
+            """
+            SELECT count(*), count(DISTINCT (c.ctid::text::point)[0])
+            FROM (SELECT instance_id FROM instances ORDER BY instance_id
+                  OFFSET (SELECT count(*) / 2 FROM instances) LIMIT \(sample)) i
+            JOIN instance_state_changes c ON c.instance_id = i.instance_id
+            WHERE c.changed_at >= $1::timestamptz AND c.changed_at < $2::timestamptz
+            """, [period.start.postgresText, period.end.postgresText], context: "looking at how the period's rows lie"
+        ).rows.first
+        let rows = Int(row?[0] ?? "0") ?? 0, pages = Int(row?[1] ?? "0") ?? 0
+        return rows >= minimumRows && pages * 2 > rows ? .byPeriodScan : .byInstance
     }
 
     /// The changes of instances with no `instances` row (orphans, every shard; their time is
@@ -329,9 +367,7 @@ public struct SourceReader {
         let sql = """
             COPY (SELECT i.instance_id, c.state, c.changed_at, c.event_id, c.recorded_at
                   FROM \(from) CROSS JOIN LATERAL (
-                      (SELECT state, changed_at, event_id, recorded_at FROM instance_state_changes l
-                       WHERE l.instance_id = i.instance_id AND \(Self.usable("l", before: period.start))
-                       ORDER BY l.changed_at DESC, l.event_id DESC LIMIT 1)
+                      \(Self.lastBefore(period.start))
                       UNION ALL
                       (SELECT state, changed_at, event_id, recorded_at FROM instance_state_changes c
                        WHERE c.instance_id = i.instance_id AND c.changed_at >= \(start) AND c.changed_at < \(end) AND \(Self.placeable("c.recorded_at"))
@@ -396,6 +432,104 @@ public struct SourceReader {
         }
     }
 
+    /// `forEachInstance` by one scan of the period (`ReadPlan.byPeriodScan`): the shard's
+    /// instance ids and their carried-in states (each a backward probe, as by instance) are
+    /// read first, sorted as the period's rows are (bytes, `COLLATE "C"`), and merged with
+    /// them: an instance with no change in the period is handed over with what it carries
+    /// in; a period's row whose instance has no `instances` row is left to `forEachOrphan`
+    /// (not counted as read).
+    private func readByPeriodScan(_ period: BillingPeriod, shard: InstanceShard, _ body: (String, [StateChange]) throws -> Void) throws -> Int {
+        // The server's sort in memory where the shard's period fits: a batch job's own session.
+        try db.executeScript(Self.readingSession + "; SET max_parallel_workers_per_gather = 0; SET jit = off; SET work_mem = '64MB'",
+                             context: "setting up the reading session")
+        let start = Self.literal(period.start), end = Self.literal(period.end)
+        var deleted = try deletedBefore(period.start, from: "instances i", shard: shard)
+        let ids = try db.execute("SELECT i.instance_id FROM instances i\(shard.condition("i.instance_id", and: false)) ORDER BY i.instance_id COLLATE \"C\"",
+                                 context: "reading the instances' ids").rows.compactMap { $0[0] }
+        var carried: [(id: String, change: StateChange)] = []
+        var carriedParser = BinaryChangeRowParser(context: "the states carried into \(period)")
+        try db.copyOut(
+            """
+            COPY (SELECT i.instance_id, l.state, l.changed_at, l.event_id, l.recorded_at
+                  FROM instances i CROSS JOIN LATERAL \(Self.lastBefore(period.start)) l\(shard.condition("i.instance_id", and: false))
+                  ORDER BY i.instance_id COLLATE "C") TO STDOUT (FORMAT binary)
+            """, context: "reading the states carried into \(period)"
+        ) { row in
+            if let change = try carriedParser.parse(row) { carried.append((carriedParser.instanceId, change)) }
+        }
+        var parser = BinaryChangeRowParser(context: "instance_state_changes for \(period)")
+        var rows = try db.copyOutRows(
+            """
+            COPY (SELECT c.instance_id, c.state, c.changed_at, c.event_id, c.recorded_at FROM instance_state_changes c
+                  WHERE c.changed_at >= \(start) AND c.changed_at < \(end) AND \(Self.placeable("c.recorded_at"))\(shard.condition("c.instance_id", and: true))
+                  ORDER BY c.instance_id COLLATE "C", c.changed_at, c.event_id) TO STDOUT (FORMAT binary)
+            """, context: "reading instance_state_changes for \(period)")
+        var merge = SortedMerge(ids: ids, carried: carried)
+        var instance = InstanceChanges()
+        var finished: Set<String> = []
+        var read = 0
+        var orphan = false
+        while let row = try rows.next() {
+            guard let change = try parser.parse(row) else { continue }
+            if parser.startsInstance {
+                if !orphan { try instance.deliver(deleted: &deleted, finished: &finished, body) }
+                let id = parser.instanceId
+                // The instances before this one, with no change in the period.
+                while let other = merge.nextId(before: id) {
+                    instance.start(other)
+                    instance.before = merge.carriedIn(other)
+                    try instance.deliver(deleted: &deleted, finished: &finished, body)
+                }
+                orphan = !merge.take(id)
+                instance.start(id)
+                if !orphan { instance.before = merge.carriedIn(id) }
+            }
+            if !orphan {
+                instance.changes.append(change)
+                read += 1
+            }
+        }
+        if !orphan { try instance.deliver(deleted: &deleted, finished: &finished, body) }
+        while let other = merge.nextId(before: nil) {
+            instance.start(other)
+            instance.before = merge.carriedIn(other)
+            try instance.deliver(deleted: &deleted, finished: &finished, body)
+        }
+        return read
+    }
+
+    /// The shard's instance ids and carried-in states, both in byte order, walked alongside
+    /// the period's rows in the same order.
+    private struct SortedMerge {
+        let ids: [String]
+        let carried: [(id: String, change: StateChange)]
+        var nextIdAt = 0
+        var nextCarriedAt = 0
+
+        static func precedes(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
+
+        /// The next instance id before `id` (every one left, for nil), taken.
+        mutating func nextId(before id: String?) -> String? {
+            guard nextIdAt < ids.count, id.map({ Self.precedes(ids[nextIdAt], $0) }) ?? true else { return nil }
+            defer { nextIdAt += 1 }
+            return ids[nextIdAt]
+        }
+
+        /// Takes `id` if it is the next instance id: false for an id with no `instances` row.
+        mutating func take(_ id: String) -> Bool {
+            guard nextIdAt < ids.count, ids[nextIdAt] == id else { return false }
+            nextIdAt += 1
+            return true
+        }
+
+        /// The carried-in state of `id` (ids asked in byte order).
+        mutating func carriedIn(_ id: String) -> StateChange? {
+            while nextCarriedAt < carried.count, Self.precedes(carried[nextCarriedAt].id, id) { nextCarriedAt += 1 }
+            guard nextCarriedAt < carried.count, carried[nextCarriedAt].id == id else { return nil }
+            return carried[nextCarriedAt].change
+        }
+    }
+
     /// The instances with changes in `period` that have no `instances` row (orphans: their
     /// time is an anomaly), sorted: an index-only scan of the period
     /// (`instance_state_changes_changed_at_instance`, migration 014) against `instances`.
@@ -408,6 +542,16 @@ public struct SourceReader {
             ORDER BY 1
             """, context: "looking for changes of instances with no instances row"
         ).rows.compactMap { $0[0] }
+    }
+
+    /// The last usable change of instance `i` before `start` (at one instant, the highest
+    /// event id): one backward probe of `instance_state_changes_instance_time`.
+    private static func lastBefore(_ start: Instant) -> String {
+        """
+        (SELECT state, changed_at, event_id, recorded_at FROM instance_state_changes l
+                               WHERE l.instance_id = i.instance_id AND \(usable("l", before: start))
+                               ORDER BY l.changed_at DESC, l.event_id DESC LIMIT 1)
+        """
     }
 
     /// A change usable as a carried-in state: dated before `start`, both its timestamps placeable.

@@ -12,13 +12,13 @@ struct ReaderTests {
 
     /// What the readers of a run read: the instances of `shard`, and, for the whole, the
     /// orphans too.
-    func read(_ db: PostgresConnection, shard: InstanceShard = .whole) throws -> [String: [StateChange]] {
+    func read(_ db: PostgresConnection, shard: InstanceShard = .whole, plan: SourceReader.ReadPlan = .byInstance) throws -> [String: [StateChange]] {
         var seen: [String: [StateChange]] = [:]
         let each = { (id: String, changes: [StateChange]) in
             #expect(seen[id] == nil, "\(id) came twice")
             seen[id] = changes
         }
-        try SourceReader(db).forEachInstance(in: Self.october, shard: shard, each)
+        try SourceReader(db).forEachInstance(in: Self.october, shard: shard, plan: plan, each)
         if shard == .whole { try SourceReader(db).forEachOrphan(in: Self.october, each) }
         return seen
     }
@@ -47,23 +47,26 @@ struct ReaderTests {
         #expect(try SourceReader(db).forEachInstance(in: Self.october) { id, _ in Issue.record("read \(id)") } == 0)
     }
 
-    @Test("The instances' read counts the period's changes it read: all of them (changesInPeriod) unless some instance has no instances row")
-    func periodCount() throws {
+    @Test("The instances' read counts the period's changes it read: all of them (changesInPeriod) unless some instance has no instances row",
+          arguments: [SourceReader.ReadPlan.byInstance, .byPeriodScan])
+    func periodCount(_ plan: SourceReader.ReadPlan) throws {
         let t = try TestDatabase()
         let db = try t.connect()
         try t.loadExample(db)
         let reader = SourceReader(db)
         let all = try reader.changesInPeriod(Self.october)
         #expect(all > 0)
-        #expect(try reader.forEachInstance(in: Self.october) { _, _ in } == all)
+        #expect(try reader.forEachInstance(in: Self.october, plan: plan) { _, _ in } == all)
         // Shards together read as many.
-        #expect(try (0..<3).reduce(0) { n, k in try n + reader.forEachInstance(in: Self.october, shard: InstanceShard(index: k, count: 3)) { _, _ in } } == all)
+        #expect(try (0..<3).reduce(0) { n, k in
+            try n + reader.forEachInstance(in: Self.october, shard: InstanceShard(index: k, count: 3), plan: plan) { _, _ in }
+        } == all)
         // Two changes of an instance with no instances row: the count tells they were not read, orphanIds finds it.
         for at in ["2026-10-02 00:00:00+00", "2026-10-03 00:00:00+00"] {
             try db.execute("INSERT INTO instance_state_changes (instance_id, state, changed_at, recorded_at) VALUES ('i-orphan', 'active', $1::timestamptz, $1::timestamptz)", [at])
         }
         #expect(try reader.changesInPeriod(Self.october) == all + 2)
-        #expect(try reader.forEachInstance(in: Self.october) { _, _ in } == all)
+        #expect(try reader.forEachInstance(in: Self.october, plan: plan) { _, _ in } == all)
         #expect(try reader.orphanIds(in: Self.october) == ["i-orphan"])
     }
 
@@ -81,8 +84,9 @@ struct ReaderTests {
         #expect(inside == ["f", "t", "t", "f", "f", "f"])
     }
 
-    @Test("Ids with tabs, newlines, backslashes and non-ASCII text, and instants to the microsecond, BC or past 9999, read back exactly")
-    func hostileValues() throws {
+    @Test("Ids with tabs, newlines, backslashes and non-ASCII text, and instants to the microsecond, BC or past 9999, read back exactly",
+          arguments: [SourceReader.ReadPlan.byInstance, .byPeriodScan])
+    func hostileValues(_ plan: SourceReader.ReadPlan) throws {
         let t = try TestDatabase()
         let db = try t.connect()
         try t.run(["migrate"]).expectSuccess()
@@ -97,8 +101,12 @@ struct ReaderTests {
                 try db.execute("INSERT INTO instance_state_changes (instance_id, state, changed_at, recorded_at) VALUES ($1, $2, $3::timestamptz, '12345-06-07 08:09:10+00')",
                                [id, k % 2 == 0 ? "stopped" : " Active\t", at])
             }
+            // All but two have an instances row: the others are orphans (read by forEachOrphan).
+            if n >= 2 {
+                try db.execute("INSERT INTO instances (instance_id, project_id, type_name, image, name, created_at) VALUES ($1, 'p', 'r2a.baremetal', 'Ubuntu', NULL, '2026-01-01Z')", [id])
+            }
         }
-        let got = try read(db)
+        let got = try read(db, plan: plan)
         #expect(Set(got.keys) == Set(ids))
         // What PostgreSQL says each row is, in microseconds.
         let expected = try db.execute(
@@ -115,15 +123,15 @@ struct ReaderTests {
         #expect(got.values.allSatisfy { $0.count == 4 }, "the carried-in change and the three in the period")
     }
 
-    @Test("Shards split the instances: each in exactly one, together all, and the same changes")
-    func shardsPartition() throws {
+    @Test("Shards split the instances: each in exactly one, together all, and the same changes", arguments: [SourceReader.ReadPlan.byInstance, .byPeriodScan])
+    func shardsPartition(_ plan: SourceReader.ReadPlan) throws {
         let t = try TestDatabase()
         let db = try t.connect()
         try t.loadExample(db)
-        let whole = try read(db)
+        let whole = try read(db, plan: plan)
         var union: [String: [StateChange]] = [:]
         for k in 0..<3 {
-            for (id, changes) in try read(db, shard: InstanceShard(index: k, count: 3)) {
+            for (id, changes) in try read(db, shard: InstanceShard(index: k, count: 3), plan: plan) {
                 #expect(union[id] == nil, "\(id) in two shards")
                 union[id] = changes
             }
@@ -132,8 +140,9 @@ struct ReaderTests {
         #expect(whole.count >= 4)
     }
 
-    @Test("Deleted is final: the state carried in is the first deleted (of two at one instant, the later event), else the last change before the period")
-    func carriedIn() throws {
+    @Test("Deleted is final: the state carried in is the first deleted (of two at one instant, the later event), else the last change before the period",
+          arguments: [SourceReader.ReadPlan.byInstance, .byPeriodScan])
+    func carriedIn(_ plan: SourceReader.ReadPlan) throws {
         let t = try TestDatabase()
         let db = try t.connect()
         try t.run(["migrate"]).expectSuccess()
@@ -157,11 +166,78 @@ struct ReaderTests {
         for id in ["i-a", "i-b", "i-c", "i-d"] {
             try db.execute("INSERT INTO instances (instance_id, project_id, type_name, image, name, created_at) VALUES ($1, 'p', 'r2a.baremetal', 'Ubuntu', NULL, '2026-01-01Z')", [id])
         }
-        let got = try read(db)
+        let got = try read(db, plan: plan)
         #expect(got["i-a"]?.map(\.state) == ["stopped"])
         #expect(got["i-b"]?.map(\.state) == ["Deleted ", "active"], "the first deleted, then the period's change")
         #expect(got["i-c"] == nil)
         #expect(got["i-d"]?.map(\.state) == ["DELETED", "active"])
         #expect(got["i-e"] == nil)
+    }
+
+    /// Random months of random fleets: instances with and without `instances` rows, with
+    /// changes before, in and after the period, `deleted` (final) at any point, several at
+    /// one instant, `recorded_at` that cannot be placed, instances with nothing in the
+    /// period, ids that sort differently by bytes and by the database's collation.
+    @Test("Both read plans hand over the same instances with the same changes, whole and by shard, on random months")
+    func plansAgree() throws {
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.run(["migrate"]).expectSuccess()
+        var rng = SystemRandomNumberGenerator()
+        let ids = (0..<60).map { n in ["i-\(n)", "I-\(n)", "i_\(n)", "é-\(n)", "i \(n)", "i-\(n)\tx"][n % 6] }
+        let states = ["active", "Active ", "stopped", "deleted", "error", "rebooting_started_hard"]
+        let start = Self.october.start.microseconds
+        for (n, id) in ids.enumerated() {
+            if n % 5 != 0 {
+                try db.execute("INSERT INTO instances (instance_id, project_id, type_name, image, name, created_at) VALUES ($1, 'p', 'r2a.baremetal', 'Ubuntu', NULL, '2026-01-01Z')", [id])
+            }
+            for _ in 0..<Int.random(in: 0...12, using: &rng) {
+                // From 40 days before the period to 10 days after its end; some at one instant.
+                let at = start + Int64.random(in: -40...41, using: &rng) * 86_400_000_000 + Int64.random(in: 0...2, using: &rng) * 3_600_000_000
+                let recorded = Int.random(in: 0...20, using: &rng) == 0 ? "infinity" : Instant(microseconds: at).postgresText
+                try db.execute("INSERT INTO instance_state_changes (instance_id, state, changed_at, recorded_at) VALUES ($1, $2, $3::timestamptz, $4::timestamptz)",
+                               [id, states.randomElement(using: &rng)!, Instant(microseconds: at).postgresText, recorded])
+            }
+        }
+        let reader = SourceReader(db)
+        for shard in [InstanceShard.whole, InstanceShard(index: 0, count: 2), InstanceShard(index: 1, count: 2)] {
+            var byInstance: [String: [StateChange]] = [:], byScan: [String: [StateChange]] = [:]
+            // In effect order: the engine takes an instance's changes in any order (a plan may sort them, the other not).
+            let a = try reader.forEachInstance(in: Self.october, shard: shard, plan: .byInstance) { byInstance[$0] = $1.sorted(by: StateChange.inEffectOrder) }
+            let b = try reader.forEachInstance(in: Self.october, shard: shard, plan: .byPeriodScan) { id, changes in
+                #expect(byScan[id] == nil, "\(id) came twice")
+                byScan[id] = changes.sorted(by: StateChange.inEffectOrder)
+            }
+            #expect(byScan == byInstance, "shard \(shard.index) of \(shard.count)")
+            #expect(a == b)
+        }
+    }
+
+    @Test("The read plan follows how the period's rows lie: grouped by instance, by instance; instances interleaved in time order, by the period's scan; too few rows, by instance")
+    func planFollowsLayout() throws {
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.run(["migrate"]).expectSuccess()
+        let reader = SourceReader(db)
+        #expect(try reader.readPlan(for: Self.october) == .byInstance, "an empty table")
+        try db.execute("INSERT INTO instances (instance_id, project_id, type_name, image, name, created_at) SELECT 'i-' || lpad(n::text, 5, '0'), 'p', 'r2a.baremetal', 'Ubuntu', NULL, '2026-01-01Z' FROM generate_series(1, 2000) n")
+        // Grouped by instance: each instance's five changes side by side.
+        try db.execute(
+            """
+            INSERT INTO instance_state_changes (instance_id, state, changed_at, recorded_at)
+            SELECT 'i-' || lpad(n::text, 5, '0'), 'active', '2026-10-02Z'::timestamptz + k * interval '1 day', now()
+            FROM generate_series(1, 2000) n, generate_series(1, 5) k ORDER BY n, k
+            """)
+        #expect(try reader.readPlan(for: Self.october, sample: 20, minimumRows: 50) == .byInstance)
+        #expect(try reader.readPlan(for: Self.october, sample: 20, minimumRows: 1000) == .byInstance, "fewer rows than it needs to tell")
+        // In time order, the instances in no particular order at each instant.
+        try db.execute("TRUNCATE instance_state_changes")
+        try db.execute(
+            """
+            INSERT INTO instance_state_changes (instance_id, state, changed_at, recorded_at)
+            SELECT 'i-' || lpad(n::text, 5, '0'), 'active', '2026-10-02Z'::timestamptz + k * interval '1 day', now()
+            FROM generate_series(1, 2000) n, generate_series(1, 5) k ORDER BY k, md5(n::text)
+            """)
+        #expect(try reader.readPlan(for: Self.october, sample: 20, minimumRows: 50) == .byPeriodScan)
     }
 }

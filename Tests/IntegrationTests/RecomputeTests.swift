@@ -224,4 +224,20 @@ struct FilesConsistencyTests {
         #expect(again.stdout.contains("unchanged"))
         #expect(try snapshot(out + "/2026-10") == before)
     }
+
+    @Test("BMBILL_READ_PLAN: a month billed by the period's scan is, billed again by instance, unchanged, files and all; a value that is no plan is a usage error")
+    func readPlanOverride() throws {
+        let t = try TestDatabase()
+        let db = try t.connect()
+        try t.loadExample(db)
+        let out = tempDir()
+        try t.run(["run"] + Self.ended + ["--out", out], env: ["BMBILL_READ_PLAN": "by-period-scan"]).expectSuccess()
+        let before = try snapshot(out + "/2026-10")
+        let again = try t.run(["run"] + Self.ended + ["--out", out], env: ["BMBILL_READ_PLAN": "by-instance"]).expectSuccess()
+        #expect(again.stdout.contains("unchanged"))
+        #expect(try snapshot(out + "/2026-10") == before)
+        let bad = try t.run(["run"] + Self.ended + ["--out", out], env: ["BMBILL_READ_PLAN": "fast"])
+        #expect(bad.status == 2)
+        #expect(bad.stderr.contains("BMBILL_READ_PLAN is 'fast'"), "\(bad.stderr)")
+    }
 }
