@@ -127,8 +127,7 @@ struct ShardWorker {
         engine.splitUsageByDay = byDay
         let reader = SourceReader(db)
         try reader.noteInvalidTimestamps(in: &engine)
-        let plan = try readPlan(reader, period)
-        logger.info("metering shard", metadata: ["period": "\(period.month)", "shard": "\(shard + 1)/\(count)", "worker": "\(name)", "plan": "\(plan.rawValue)"])
+        logger.info("metering shard", metadata: ["period": "\(period.month)", "shard": "\(shard + 1)/\(count)", "worker": "\(name)"])
         var started = false
         let each = { (id: String, changes: [StateChange]) throws in
             if !started {
@@ -137,7 +136,10 @@ struct ShardWorker {
             }
             engine.meter(instanceId: id, changes: changes)
         }
-        try reader.forEachInstance(in: period, shard: InstanceShard(index: shard, count: count), plan: plan, each)
+        // By instance: a worker reads in its claim's transaction, not in one snapshot, and
+        // reading by instance takes each instance's carried-in state and changes in one
+        // statement (the period's scan reads instance ids and rows in separate ones).
+        try reader.forEachInstance(in: period, shard: InstanceShard(index: shard, count: count), plan: .byInstance, each)
         // The changes of instances with no instances row, of every shard, with the first:
         // the period's index is scanned for them once, not once a shard.
         if shard == 0 { try reader.forEachOrphan(in: period, each) }

@@ -439,6 +439,11 @@ public struct SourceReader {
     /// in; a period's row whose instance has no `instances` row is left to `forEachOrphan`
     /// (not counted as read).
     private func readByPeriodScan(_ period: BillingPeriod, shard: InstanceShard, _ body: (String, [StateChange]) throws -> Void) throws -> Int {
+        // The merge compares ids as bytes in the server's C order: only text the server
+        // holds as UTF-8 decodes without loss (SQL_ASCII can hold any bytes). Else by instance.
+        guard try db.execute("SELECT current_setting('server_encoding') = 'UTF8' AND current_setting('client_encoding') = 'UTF8'",
+                             context: "checking the database's encoding").scalar == "t"
+        else { return try read(period, from: "instances i", shard: shard, body) }
         // The server's sort in memory where the shard's period fits: a batch job's own session.
         try db.executeScript(Self.readingSession + "; SET max_parallel_workers_per_gather = 0; SET jit = off; SET work_mem = '64MB'",
                              context: "setting up the reading session")
@@ -469,17 +474,23 @@ public struct SourceReader {
         var finished: Set<String> = []
         var read = 0
         var orphan = false
+        /// An instance with no change in the period: handed over with the state it carries in,
+        /// when it has one (one deleted before the period has: its `deleted` is a usable change);
+        /// with none, nothing is handed over, as by instance.
+        func deliverCarriedInOnly(_ id: String) throws {
+            guard let before = merge.carriedIn(id) else { return }
+            var only = InstanceChanges()
+            only.start(id)
+            only.before = before
+            try only.deliver(deleted: &deleted, finished: &finished, body)
+        }
         while let row = try rows.next() {
             guard let change = try parser.parse(row) else { continue }
             if parser.startsInstance {
                 if !orphan { try instance.deliver(deleted: &deleted, finished: &finished, body) }
                 let id = parser.instanceId
                 // The instances before this one, with no change in the period.
-                while let other = merge.nextId(before: id) {
-                    instance.start(other)
-                    instance.before = merge.carriedIn(other)
-                    try instance.deliver(deleted: &deleted, finished: &finished, body)
-                }
+                while let other = merge.nextId(before: id) { try deliverCarriedInOnly(other) }
                 orphan = !merge.take(id)
                 instance.start(id)
                 if !orphan { instance.before = merge.carriedIn(id) }
@@ -490,11 +501,7 @@ public struct SourceReader {
             }
         }
         if !orphan { try instance.deliver(deleted: &deleted, finished: &finished, body) }
-        while let other = merge.nextId(before: nil) {
-            instance.start(other)
-            instance.before = merge.carriedIn(other)
-            try instance.deliver(deleted: &deleted, finished: &finished, body)
-        }
+        while let other = merge.nextId(before: nil) { try deliverCarriedInOnly(other) }
         return read
     }
 
@@ -506,7 +513,10 @@ public struct SourceReader {
         var nextIdAt = 0
         var nextCarriedAt = 0
 
+        /// Byte order and byte equality, as the server's `COLLATE "C"` (Swift's `==` on
+        /// strings would take canonically equivalent ids for one).
         static func precedes(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
+        static func same(_ a: String, _ b: String) -> Bool { a.utf8.elementsEqual(b.utf8) }
 
         /// The next instance id before `id` (every one left, for nil), taken.
         mutating func nextId(before id: String?) -> String? {
@@ -517,7 +527,7 @@ public struct SourceReader {
 
         /// Takes `id` if it is the next instance id: false for an id with no `instances` row.
         mutating func take(_ id: String) -> Bool {
-            guard nextIdAt < ids.count, ids[nextIdAt] == id else { return false }
+            guard nextIdAt < ids.count, Self.same(ids[nextIdAt], id) else { return false }
             nextIdAt += 1
             return true
         }
@@ -525,7 +535,7 @@ public struct SourceReader {
         /// The carried-in state of `id` (ids asked in byte order).
         mutating func carriedIn(_ id: String) -> StateChange? {
             while nextCarriedAt < carried.count, Self.precedes(carried[nextCarriedAt].id, id) { nextCarriedAt += 1 }
-            guard nextCarriedAt < carried.count, carried[nextCarriedAt].id == id else { return nil }
+            guard nextCarriedAt < carried.count, Self.same(carried[nextCarriedAt].id, id) else { return nil }
             return carried[nextCarriedAt].change
         }
     }
