@@ -23,14 +23,17 @@ struct ParallelMetering {
     /// `instances` row (orphans). While they read, this connection counts the period's
     /// changes (an index-only scan, a fraction of looking for orphans in every row); only
     /// when the readers read fewer does a reader look for the orphans (`forEachOrphan`),
-    /// in the same snapshot, once every other reader is done.
+    /// in the same snapshot, once every other reader is done. Readers of the period's scan
+    /// see the orphans' rows themselves: then there is no count, they say whether any.
     func meter(_ engine: BillingEngine, catalog: BillingCatalog, progress: ProgressLine) throws -> BillingEngine {
         let exported = try ReadSnapshot.export(from: db)
         defer { exported.end() }
         let snapshot = exported.id
         let conninfo = db.conninfo, period = engine.period, name = self.name, readers = self.readers, plan = self.plan
         /// Reads in the run's snapshot on a connection of its own, into a copy of `engine`.
-        @Sendable func reading(_ label: String, _ work: (SourceReader, inout BillingEngine) throws -> Int) throws -> (MeteringPartial, Int) {
+        @Sendable func reading(_ label: String, _ work: (SourceReader, inout BillingEngine) throws -> SourceReader.PeriodRead)
+            throws -> (MeteringPartial, SourceReader.PeriodRead)
+        {
             let reader = try PostgresConnection(conninfo: conninfo)
             reader.setApplicationName("\(name) \(label)")
             try ReadSnapshot.join(reader, snapshot: snapshot)
@@ -58,21 +61,25 @@ struct ParallelMetering {
             thread.stackSize = 8 << 20
             thread.start()
         }
-        let inPeriod = Result { try SourceReader(db).changesInPeriod(period) }
+        let inPeriod = plan == .byInstance ? Result { try SourceReader(db).changesInPeriod(period) } : nil
         done.wait()
         var merged = engine
-        var read = 0
-        for (partial, n) in try results.all() {
+        var reads: [SourceReader.PeriodRead] = []
+        for (partial, read) in try results.all() {
             merged.absorb(partial)
-            read += n
+            reads.append(read)
         }
-        if try inPeriod.get() != read {
+        let orphansSeen = reads.map(\.orphanChanges)
+        let anyOrphans = orphansSeen.contains(nil)
+            ? try (inPeriod ?? Result { try SourceReader(db).changesInPeriod(period) }).get() != reads.reduce(0) { $0 + $1.changes }
+            : orphansSeen.reduce(0) { $0 + $1! } > 0
+        if anyOrphans {
             let (partial, _) = try reading("orphans") { source, mine in
                 try source.forEachOrphan(in: period) { id, changes in
                     mine.meter(instanceId: id, changes: changes)
                     progress.advance(by: changes.count)
                 }
-                return 0
+                return SourceReader.PeriodRead(changes: 0, orphanChanges: nil)
             }
             merged.absorb(partial)
         }
@@ -83,21 +90,21 @@ struct ParallelMetering {
     /// cancellations it causes.
     private final class Results: @unchecked Sendable {
         private let lock = NSLock()
-        private var slots: [Result<(MeteringPartial, Int), Error>?]
+        private var slots: [Result<(MeteringPartial, SourceReader.PeriodRead), Error>?]
         private var anyFailure = false
 
         init(count: Int) { slots = Array(repeating: nil, count: count) }
 
         var failed: Bool { lock.withLock { anyFailure } }
 
-        func set(_ k: Int, _ r: Result<(MeteringPartial, Int), Error>) {
+        func set(_ k: Int, _ r: Result<(MeteringPartial, SourceReader.PeriodRead), Error>) {
             lock.withLock {
                 slots[k] = r
                 if case .failure(let e) = r, !(e is CancellationError) { anyFailure = true }
             }
         }
 
-        func all() throws -> [(MeteringPartial, Int)] {
+        func all() throws -> [(MeteringPartial, SourceReader.PeriodRead)] {
             let slots = lock.withLock { self.slots }
             for case .failure(let e)? in slots where !(e is CancellationError) { throw e }
             return try slots.map { try $0!.get() }

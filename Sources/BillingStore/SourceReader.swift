@@ -296,15 +296,31 @@ public struct SourceReader {
     /// The changes of instances with no `instances` row (orphans) are not among them:
     /// `forEachOrphan` reads those. Returns how many of the period's changes were read, so
     /// that a caller can tell, against `changesInPeriod` in the same snapshot, whether there
-    /// are any orphans at all before looking for them. Memory holds one instance's changes
-    /// and the deleted instances of the shard (by the period's scan, also every instance's
-    /// id and carried-in state).
+    /// are any orphans at all before looking for them (the period's scan sees the orphans'
+    /// rows and says how many it left). Memory holds one instance's changes and the deleted
+    /// instances of the shard (by the period's scan, also every instance's id and carried-in
+    /// state).
     @discardableResult
     public func forEachInstance(in period: BillingPeriod, shard: InstanceShard = .whole, plan: ReadPlan = .byInstance,
-                                _ body: (String, [StateChange]) throws -> Void) throws -> Int {
+                                _ body: (String, [StateChange]) throws -> Void) throws -> PeriodRead {
         switch plan {
-        case .byInstance: try read(period, from: "instances i", shard: shard, body)
+        case .byInstance: PeriodRead(changes: try read(period, from: "instances i", shard: shard, body), orphanChanges: nil)
         case .byPeriodScan: try readByPeriodScan(period, shard: shard, body)
+        }
+    }
+
+    /// What `forEachInstance` read of the period.
+    public struct PeriodRead: Sendable, Equatable {
+        /// The period's changes handed over.
+        public let changes: Int
+        /// The period's changes it saw of instances with no `instances` row and left to
+        /// `forEachOrphan`; nil when the read cannot see them (by instance: compare `changes`
+        /// with `changesInPeriod`).
+        public let orphanChanges: Int?
+
+        public init(changes: Int, orphanChanges: Int?) {
+            self.changes = changes
+            self.orphanChanges = orphanChanges
         }
     }
 
@@ -438,12 +454,12 @@ public struct SourceReader {
     /// them: an instance with no change in the period is handed over with what it carries
     /// in; a period's row whose instance has no `instances` row is left to `forEachOrphan`
     /// (not counted as read).
-    private func readByPeriodScan(_ period: BillingPeriod, shard: InstanceShard, _ body: (String, [StateChange]) throws -> Void) throws -> Int {
+    private func readByPeriodScan(_ period: BillingPeriod, shard: InstanceShard, _ body: (String, [StateChange]) throws -> Void) throws -> PeriodRead {
         // The merge compares ids as bytes in the server's C order: only text the server
         // holds as UTF-8 decodes without loss (SQL_ASCII can hold any bytes). Else by instance.
         guard try db.execute("SELECT current_setting('server_encoding') = 'UTF8' AND current_setting('client_encoding') = 'UTF8'",
                              context: "checking the database's encoding").scalar == "t"
-        else { return try read(period, from: "instances i", shard: shard, body) }
+        else { return PeriodRead(changes: try read(period, from: "instances i", shard: shard, body), orphanChanges: nil) }
         // The server's sort in memory where the shard's period fits: a batch job's own session.
         try db.executeScript(Self.readingSession + "; SET max_parallel_workers_per_gather = 0; SET jit = off; SET work_mem = '64MB'",
                              context: "setting up the reading session")
@@ -472,7 +488,7 @@ public struct SourceReader {
         var merge = SortedMerge(ids: ids, carried: carried)
         var instance = InstanceChanges()
         var finished: Set<String> = []
-        var read = 0
+        var read = 0, orphanChanges = 0
         var orphan = false
         /// An instance with no change in the period: handed over with the state it carries in,
         /// when it has one (one deleted before the period has: its `deleted` is a usable change);
@@ -498,11 +514,13 @@ public struct SourceReader {
             if !orphan {
                 instance.changes.append(change)
                 read += 1
+            } else {
+                orphanChanges += 1
             }
         }
         if !orphan { try instance.deliver(deleted: &deleted, finished: &finished, body) }
         while let other = merge.nextId(before: nil) { try deliverCarriedInOnly(other) }
-        return read
+        return PeriodRead(changes: read, orphanChanges: orphanChanges)
     }
 
     /// The shard's instance ids and carried-in states, both in byte order, walked alongside

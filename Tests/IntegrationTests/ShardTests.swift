@@ -124,7 +124,13 @@ struct ShardTests {
     @Test("Changes of instances with no instances row are reported once, with the same seconds, by a plain run and by a sharded one", arguments: [
         [String](), ["--shards", "3", "--workers", "0"], ["--shards", "5", "--workers", "2"],
     ])
-    func orphansOnce(_ sharding: [String]) throws {
+    func orphansOnce(_ sharding: [String]) throws { try orphansReported(sharding, env: [:]) }
+
+    /// Its readers see the orphans' rows themselves: no count of the period's changes tells them there are any.
+    @Test("Changes of instances with no instances row are reported the same when the period is read by its scan")
+    func orphansByPeriodScan() throws { try orphansReported([], env: ["BMBILL_READ_PLAN": "by-period-scan"]) }
+
+    func orphansReported(_ sharding: [String], env: [String: String]) throws {
         let t = try TestDatabase()
         let db = try t.connect()
         try t.loadExample(db)
@@ -139,7 +145,7 @@ struct ShardTests {
                 ('i-ghost-c', 'deleted', '2026-10-02T00:00:00Z', '2026-10-02T00:00:00Z')
             """)
         let out = tempDir()
-        let r = try t.run(["run", "--period", "2026-10", "--as-of", "2026-11-01T00:00:00Z", "--out", out] + sharding)
+        let r = try t.run(["run", "--period", "2026-10", "--as-of", "2026-11-01T00:00:00Z", "--out", out] + sharding, env: env)
         #expect(r.status == 65, "an orphan's time is an error: \(r.stderr)")
         let rows = read(out + "/2026-10/anomalies.csv").split(separator: "\r\n").filter { $0.contains(",no instance row,") }
             .map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
