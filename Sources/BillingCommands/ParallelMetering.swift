@@ -69,10 +69,11 @@ struct ParallelMetering {
             merged.absorb(partial)
             reads.append(read)
         }
-        let orphansSeen = reads.map(\.orphanChanges)
-        let anyOrphans = orphansSeen.contains(nil)
-            ? try (inPeriod ?? Result { try SourceReader(db).changesInPeriod(period) }).get() != reads.reduce(0) { $0 + $1.changes }
-            : orphansSeen.reduce(0) { $0 + $1! } > 0
+        // Orphans: as the readers saw them, or else by the count (made now if it was not made beside them).
+        let left = reads.compactMap(\.orphanChanges)
+        let anyOrphans = left.count == reads.count
+            ? left.reduce(0, +) > 0
+            : try (inPeriod ?? Result { try SourceReader(db).changesInPeriod(period) }).get() != reads.reduce(0) { $0 + $1.changes }
         if anyOrphans {
             let (partial, _) = try reading("orphans") { source, mine in
                 try source.forEachOrphan(in: period) { id, changes in

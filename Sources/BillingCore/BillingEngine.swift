@@ -577,21 +577,21 @@ public struct BillingEngine: Sendable {
             let capped: Bool
         }
 
-        mutating func addCell(_ state: StateTimeline.Interval, _ billable: Bool, _ rate: Int32, _ discount: Int32, _ capped: Bool, _ day: Int16,
+        mutating func addCell(_ interval: StateTimeline.Interval, _ billable: Bool, _ rate: Int32, _ discount: Int32, _ capped: Bool, _ day: Int16,
                               _ micros: Int64) {
-            let key = CellKey(state: state.stateIndex, rate: rate, discount: discount, day: day, capped: capped)
+            let key = CellKey(state: interval.stateIndex, rate: rate, discount: discount, day: day, capped: capped)
             if let k = cellKeys.firstIndex(of: key) {
                 walk.cells[k].micros += micros
                 return
             }
             cellKeys.append(key)
-            walk.cells.append(UsageCell(state: states[state.stateIndex], micros: micros, rate: rate, discount: discount, day: day, billable: billable, capped: capped))
+            walk.cells.append(UsageCell(state: states[interval.stateIndex], micros: micros, rate: rate, discount: discount, day: day, billable: billable, capped: capped))
         }
 
         /// One piece of `interval`: one rate version and discount, capped or not.
-        mutating func record(_ state: StateTimeline.Interval, _ isBilled: Bool, _ from: Instant, _ to: Instant, _ rate: Int32, _ discount: Int32,
+        mutating func record(_ interval: StateTimeline.Interval, _ isBilled: Bool, _ from: Instant, _ to: Instant, _ rate: Int32, _ discount: Int32,
                              _ capped: Bool) {
-            let eventId = state.eventId
+            let eventId = interval.eventId
             let micros = from.microseconds(until: to)
             let dayCount = days.count
             if byDay || isBilled && rate >= 0 {
@@ -614,12 +614,12 @@ public struct BillingEngine: Sendable {
                         if line >= 0 {
                             if capped { walk.lines[line].cappedDaily[d] += dayMicros } else { walk.lines[line].daily[d] += dayMicros }
                         }
-                        if byDay { addCell(state, isBilled, rate, discount, capped, Int16(d), dayMicros) }
+                        if byDay { addCell(interval, isBilled, rate, discount, capped, Int16(d), dayMicros) }
                     }
                     d += 1
                 }
             }
-            if !byDay && keepsCells { addCell(state, isBilled, rate, discount, capped, -1, micros) }
+            if !byDay && keepsCells { addCell(interval, isBilled, rate, discount, capped, -1, micros) }
             if isBilled && rate < 0 {
                 walk.unpriced.micros += micros
                 if walk.unpriced.events.last != eventId { walk.unpriced.events.append(eventId) }
@@ -629,7 +629,7 @@ public struct BillingEngine: Sendable {
         }
 
         /// Billed time of one rate segment: split where the discount changes and where the cap is reached.
-        mutating func recordBilled(_ state: StateTimeline.Interval, _ from: Instant, _ to: Instant, _ rate: Int32) {
+        mutating func recordBilled(_ interval: StateTimeline.Interval, _ from: Instant, _ to: Instant, _ rate: Int32) {
             var at = from
             while at < to {
                 var end = to, discount: Int32 = -1
@@ -643,17 +643,17 @@ public struct BillingEngine: Sendable {
                 if let cap {
                     let length = at.microseconds(until: end)
                     if billedSoFar >= cap {
-                        record(state, true, at, end, rate, discount, true)
+                        record(interval, true, at, end, rate, discount, true)
                     } else if length <= cap - billedSoFar {
-                        record(state, true, at, end, rate, discount, false)
+                        record(interval, true, at, end, rate, discount, false)
                     } else {
                         let reached = at.adding(microseconds: cap - billedSoFar)
-                        record(state, true, at, reached, rate, discount, false)
-                        record(state, true, reached, end, rate, discount, true)
+                        record(interval, true, at, reached, rate, discount, false)
+                        record(interval, true, reached, end, rate, discount, true)
                     }
                     billedSoFar += length
                 } else {
-                    record(state, true, at, end, rate, discount, false)
+                    record(interval, true, at, end, rate, discount, false)
                 }
                 at = end
             }

@@ -386,7 +386,7 @@ public struct SourceReader {
                       \(Self.lastBefore(period.start))
                       UNION ALL
                       (SELECT state, changed_at, event_id, recorded_at FROM instance_state_changes c
-                       WHERE c.instance_id = i.instance_id AND c.changed_at >= \(start) AND c.changed_at < \(end) AND \(Self.placeable("c.recorded_at"))
+                       WHERE c.instance_id = i.instance_id AND \(Self.readableInPeriod("c", start, end))
                        ORDER BY c.changed_at, c.event_id)) c\(shard.condition("i.instance_id", and: false))
                   ORDER BY i.instance_id) TO STDOUT (FORMAT binary)
             """
@@ -482,7 +482,7 @@ public struct SourceReader {
         var rows = try db.copyOutRows(
             """
             COPY (SELECT c.instance_id, c.state, c.changed_at, c.event_id, c.recorded_at FROM instance_state_changes c
-                  WHERE c.changed_at >= \(start) AND c.changed_at < \(end) AND \(Self.placeable("c.recorded_at"))\(shard.condition("c.instance_id", and: true))
+                  WHERE \(Self.readableInPeriod("c", start, end))\(shard.condition("c.instance_id", and: true))
                   ORDER BY c.instance_id COLLATE "C", c.changed_at, c.event_id) TO STDOUT (FORMAT binary)
             """, context: "reading instance_state_changes for \(period)")
         var merge = SortedMerge(ids: ids, carried: carried)
@@ -580,6 +580,11 @@ public struct SourceReader {
                                WHERE l.instance_id = i.instance_id AND \(usable("l", before: start))
                                ORDER BY l.changed_at DESC, l.event_id DESC LIMIT 1)
         """
+    }
+
+    /// A change the period's read takes: dated in `[start, end)` (literals), its `recorded_at` placeable.
+    private static func readableInPeriod(_ alias: String, _ start: String, _ end: String) -> String {
+        "\(alias).changed_at >= \(start) AND \(alias).changed_at < \(end) AND \(placeable(alias + ".recorded_at"))"
     }
 
     /// A change usable as a carried-in state: dated before `start`, both its timestamps placeable.

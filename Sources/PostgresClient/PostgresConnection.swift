@@ -171,14 +171,7 @@ public final class PostgresConnection {
         guard PQputCopyEnd(conn, nil) == 1 else {
             throw PostgresError.from(result: nil, connection: conn, code: .copy, context: context)
         }
-        var failure: PostgresError?
-        while let result = PQgetResult(conn) {
-            if failure == nil, PQresultStatus(result) != PGRES_COMMAND_OK {
-                failure = PostgresError.from(result: result, connection: conn, code: .copy, context: context)
-            }
-            PQclear(result)
-        }
-        if let failure { throw failure }
+        if let failure = endCopy(failed: false, context: context) { throw failure }
     }
 
     /// Runs `COPY … TO STDOUT` and hands each data row (as libpq delivers it, with its
@@ -207,7 +200,7 @@ public final class PostgresConnection {
     /// `pointer` (to be freed with `PQfreemem`); -1 at its end, -2 on an error.
     fileprivate func nextCopyRow(_ pointer: inout UnsafeMutablePointer<CChar>?) -> Int32 { PQgetCopyData(conn, &pointer, 0) }
 
-    /// The error that ended a COPY, or the first error among its results (all read).
+    /// The error that ended a COPY (in or out), or the first error among its results (all read).
     fileprivate func endCopy(failed: Bool, context: String?) -> PostgresError? {
         var failure = failed ? PostgresError.from(result: nil, connection: conn, code: .copy, context: context) : nil
         while let result = PQgetResult(conn) {
