@@ -12,7 +12,8 @@ struct SharedNames {
     /// apart any two names of up to 16 bytes); `stateBytes` for the longer ones' middles.
     private var stateKeys: [StateKey] = []
     private var stateBytes: [[UInt8]] = []
-    private var stateNames: [String] = []
+    /// The states' names, by their number (`stateNumber`).
+    private(set) var stateNames: [String] = []
 
     private struct StateKey: Equatable {
         let length: Int
@@ -55,16 +56,32 @@ struct SharedNames {
     mutating func state(_ row: UnsafeBufferPointer<UInt8>, _ field: Range<Int>, decode: (UnsafeBufferPointer<UInt8>, Range<Int>) -> String) -> String {
         let p = row.baseAddress! + field.lowerBound, n = field.count
         let key = StateKey(p, n, readable: row.count - field.lowerBound)
-        for k in stateKeys.indices where stateKeys[k] == key {
-            if n <= 16 || stateBytes[k].withUnsafeBufferPointer({ Self.sameBytes(p, $0.baseAddress!, n) }) { return stateNames[k] }
-        }
+        if let k = known(key, p, n) { return stateNames[k] }
         let name = decode(row, field)
-        if stateKeys.count < 64 {
-            stateKeys.append(key)
-            stateBytes.append(n > 16 ? Array(UnsafeBufferPointer(rebasing: row[field])) : [])
-            stateNames.append(name)
-        }
+        if stateKeys.count < 64 { remember(key, row, field, name) }
         return name
+    }
+
+    /// The number of the state in `field` among the names seen (its place in `stateNames`): every distinct name is kept, however many there are.
+    mutating func stateNumber(_ row: UnsafeBufferPointer<UInt8>, _ field: Range<Int>, decode: (UnsafeBufferPointer<UInt8>, Range<Int>) -> String) -> Int {
+        let p = row.baseAddress! + field.lowerBound, n = field.count
+        let key = StateKey(p, n, readable: row.count - field.lowerBound)
+        if let k = known(key, p, n) { return k }
+        remember(key, row, field, decode(row, field))
+        return stateNames.count - 1
+    }
+
+    private func known(_ key: StateKey, _ p: UnsafePointer<UInt8>, _ n: Int) -> Int? {
+        for k in stateKeys.indices where stateKeys[k] == key {
+            if n <= 16 || stateBytes[k].withUnsafeBufferPointer({ Self.sameBytes(p, $0.baseAddress!, n) }) { return k }
+        }
+        return nil
+    }
+
+    private mutating func remember(_ key: StateKey, _ row: UnsafeBufferPointer<UInt8>, _ field: Range<Int>, _ name: String) {
+        stateKeys.append(key)
+        stateBytes.append(field.count > 16 ? Array(UnsafeBufferPointer(rebasing: row[field])) : [])
+        stateNames.append(name)
     }
 
     /// Whether `n` bytes at `a` and `b` are the same, compared eight at a time.
@@ -132,6 +149,35 @@ struct BinaryChangeRowParser {
 
     /// The next change, or nil for the trailer; `instanceId` and `startsInstance` tell whose it is.
     mutating func parse(_ row: UnsafeBufferPointer<UInt8>) throws -> StateChange? {
+        guard let f = try fields(row) else { return nil }
+        startsInstance = names.startsInstance(row, f.id, decode: Self.decode)
+        let state = names.state(row, f.state, decode: Self.decode)
+        return StateChange(eventId: f.eventId, state: state, changedAt: f.changedAt, recordedAt: f.recordedAt)
+    }
+
+    /// The next change with its instance id as the row's bytes and its state as a number
+    /// (its place in `stateNames`), or nil for the trailer: for rows in no order, where making the id
+    /// and state strings of every row would cost more than the rest.
+    mutating func parseUnnamed(_ row: UnsafeBufferPointer<UInt8>) throws -> UnnamedChange? {
+        guard let f = try fields(row) else { return nil }
+        return UnnamedChange(id: UnsafeBufferPointer(rebasing: row[f.id]), state: names.stateNumber(row, f.state, decode: Self.decode),
+                             changedAt: f.changedAt, eventId: f.eventId, recordedAt: f.recordedAt)
+    }
+
+    /// The names of the states `parseUnnamed` numbered, by number.
+    var stateNames: [String] { names.stateNames }
+
+    /// A row of `parseUnnamed`: `id` is in libpq's buffer, valid until the next row is read.
+    struct UnnamedChange {
+        let id: UnsafeBufferPointer<UInt8>
+        let state: Int
+        let changedAt: Instant
+        let eventId: Int64
+        let recordedAt: Instant
+    }
+
+    /// The row's fields after the header (on the first row), or nil for the trailer.
+    private mutating func fields(_ row: UnsafeBufferPointer<UInt8>) throws -> Fields? {
         guard let base = row.baseAddress else { throw bad(row, Self.short) }
         let p = UnsafeRawPointer(base), end = row.count
         var at = 0
@@ -147,11 +193,7 @@ struct BinaryChangeRowParser {
         let count = Int16(bigEndian: p.loadUnaligned(fromByteOffset: at, as: Int16.self))
         if count == -1 { return nil }
         guard count == 5 else { throw bad(row, "expected 5 columns, got \(count)") }
-        let f: Fields
-        do { f = try Self.fields(p, at: at + 2, end: end) } catch { throw bad(row, error.words) }
-        startsInstance = names.startsInstance(row, f.id, decode: Self.decode)
-        let state = names.state(row, f.state, decode: Self.decode)
-        return StateChange(eventId: f.eventId, state: state, changedAt: f.changedAt, recordedAt: f.recordedAt)
+        do { return try Self.fields(p, at: at + 2, end: end) } catch { throw bad(row, error.words) }
     }
 
     /// What is wrong with a row, in words (`parse` adds what was being read).

@@ -4,6 +4,8 @@ import PostgresClient
 /// Reads a period's source data: the small tables whole, the state changes streamed.
 public struct SourceReader {
     let db: PostgresConnection
+    /// How the period's scan (`ReadPlan.byPeriodScan`) groups the rows it reads in no order.
+    public var grouping = Grouping.automatic
 
     public init(_ db: PostgresConnection) { self.db = db }
 
@@ -299,7 +301,7 @@ public struct SourceReader {
     /// are any orphans at all before looking for them (the period's scan sees the orphans'
     /// rows and says how many it left). Memory holds one instance's changes and the deleted
     /// instances of the shard (by the period's scan, also every instance's id and carried-in
-    /// state).
+    /// state, and, when it groups them itself, the shard's period rows: see `Grouping`).
     @discardableResult
     public func forEachInstance(in period: BillingPeriod, shard: InstanceShard = .whole, plan: ReadPlan = .byInstance,
                                 _ body: (String, [StateChange]) throws -> Void) throws -> PeriodRead {
@@ -330,9 +332,10 @@ public struct SourceReader {
         /// per change where an instance's changes lie apart from each other and from those of
         /// the instances read before and after it.
         case byInstance = "by-instance"
-        /// One scan of the period in the order its rows lie, sorted by instance by the server:
-        /// what a table whose rows lie in time order (with instances in no particular order)
-        /// or in no order at all reads fastest by.
+        /// One scan of the period in the order its rows lie, grouped by instance by bmbill
+        /// (or, past its room, sorted by the server: `Grouping`): what a table whose rows lie
+        /// in time order (with instances in no particular order) or in no order at all reads
+        /// fastest by.
         case byPeriodScan = "by-period-scan"
     }
 
@@ -463,10 +466,109 @@ public struct SourceReader {
         // The server's sort in memory where the shard's period fits: a batch job's own session.
         try db.executeScript(Self.readingSession + "; SET max_parallel_workers_per_gather = 0; SET jit = off; SET work_mem = '64MB'",
                              context: "setting up the reading session")
-        let start = Self.literal(period.start), end = Self.literal(period.end)
         var deleted = try deletedBefore(period.start, from: "instances i", shard: shard)
         let ids = try db.execute("SELECT i.instance_id FROM instances i\(shard.condition("i.instance_id", and: false)) ORDER BY i.instance_id COLLATE \"C\"",
                                  context: "reading the instances' ids").rows.compactMap { $0[0] }
+        let carried = try carriedIn(period, shard: shard)
+        if let limit = try groupingLimit(period, shard: shard, instances: ids.count),
+            let grouped = try readGrouped(period, shard: shard, ids: ids, limit: limit)
+        {
+            var merge = SortedMerge(ids: ids, carried: carried)
+            var finished: Set<String> = []
+            var instance = InstanceChanges()
+            for (k, id) in ids.enumerated() {
+                let mine = grouped.groups.entries(of: k)
+                instance.start(id)
+                instance.before = merge.carriedIn(id)
+                guard !mine.isEmpty || instance.before != nil else { continue }
+                for e in mine {
+                    instance.changes.append(StateChange(eventId: e.eventId, state: grouped.stateNames[Int(e.state)],
+                                                        changedAt: Instant(microseconds: e.changedAt), recordedAt: Instant(microseconds: e.recordedAt)))
+                }
+                try instance.deliver(deleted: &deleted, finished: &finished, body)
+            }
+            return PeriodRead(changes: grouped.groups.count, orphanChanges: grouped.orphanChanges)
+        }
+        return try readSorted(period, shard: shard, ids: ids, carried: carried, deleted: &deleted, body)
+    }
+
+    /// How a reader groups the period's rows read in no order (`SourceReader.grouping`).
+    public enum Grouping: Sendable, Equatable {
+        /// On the client when the shard's rows, by the planner's estimate, fit in its share
+        /// of `groupingMemory` beside `memoryPerInstance` for each of its instances; else,
+        /// or when they turn out not to, sorted by the server.
+        case automatic
+        /// Always sorted by the server.
+        case never
+        /// On the client in at most this many bytes (no estimate first), else by the server.
+        case withinBytes(Int)
+    }
+
+    /// The memory the readers of a run may hold for grouping rows and for what they meter
+    /// of each instance (about `memoryPerInstance`), so that a run stays within 256 MB.
+    static let groupingMemory = 192 << 20
+    static let memoryPerInstance = 2 << 10
+
+    /// How many rows the shard may group on the client (`Grouping`), or nil to let the server sort.
+    private func groupingLimit(_ period: BillingPeriod, shard: InstanceShard, instances: Int) throws -> Int? {
+        switch grouping {
+        case .never: return nil
+        case .withinBytes(let bytes): return bytes / PeriodGroups.entryBytes
+        case .automatic:
+            guard Self.groupingLimit(estimate: 0, shards: shard.count, instances: instances) != nil else { return nil }
+            let plan = try db.execute(
+                "EXPLAIN SELECT 1 FROM instance_state_changes c WHERE c.changed_at >= $1::timestamptz AND c.changed_at < $2::timestamptz",
+                [period.start.postgresText, period.end.postgresText], context: "estimating the period's rows").scalar ?? ""
+            // The first line's "rows=N": the planner's estimate of the period's rows (of every shard).
+            guard let r = plan.range(of: "rows="), let estimate = Int(plan[r.upperBound...].prefix { $0.isNumber }) else { return nil }
+            return Self.groupingLimit(estimate: estimate, shards: shard.count, instances: instances)
+        }
+    }
+
+    /// `Grouping.automatic`'s rule: a shard of `shards` with `instances` instances, of a
+    /// period of about `estimate` rows in all, groups on the client when a quarter more than
+    /// its share of them fits in its share of `groupingMemory` beside `memoryPerInstance`
+    /// for each of its instances; then as many rows as fit, nil otherwise.
+    static func groupingLimit(estimate: Int, shards: Int, instances: Int) -> Int? {
+        let bytes = groupingMemory / shards - memoryPerInstance * instances
+        let limit = bytes / PeriodGroups.entryBytes, share = estimate / shards
+        return bytes > 0 && share + share / 4 <= limit ? limit : nil
+    }
+
+    /// The shard's period's rows in the order they lie (one scan, no sort), grouped on the
+    /// client by instance (`PeriodGroups`); nil, having read them all, when more than `limit`
+    /// come (the caller then reads them sorted by the server, in the same snapshot). Rows of
+    /// instances with no `instances` row are counted, not kept (`forEachOrphan` reads them).
+    private func readGrouped(_ period: BillingPeriod, shard: InstanceShard, ids: [String], limit: Int) throws
+        -> (groups: PeriodGroups, stateNames: [String], orphanChanges: Int)?
+    {
+        guard ids.count < Int(Int32.max) else { return nil }
+        let start = Self.literal(period.start), end = Self.literal(period.end)
+        let index = InstanceIdIndex(ids)
+        let groups = PeriodGroups(instances: ids.count, limit: limit)
+        var parser = BinaryChangeRowParser(context: "instance_state_changes for \(period)")
+        var rows = try db.copyOutRows(
+            """
+            COPY (SELECT c.instance_id, c.state, c.changed_at, c.event_id, c.recorded_at FROM instance_state_changes c
+                  WHERE \(Self.readableInPeriod("c", start, end))\(shard.condition("c.instance_id", and: true))) TO STDOUT (FORMAT binary)
+            """, context: "reading instance_state_changes for \(period)")
+        var orphanChanges = 0
+        var fits = true
+        while let row = try rows.next() {
+            guard fits, let change = try parser.parseUnnamed(row) else { continue }
+            guard let k = index.number(of: change.id) else {
+                orphanChanges += 1
+                continue
+            }
+            fits = groups.append(instance: k, state: change.state, changedAt: change.changedAt, eventId: change.eventId, recordedAt: change.recordedAt)
+        }
+        guard fits else { return nil }
+        groups.group()
+        return (groups, parser.stateNames, orphanChanges)
+    }
+
+    /// The shard's carried-in states (each a backward probe, as by instance), in byte order of their ids.
+    private func carriedIn(_ period: BillingPeriod, shard: InstanceShard) throws -> [(id: String, change: StateChange)] {
         var carried: [(id: String, change: StateChange)] = []
         var carriedParser = BinaryChangeRowParser(context: "the states carried into \(period)")
         try db.copyOut(
@@ -478,6 +580,14 @@ public struct SourceReader {
         ) { row in
             if let change = try carriedParser.parse(row) { carried.append((carriedParser.instanceId, change)) }
         }
+        return carried
+    }
+
+    /// The shard's period's rows sorted by the server (by instance, in byte order), merged
+    /// with `ids` and the carried-in states.
+    private func readSorted(_ period: BillingPeriod, shard: InstanceShard, ids: [String], carried: [(id: String, change: StateChange)],
+                            deleted: inout [String: StateChange], _ body: (String, [StateChange]) throws -> Void) throws -> PeriodRead {
+        let start = Self.literal(period.start), end = Self.literal(period.end)
         var parser = BinaryChangeRowParser(context: "instance_state_changes for \(period)")
         var rows = try db.copyOutRows(
             """

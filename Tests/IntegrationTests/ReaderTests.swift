@@ -12,13 +12,13 @@ struct ReaderTests {
 
     /// What the readers of a run read: the instances of `shard`, and, for the whole, the
     /// orphans too.
-    func read(_ db: PostgresConnection, shard: InstanceShard = .whole, plan: SourceReader.ReadPlan = .byInstance) throws -> [String: [StateChange]] {
+    func read(_ db: PostgresConnection, shard: InstanceShard = .whole, reading: Reading = .byInstance) throws -> [String: [StateChange]] {
         var seen: [String: [StateChange]] = [:]
         let each = { (id: String, changes: [StateChange]) in
             #expect(seen[id] == nil, "\(id) came twice")
             seen[id] = changes
         }
-        try SourceReader(db).forEachInstance(in: Self.october, shard: shard, plan: plan, each)
+        try reading.reader(db).forEachInstance(in: Self.october, shard: shard, plan: reading.plan, each)
         if shard == .whole { try SourceReader(db).forEachOrphan(in: Self.october, each) }
         return seen
     }
@@ -48,12 +48,12 @@ struct ReaderTests {
     }
 
     @Test("The instances' read counts the period's changes it read: all of them (changesInPeriod) unless some instance has no instances row",
-          arguments: [SourceReader.ReadPlan.byInstance, .byPeriodScan])
-    func periodCount(_ plan: SourceReader.ReadPlan) throws {
+          arguments: Reading.all)
+    func periodCount(_ reading: Reading) throws {
         let t = try TestDatabase()
         let db = try t.connect()
         try t.loadExample(db)
-        let reader = SourceReader(db)
+        let reader = reading.reader(db), plan = reading.plan
         let all = try reader.changesInPeriod(Self.october)
         #expect(all > 0)
         // The period's scan also says how many of the period's changes it left to forEachOrphan; by instance it cannot tell.
@@ -88,8 +88,8 @@ struct ReaderTests {
     }
 
     @Test("Ids with tabs, newlines, backslashes and non-ASCII text, and instants to the microsecond, BC or past 9999, read back exactly",
-          arguments: [SourceReader.ReadPlan.byInstance, .byPeriodScan])
-    func hostileValues(_ plan: SourceReader.ReadPlan) throws {
+          arguments: Reading.all)
+    func hostileValues(_ reading: Reading) throws {
         let t = try TestDatabase()
         let db = try t.connect()
         try t.run(["migrate"]).expectSuccess()
@@ -109,7 +109,7 @@ struct ReaderTests {
                 try db.execute("INSERT INTO instances (instance_id, project_id, type_name, image, name, created_at) VALUES ($1, 'p', 'r2a.baremetal', 'Ubuntu', NULL, '2026-01-01Z')", [id])
             }
         }
-        let got = try read(db, plan: plan)
+        let got = try read(db, reading: reading)
         #expect(Set(got.keys) == Set(ids))
         // What PostgreSQL says each row is, in microseconds.
         let expected = try db.execute(
@@ -126,15 +126,15 @@ struct ReaderTests {
         #expect(got.values.allSatisfy { $0.count == 4 }, "the carried-in change and the three in the period")
     }
 
-    @Test("Shards split the instances: each in exactly one, together all, and the same changes", arguments: [SourceReader.ReadPlan.byInstance, .byPeriodScan])
-    func shardsPartition(_ plan: SourceReader.ReadPlan) throws {
+    @Test("Shards split the instances: each in exactly one, together all, and the same changes", arguments: Reading.all)
+    func shardsPartition(_ reading: Reading) throws {
         let t = try TestDatabase()
         let db = try t.connect()
         try t.loadExample(db)
-        let whole = try read(db, plan: plan)
+        let whole = try read(db, reading: reading)
         var union: [String: [StateChange]] = [:]
         for k in 0..<3 {
-            for (id, changes) in try read(db, shard: InstanceShard(index: k, count: 3), plan: plan) {
+            for (id, changes) in try read(db, shard: InstanceShard(index: k, count: 3), reading: reading) {
                 #expect(union[id] == nil, "\(id) in two shards")
                 union[id] = changes
             }
@@ -144,8 +144,8 @@ struct ReaderTests {
     }
 
     @Test("Deleted is final: the state carried in is the first deleted (of two at one instant, the later event), else the last change before the period",
-          arguments: [SourceReader.ReadPlan.byInstance, .byPeriodScan])
-    func carriedIn(_ plan: SourceReader.ReadPlan) throws {
+          arguments: Reading.all)
+    func carriedIn(_ reading: Reading) throws {
         let t = try TestDatabase()
         let db = try t.connect()
         try t.run(["migrate"]).expectSuccess()
@@ -169,7 +169,7 @@ struct ReaderTests {
         for id in ["i-a", "i-b", "i-c", "i-d"] {
             try db.execute("INSERT INTO instances (instance_id, project_id, type_name, image, name, created_at) VALUES ($1, 'p', 'r2a.baremetal', 'Ubuntu', NULL, '2026-01-01Z')", [id])
         }
-        let got = try read(db, plan: plan)
+        let got = try read(db, reading: reading)
         #expect(got["i-a"]?.map(\.state) == ["stopped"])
         #expect(got["i-b"]?.map(\.state) == ["Deleted ", "active"], "the first deleted, then the period's change")
         #expect(got["i-c"] == nil)
@@ -210,16 +210,21 @@ struct ReaderTests {
         try db.execute("INSERT INTO instance_state_changes (instance_id, state, changed_at, recorded_at) VALUES ($1, 'active', '2026-10-05Z', '2026-10-05Z')", ["\u{e9}-twin"])
         let reader = SourceReader(db)
         for shard in [InstanceShard.whole, InstanceShard(index: 0, count: 2), InstanceShard(index: 1, count: 2)] {
-            var byInstance: [String: [StateChange]] = [:], byScan: [String: [StateChange]] = [:]
+            var byInstance: [String: [StateChange]] = [:]
             // In effect order: the engine takes an instance's changes in any order (a plan may sort them, the other not).
             let a = try reader.forEachInstance(in: Self.october, shard: shard, plan: .byInstance) { byInstance[$0] = $1.sorted(by: StateChange.inEffectOrder) }
-            let b = try reader.forEachInstance(in: Self.october, shard: shard, plan: .byPeriodScan) { id, changes in
-                #expect(byScan[id] == nil, "\(id) came twice")
-                byScan[id] = changes.sorted(by: StateChange.inEffectOrder)
+            #expect(a.orphanChanges == nil)
+            for scan in Reading.all where scan.plan == .byPeriodScan {
+                var byScan: [String: [StateChange]] = [:]
+                let b = try scan.reader(db).forEachInstance(in: Self.october, shard: shard, plan: .byPeriodScan) { id, changes in
+                    #expect(byScan[id] == nil, "\(id) came twice")
+                    #expect(changes == changes.sorted(by: StateChange.inEffectOrder), "\(id)'s changes in effect order")
+                    byScan[id] = changes
+                }
+                #expect(byScan == byInstance, "shard \(shard.index) of \(shard.count), \(scan)")
+                #expect(a.changes == b.changes)
+                #expect(b.orphanChanges != nil)
             }
-            #expect(byScan == byInstance, "shard \(shard.index) of \(shard.count)")
-            #expect(a.changes == b.changes)
-            #expect(a.orphanChanges == nil && b.orphanChanges != nil)
         }
     }
 
@@ -251,3 +256,28 @@ struct ReaderTests {
         #expect(try reader.readPlan(for: Self.october, sample: 20, minimumRows: 50) == .byPeriodScan)
     }
 }
+
+/// A way of reading a period, for tests that must hold for each: by instance, or by the
+/// period's scan with its rows grouped by the client, sorted by the server, or grouped by
+/// the client until it runs out of room (a few rows) and then sorted by the server.
+struct Reading: Sendable, CustomTestStringConvertible {
+    let plan: SourceReader.ReadPlan
+    let grouping: SourceReader.Grouping
+    let testDescription: String
+
+    static let byInstance = Reading(plan: .byInstance, grouping: .automatic, testDescription: "by instance")
+    static let all: [Reading] = [
+        byInstance,
+        Reading(plan: .byPeriodScan, grouping: .automatic, testDescription: "by the period's scan"),
+        Reading(plan: .byPeriodScan, grouping: .withinBytes(1 << 24), testDescription: "by the period's scan, grouped by bmbill"),
+        Reading(plan: .byPeriodScan, grouping: .never, testDescription: "by the period's scan, sorted by the server"),
+        Reading(plan: .byPeriodScan, grouping: .withinBytes(3 * 32), testDescription: "by the period's scan, out of room after 3 rows"),
+    ]
+
+    func reader(_ db: PostgresConnection) -> SourceReader {
+        var reader = SourceReader(db)
+        reader.grouping = grouping
+        return reader
+    }
+}
+
