@@ -343,15 +343,17 @@ public struct SourceReader {
     /// `instances`' order, from the middle) lie: when they share heap pages (rows grouped by
     /// instance, or instances' rows written side by side), `.byInstance` reads each page
     /// once; when most rows are on pages of their own, `.byPeriodScan`. One index read of
-    /// `sample` instances' rows; too few rows to tell (fewer than `minimumRows`): `.byInstance`.
-    public func readPlan(for period: BillingPeriod, sample: Int = 200, minimumRows: Int = 1000) throws -> ReadPlan {
+    /// `sample` instances' first rows in the period (at most `perInstance` each); too few
+    /// rows to tell (fewer than `minimumRows`): `.byInstance`.
+    public func readPlan(for period: BillingPeriod, sample: Int = 200, perInstance: Int = 10, minimumRows: Int = 200) throws -> ReadPlan {
         let row = try db.execute(
             """
             SELECT count(*), count(DISTINCT (c.ctid::text::point)[0])
             FROM (SELECT instance_id FROM instances ORDER BY instance_id
                   OFFSET (SELECT count(*) / 2 FROM instances) LIMIT \(sample)) i
-            JOIN instance_state_changes c ON c.instance_id = i.instance_id
-            WHERE c.changed_at >= $1::timestamptz AND c.changed_at < $2::timestamptz
+            CROSS JOIN LATERAL (SELECT ctid FROM instance_state_changes c
+                                WHERE c.instance_id = i.instance_id AND c.changed_at >= $1::timestamptz AND c.changed_at < $2::timestamptz
+                                ORDER BY c.changed_at LIMIT \(perInstance)) c
             """, [period.start.postgresText, period.end.postgresText], context: "looking at how the period's rows lie"
         ).rows.first
         let rows = Int(row?[0] ?? "0") ?? 0, pages = Int(row?[1] ?? "0") ?? 0

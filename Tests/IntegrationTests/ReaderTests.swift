@@ -228,7 +228,7 @@ struct ReaderTests {
         }
     }
 
-    @Test("The read plan follows how the period's rows lie: grouped by instance, by instance; instances interleaved in time order, by the period's scan; too few rows, by instance")
+    @Test("The read plan follows how the period's rows lie: grouped by instance, by instance; instances interleaved in time order, by the period's scan, a sparse month too; too few rows, by instance")
     func planFollowsLayout() throws {
         let t = try TestDatabase()
         let db = try t.connect()
@@ -254,6 +254,22 @@ struct ReaderTests {
             FROM generate_series(1, 2000) n, generate_series(1, 5) k ORDER BY k, md5(n::text)
             """)
         #expect(try reader.readPlan(for: Self.october, sample: 20, minimumRows: 50) == .byPeriodScan)
+        // A sparse month of many instances, one change each, interleaved: told apart all the same (defaults).
+        try db.execute("TRUNCATE instance_state_changes")
+        try db.execute("INSERT INTO instances (instance_id, project_id, type_name, image, name, created_at) SELECT 'j-' || lpad(n::text, 5, '0'), 'p', 'r2a.baremetal', 'Ubuntu', NULL, '2026-01-01Z' FROM generate_series(1, 40000) n")
+        try db.execute(
+            """
+            INSERT INTO instance_state_changes (instance_id, state, changed_at, recorded_at)
+            SELECT 'j-' || lpad(n::text, 5, '0'), 'active', '2026-10-02Z'::timestamptz + (n % 97) * interval '1 hour', now()
+            FROM generate_series(1, 40000) n ORDER BY md5(n::text)
+            """)
+        try db.execute("ANALYZE instance_state_changes")
+        #expect(try reader.readPlan(for: Self.october) == .byPeriodScan)
+        // ... and grouped by instance, the same month (each instance's change beside the next instance's): by instance.
+        try db.execute("CREATE TEMP TABLE c AS SELECT * FROM instance_state_changes")
+        try db.execute("TRUNCATE instance_state_changes")
+        try db.execute("INSERT INTO instance_state_changes SELECT * FROM c ORDER BY instance_id")
+        #expect(try reader.readPlan(for: Self.october) == .byInstance)
     }
 }
 
