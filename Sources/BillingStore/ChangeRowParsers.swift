@@ -15,6 +15,9 @@ struct SharedNames {
     /// The states' names, by their number (`stateNumber`).
     private(set) var stateNames: [String] = []
 
+    /// Names past the first 64 (`stateNumber` keeps every one), by their bytes.
+    private var moreStates: [[UInt8]: Int] = [:]
+
     private struct StateKey: Equatable {
         let length: Int
         let head: UInt64
@@ -67,7 +70,15 @@ struct SharedNames {
         let p = row.baseAddress! + field.lowerBound, n = field.count
         let key = StateKey(p, n, readable: row.count - field.lowerBound)
         if let k = known(key, p, n) { return k }
-        remember(key, row, field, decode(row, field))
+        if stateKeys.count < 64 {
+            remember(key, row, field, decode(row, field))
+        } else {
+            // A column of free text: looked up by its bytes, not among every name seen.
+            let bytes = Array(UnsafeBufferPointer(rebasing: row[field]))
+            if let k = moreStates[bytes] { return k }
+            moreStates[bytes] = stateNames.count
+            stateNames.append(decode(row, field))
+        }
         return stateNames.count - 1
     }
 

@@ -19,14 +19,17 @@ struct InstanceIdIndex {
         slots = Array(repeating: -1, count: capacity)
         mask = capacity - 1
         starts.reserveCapacity(ids.count + 1)
-        for (k, id) in ids.enumerated() {
+        for id in ids {
             bytes.append(contentsOf: id.utf8)
             starts.append(bytes.count)
-            let key = bytes.withUnsafeBufferPointer { UnsafeBufferPointer(rebasing: $0[starts[k]..<starts[k + 1]]) }
-            var i = Self.hash(key) & mask
-            while slots[i] >= 0 {
-                if same(Int(slots[i]), key) { break }  // the same bytes twice: the first keeps them
-                i = (i + 1) & mask
+        }
+        for k in ids.indices {
+            let (from, to) = (starts[k], starts[k + 1])
+            let i = bytes.withUnsafeBufferPointer { all in
+                let key = UnsafeBufferPointer(rebasing: all[from..<to])
+                var i = Self.hash(key) & mask
+                while slots[i] >= 0 && !same(Int(slots[i]), key) { i = (i + 1) & mask }  // the same bytes twice: the first keeps them
+                return i
             }
             if slots[i] < 0 { slots[i] = Int32(k) }
         }
@@ -104,7 +107,8 @@ final class PeriodGroups {
         return true
     }
 
-    /// Puts the entries in instance order (within an instance, in the order they came).
+    /// Puts the entries in instance order (within an instance in no particular order:
+    /// `entries(of:)` puts them in effect order).
     func group() {
         precondition(!grouped, "grouped twice")
         grouped = true

@@ -288,9 +288,9 @@ public struct SourceReader {
     /// instance's last change before the period (one probe of
     /// `instance_state_changes_instance_time`, backwards) and its range of that index in the
     /// period (in the index's order: grouped by instance with no sort); by the period's
-    /// scan, the server reads the period's rows in the order they lie and sorts them by
-    /// instance, and the carried-in states come from the same backward probes in a `COPY`
-    /// of their own. The instances deleted before the period come from the partial index of
+    /// scan, the server reads the period's rows in the order they lie and bmbill groups them
+    /// by instance (or, past its room, the server sorts them: `Grouping`), and the carried-in
+    /// states come from the same backward probes in a `COPY` of their own. The instances deleted before the period come from the partial index of
     /// `deleted` changes. All is read with `COPY` in binary format and parsed from libpq's
     /// buffer. The connection is switched to `TimeZone = UTC` (it should be one opened for
     /// reading). Both plans hand over the same instances with the same changes.
@@ -502,7 +502,8 @@ public struct SourceReader {
         case automatic
         /// Always sorted by the server.
         case never
-        /// On the client in at most this many bytes (no estimate first), else by the server.
+        /// On the client in at most this many bytes (no estimate first; no more than
+        /// `groupingMemory`), else by the server.
         case withinBytes(Int)
     }
 
@@ -515,7 +516,7 @@ public struct SourceReader {
     private func groupingLimit(_ period: BillingPeriod, shard: InstanceShard, instances: Int) throws -> Int? {
         switch grouping {
         case .never: return nil
-        case .withinBytes(let bytes): return bytes / PeriodGroups.entryBytes
+        case .withinBytes(let bytes): return min(bytes, Self.groupingMemory) / PeriodGroups.entryBytes
         case .automatic:
             guard Self.groupingLimit(estimate: 0, shards: shard.count, instances: instances) != nil else { return nil }
             let plan = try db.execute(
