@@ -82,6 +82,9 @@ struct SharedNames {
         return stateNames.count - 1
     }
 
+    /// The number of the name with `key` (and, past 16 bytes, the bytes at `p`), if seen;
+    /// inlined into `state` and `stateNumber`, which run for every change.
+    @inline(__always)
     private func known(_ key: StateKey, _ p: UnsafePointer<UInt8>, _ n: Int) -> Int? {
         for k in stateKeys.indices where stateKeys[k] == key {
             if n <= 16 || stateBytes[k].withUnsafeBufferPointer({ Self.sameBytes(p, $0.baseAddress!, n) }) { return k }
@@ -187,7 +190,9 @@ struct BinaryChangeRowParser {
         let recordedAt: Instant
     }
 
-    /// The row's fields after the header (on the first row), or nil for the trailer.
+    /// The row's fields after the header (on the first row), or nil for the trailer. Inlined
+    /// into `parse` and `parseUnnamed`: a call per row shows in the instructions per change.
+    @inline(__always)
     private mutating func fields(_ row: UnsafeBufferPointer<UInt8>) throws -> Fields? {
         guard let base = row.baseAddress else { throw bad(row, Self.short) }
         let p = UnsafeRawPointer(base), end = row.count
